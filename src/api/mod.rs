@@ -1,0 +1,1 @@
+//! The custom resources rolesync serves: RoleAssignment, ProviderConfig, ClusterProviderConfig.

@@ -1,0 +1,1 @@
+//! The reconcile loop: observe -> diff -> create/update/delete -> status.

@@ -1,0 +1,1 @@
+//! Gcore Cloud role assignments (`/cloud/v1/users/assignments`).

@@ -1,0 +1,1 @@
+//! A simulator of Gcore Cloud's role-assignment API.

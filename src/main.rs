@@ -1,1 +1,42 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use rolesync::cmd;
+
+/// Keeps role assignments in Gcore, Harness, ZenML Pro and Hyperstack in step with
+/// RoleAssignment resources.
+#[derive(Debug, Parser)]
+#[command(name = "rolesync", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the operator (in-cluster config or KUBECONFIG).
+    Run(cmd::run::RunArgs),
+    /// Print rolesync's CustomResourceDefinitions as YAML.
+    Crd,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // Startup: a missing crypto provider is a build error, not a runtime condition.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
+        Command::Crd => rolesync::api::crds_yaml()
+            .map(|yaml| print!("{yaml}"))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rolesync: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

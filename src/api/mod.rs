@@ -1,1 +1,45 @@
-//! The custom resources rolesync serves: RoleAssignment, ProviderConfig, ClusterProviderConfig.
+//! The custom resources rolesync serves: RoleAssignment, ProviderConfig, ClusterProviderConfig
+//! (group `rolesync.dev`, version `v1alpha1`), with their schemas and CEL rules.
+
+mod condition;
+mod provider_config;
+mod role_assignment;
+
+pub use condition::{Condition, ConditionStatus};
+pub use provider_config::{
+    ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, GcoreConfig,
+    ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,
+};
+pub use role_assignment::{
+    ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy, ProviderConfigRef,
+    RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
+};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub const GROUP: &str = "rolesync.dev";
+pub const FINALIZER: &str = "rolesync.dev/finalizer";
+/// Per-object resync interval, a duration such as `30s` or `10m`.
+pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";
+/// `"true"` stops all remote calls for the object until removed.
+pub const PAUSED_ANNOTATION: &str = "rolesync.dev/paused";
+
+/// Every CRD rolesync serves, in a stable order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        RoleAssignment::crd(),
+        ProviderConfig::crd(),
+        ClusterProviderConfig::crd(),
+    ]
+}
+
+/// All CRDs as one multi-document YAML stream, as `rolesync crd` prints it and `crds/` holds it.
+pub fn crds_yaml() -> Result<String, serde_saphyr::ser::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&crd)?);
+    }
+    Ok(out)
+}

@@ -1,1 +1,357 @@
-//! The reconcile loop: observe -> diff -> create/update/delete -> status.
+//! The reconcile loop: watch -> reconcile -> provider -> status. This module wires the
+//! watches, the claims index, leader election and the health server around [`reconcile`].
+
+mod backoff;
+mod claims;
+mod conditions;
+mod configs;
+mod desired;
+mod health;
+mod leader;
+mod reconcile;
+
+pub use backoff::Backoff;
+pub use configs::SecretPolicy;
+pub use leader::LeaseSettings;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, channel::mpsc};
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Api, ResourceExt};
+use tracing::{error, info};
+
+use crate::api::{ClusterProviderConfig, ConfigKind, ProviderConfig, RoleAssignment};
+use crate::metrics::Metrics;
+use claims::{Claim, Claims};
+use configs::{ConfigKey, ConfigResolver};
+use reconcile::{Context, claim_key};
+
+/// How `rolesync run` behaves.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch RoleAssignments and ProviderConfigs in this namespace only (all when `None`).
+    pub namespace: Option<String>,
+    pub concurrency: u16,
+    pub poll_interval: Duration,
+    pub metrics_addr: SocketAddr,
+    /// `None` runs without leader election (a single replica).
+    pub leader: Option<LeaseSettings>,
+    pub secret_policy: SecretPolicy,
+    /// Names this replica in Events.
+    pub instance: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lost the leader lease; exiting so a standby can take over")]
+    LostLeadership,
+}
+
+/// Runs the operator until `shutdown` resolves (then returns `Ok`) or leadership is lost.
+pub async fn run(
+    client: kube::Client,
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (addr, _server) = health::serve(
+        settings.metrics_addr,
+        health::Health {
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        },
+    )
+    .await
+    .map_err(|source| RunError::Metrics {
+        addr: settings.metrics_addr,
+        source,
+    })?;
+    info!(%addr, "serving /metrics, /healthz and /readyz");
+
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let leadership = match settings.leader.clone() {
+        Some(lease) => {
+            // A standby is healthy and ready: it serves probes while it waits.
+            ready.store(true, Ordering::Relaxed);
+            tokio::select! {
+                l = leader::acquire(client.clone(), lease) => Some(l),
+                () = shutdown.clone() => return Ok(()),
+            }
+        }
+        None => None,
+    };
+    let mut lost = leadership.as_ref().map(|l| l.lost.clone());
+    let lost_leadership = async move {
+        match lost.as_mut() {
+            Some(rx) => {
+                let _ = rx.wait_for(|lost| *lost).await;
+            }
+            None => futures::future::pending::<()>().await,
+        }
+    };
+
+    let outcome = tokio::select! {
+        () = controller(client, &settings, metrics, ready, shutdown.clone()) => Ok(()),
+        () = lost_leadership => Err(RunError::LostLeadership),
+    };
+    if let Some(l) = leadership {
+        l.release().await;
+    }
+    outcome
+}
+
+fn api_for<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// RoleAssignments whose spec points at a config for which `matches` holds.
+fn referencing(store: &Store<RoleAssignment>, matches: impl Fn(&ConfigKey) -> bool) -> Vec<ObjectRef<RoleAssignment>> {
+    store
+        .state()
+        .iter()
+        .filter(|ra| matches(&ConfigKey::of(&ra.namespace().unwrap_or_default(), &ra.spec.provider_config_ref)))
+        .map(|ra| ObjectRef::from_obj(ra.as_ref()))
+        .collect()
+}
+
+/// The claim a RoleAssignment makes, if its spec names a remote assignment at all.
+fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
+    let target = desired::target(&ra.spec).ok()?;
+    let config = ConfigKey::of(&ra.namespace().unwrap_or_default(), &ra.spec.provider_config_ref);
+    Some(Claim {
+        key: claim_key(&config, &target.natural_key),
+        created: ra
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .unwrap_or_default(),
+    })
+}
+
+/// Keeps the claims index in step with the watch, double-buffering relists so ownership
+/// never looks free while a relist is under way.
+struct ClaimsTracker {
+    claims: Arc<Mutex<Claims>>,
+    relisting: Option<Claims>,
+    affected: mpsc::UnboundedSender<ObjectRef<RoleAssignment>>,
+}
+
+impl ClaimsTracker {
+    fn observe(&mut self, event: &watcher::Event<RoleAssignment>) {
+        let key = |ra: &RoleAssignment| format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any());
+        let affected = match event {
+            watcher::Event::Init => {
+                self.relisting = Some(Claims::default());
+                Vec::new()
+            }
+            watcher::Event::InitApply(ra) => {
+                if let Some(pending) = self.relisting.as_mut() {
+                    pending.set(&key(ra), claim_of(ra));
+                }
+                Vec::new()
+            }
+            watcher::Event::InitDone => {
+                if let Some(pending) = self.relisting.take() {
+                    *self.claims.lock().unwrap_or_else(|e| e.into_inner()) = pending;
+                }
+                Vec::new()
+            }
+            watcher::Event::Apply(ra) => self
+                .claims
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(&key(ra), claim_of(ra)),
+            watcher::Event::Delete(ra) => self
+                .claims
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set(&key(ra), None),
+        };
+        for object in affected {
+            if let Some((ns, name)) = object.split_once('/') {
+                let _ = self.affected.unbounded_send(ObjectRef::new(name).within(ns));
+            }
+        }
+    }
+}
+
+async fn controller(
+    client: kube::Client,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let ns = settings.namespace.as_deref();
+    let watch_config = watcher::Config::default().any_semantic();
+
+    let (pc_store, pc_writer) = reflector::store::<ProviderConfig>();
+    let (cpc_store, cpc_writer) = reflector::store::<ClusterProviderConfig>();
+    let (ra_store, ra_writer) = reflector::store::<RoleAssignment>();
+
+    let claims = Arc::new(Mutex::new(Claims::default()));
+    let (affected_tx, affected_rx) = mpsc::unbounded();
+    let mut tracker = ClaimsTracker {
+        claims: claims.clone(),
+        relisting: None,
+        affected: affected_tx,
+    };
+    let ra_stream = watcher(api_for::<RoleAssignment>(&client, ns), watch_config.clone())
+        .default_backoff()
+        .reflect(ra_writer)
+        .inspect(move |ev| {
+            if let Ok(ev) = ev {
+                tracker.observe(ev);
+            }
+        })
+        .applied_objects();
+
+    let configs = ConfigResolver::new(
+        client.clone(),
+        pc_store.clone(),
+        cpc_store.clone(),
+        settings.secret_policy.clone(),
+        metrics.clone(),
+    );
+    let ctx = Arc::new(Context {
+        kube: client.clone(),
+        configs,
+        claims,
+        failures: Default::default(),
+        backoff: Backoff::default(),
+        default_poll: settings.poll_interval,
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "rolesync".into(),
+                instance: Some(settings.instance.clone()),
+            },
+        ),
+        metrics,
+    });
+
+    let pc_stream = watcher(api_for::<ProviderConfig>(&client, ns), watch_config.clone())
+        .default_backoff()
+        .reflect(pc_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let cpc_stream = watcher(Api::<ClusterProviderConfig>::all(client.clone()), watch_config.clone())
+        .default_backoff()
+        .reflect(cpc_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let secret_stream = watcher(Api::<Secret>::all(client.clone()), watch_config.clone())
+        .default_backoff()
+        .touched_objects();
+
+    let by_pc = ra_store.clone();
+    let by_cpc = ra_store.clone();
+    let by_secret = ra_store.clone();
+    let secret_ctx = ctx.clone();
+    let (pc_for_secret, cpc_for_secret) = (pc_store.clone(), cpc_store.clone());
+    let operator_ns = settings.secret_policy.operator_namespace.clone();
+
+    let gate = {
+        let (ra_store, pc_store, cpc_store) = (ra_store.clone(), pc_store.clone(), cpc_store.clone());
+        let ready = ready.clone();
+        async move {
+            let _ = ra_store.wait_until_ready().await;
+            let _ = pc_store.wait_until_ready().await;
+            let _ = cpc_store.wait_until_ready().await;
+            ready.store(true, Ordering::Relaxed);
+            info!("caches synced; reconciling");
+        }
+    };
+    let gate = futures::future::FutureExt::shared(Box::pin(gate));
+
+    Controller::for_stream(ra_stream, ra_store)
+        .with_config(ControllerConfig::default().concurrency(settings.concurrency))
+        .watches_stream(pc_stream, move |pc: ProviderConfig| {
+            let ns = pc.namespace().unwrap_or_default();
+            let r = crate::api::ProviderConfigRef {
+                kind: ConfigKind::ProviderConfig,
+                name: pc.name_any(),
+            };
+            let key = ConfigKey::of(&ns, &r);
+            referencing(&by_pc, |k| *k == key)
+        })
+        .watches_stream(cpc_stream, move |cpc: ClusterProviderConfig| {
+            let r = crate::api::ProviderConfigRef {
+                kind: ConfigKind::ClusterProviderConfig,
+                name: cpc.name_any(),
+            };
+            let key = ConfigKey::of("", &r);
+            referencing(&by_cpc, |k| *k == key)
+        })
+        .watches_stream(secret_stream, move |secret: Secret| {
+            let (sns, sname) = (secret.namespace().unwrap_or_default(), secret.name_any());
+            secret_ctx.configs.secret_changed(&sns, &sname);
+            let mut keys = Vec::new();
+            for pc in pc_for_secret.state() {
+                if pc.namespace().as_deref() == Some(sns.as_str()) && pc.spec.credentials.secret_ref.name == sname {
+                    let r = crate::api::ProviderConfigRef {
+                        kind: ConfigKind::ProviderConfig,
+                        name: pc.name_any(),
+                    };
+                    keys.push(ConfigKey::of(&sns, &r));
+                }
+            }
+            for cpc in cpc_for_secret.state() {
+                let sr = &cpc.spec.credentials.secret_ref;
+                if sr.namespace.as_deref().unwrap_or(&operator_ns) == sns && sr.name == sname {
+                    let r = crate::api::ProviderConfigRef {
+                        kind: ConfigKind::ClusterProviderConfig,
+                        name: cpc.name_any(),
+                    };
+                    keys.push(ConfigKey::of("", &r));
+                }
+            }
+            if keys.is_empty() {
+                return Vec::new();
+            }
+            referencing(&by_secret, |k| keys.contains(k))
+        })
+        .reconcile_on(affected_rx)
+        .graceful_shutdown_on(shutdown)
+        .run(
+            move |ra, ctx: Arc<Context>| {
+                let gate = gate.clone();
+                async move {
+                    gate.await;
+                    reconcile::reconcile(ra, ctx).await
+                }
+            },
+            |ra, err: &reconcile::Error, ctx: Arc<Context>| {
+                let key = format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any());
+                error!(object = %key, error = %err, "reconcile failed");
+                ctx.metrics.reconcile_failed(err.reason());
+                Action::requeue(ctx.backoff.delay(ctx.failures.fail(&key), rand::random()))
+            },
+            ctx,
+        )
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}

@@ -155,3 +155,85 @@ pub trait Provider: Send + Sync + 'static {
         want: &Self::Assignment,
     ) -> impl Future<Output = Result<(), ProviderError>> + Send;
 }
+
+/// The providers rolesync supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    Gcore,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gcore => "gcore",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A wanted assignment of any provider.
+pub enum Desired {
+    Gcore(gcore::Assignment),
+}
+
+impl Desired {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            Self::Gcore(_) => ProviderKind::Gcore,
+        }
+    }
+}
+
+/// A configured client of any provider; the controller talks to providers only through it.
+pub enum Client {
+    Gcore(gcore::GcoreClient),
+}
+
+/// Runs `$body` with the typed client and assignment when both belong to one provider.
+macro_rules! with_provider {
+    ($client:expr, $want:expr, |$c:ident, $w:ident| $body:expr) => {
+        match ($client, $want) {
+            (Client::Gcore($c), Desired::Gcore($w)) => $body,
+        }
+    };
+}
+
+impl Client {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            Self::Gcore(_) => ProviderKind::Gcore,
+        }
+    }
+
+    pub fn updates_in_place(&self) -> bool {
+        match self {
+            Self::Gcore(c) => c.updates_in_place(),
+        }
+    }
+
+    pub async fn observe(
+        &self,
+        want: &Desired,
+        known: Option<&ExternalId>,
+        freshness: Freshness,
+    ) -> Result<Option<Observed>, ProviderError> {
+        with_provider!(self, want, |c, w| c.observe(w, known, freshness).await)
+    }
+
+    pub async fn create(&self, want: &Desired) -> Result<Observed, ProviderError> {
+        with_provider!(self, want, |c, w| c.create(w).await)
+    }
+
+    pub async fn update(&self, have: &ExternalId, want: &Desired) -> Result<Observed, ProviderError> {
+        with_provider!(self, want, |c, w| c.update(have, w).await)
+    }
+
+    pub async fn delete(&self, have: &ExternalId, want: &Desired) -> Result<(), ProviderError> {
+        with_provider!(self, want, |c, w| c.delete(have, w).await)
+    }
+}

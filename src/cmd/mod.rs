@@ -1,0 +1,3 @@
+//! The `rolesync` subcommands, wired from their parts.
+
+pub mod run;

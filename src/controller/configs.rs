@@ -1,0 +1,343 @@
+//! Resolves a RoleAssignment's provider config into a ready client: applies the namespace
+//! rules, reads the credentials Secret, and caches one client (and so one rate limiter and
+//! one list cache) per config until the config or its Secret changes.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
+use secrecy::SecretString;
+
+use crate::api::{
+    ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
+    RateLimitSpec,
+};
+use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
+use crate::providers::{Client, ProviderError, ProviderKind, gcore};
+
+/// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfigKey(String);
+
+impl ConfigKey {
+    pub fn of(ra_namespace: &str, r: &ProviderConfigRef) -> Self {
+        match r.kind {
+            ConfigKind::ProviderConfig => Self(format!("ProviderConfig/{ra_namespace}/{}", r.name)),
+            ConfigKind::ClusterProviderConfig => Self(format!("ClusterProviderConfig/{}", r.name)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a config cannot be turned into a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("Secret {namespace}/{name} not found")]
+    SecretNotFound { namespace: String, name: String },
+    #[error("Secret {namespace}/{name} has no key {key:?}")]
+    SecretKeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "Secret namespace {namespace:?} is not allowed for ClusterProviderConfig {config}: rolesync reads Secrets only from {allowed}"
+    )]
+    SecretNamespaceNotAllowed {
+        config: String,
+        namespace: String,
+        allowed: String,
+    },
+    #[error("{config} is for provider {config_provider}, but the RoleAssignment sets {wanted}")]
+    ProviderMismatch {
+        config: String,
+        config_provider: &'static str,
+        wanted: ProviderKind,
+    },
+    #[error("{config}: {source}")]
+    Invalid {
+        config: String,
+        source: ProviderError,
+    },
+    #[error("reading Secret: {0}")]
+    Kube(#[source] kube::Error),
+}
+
+impl ConfigError {
+    /// Missing objects may appear later (and their watch triggers a reconcile); a wrong
+    /// namespace or a mismatched provider needs a human.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::NotFound(_) | Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } | Self::Kube(_)
+        )
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "ProviderConfigNotFound",
+            Self::SecretNotFound { .. } => "SecretNotFound",
+            Self::SecretKeyMissing { .. } => "SecretKeyMissing",
+            Self::SecretNamespaceNotAllowed { .. } => "SecretNamespaceNotAllowed",
+            Self::ProviderMismatch { .. } => "ProviderMismatch",
+            Self::Invalid { .. } => "InvalidProviderConfig",
+            Self::Kube(_) => "KubernetesError",
+        }
+    }
+}
+
+/// The parts of either config kind that matter for building a client.
+struct ConfigView<'a> {
+    gcore: Option<&'a GcoreConfig>,
+    secret_namespace: String,
+    secret_name: &'a str,
+    secret_key: &'a str,
+    rate_limit: Option<RateLimitSpec>,
+    resource_version: Option<String>,
+}
+
+struct Cached {
+    resource_version: Option<String>,
+    secret: (String, String),
+    client: Arc<Client>,
+}
+
+/// Which namespaces a ClusterProviderConfig may read Secrets from.
+#[derive(Clone, Debug)]
+pub struct SecretPolicy {
+    /// rolesync's own namespace: the default for ClusterProviderConfig Secrets.
+    pub operator_namespace: String,
+    /// Further namespaces the admin allowed.
+    pub extra_namespaces: Vec<String>,
+}
+
+impl SecretPolicy {
+    fn allows(&self, ns: &str) -> bool {
+        ns == self.operator_namespace || self.extra_namespaces.iter().any(|n| n == ns)
+    }
+
+    fn describe(&self) -> String {
+        std::iter::once(&self.operator_namespace)
+            .chain(&self.extra_namespaces)
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+pub struct ConfigResolver {
+    kube: kube::Client,
+    configs: Store<ProviderConfig>,
+    cluster_configs: Store<ClusterProviderConfig>,
+    policy: SecretPolicy,
+    observer: Arc<dyn RequestObserver>,
+    cache: Mutex<HashMap<ConfigKey, Cached>>,
+    /// Serialises client construction so a burst of reconciles builds one client per
+    /// config (one Secret read, one rate limiter), not one each.
+    building: tokio::sync::Mutex<()>,
+}
+
+impl ConfigResolver {
+    pub fn new(
+        kube: kube::Client,
+        configs: Store<ProviderConfig>,
+        cluster_configs: Store<ClusterProviderConfig>,
+        policy: SecretPolicy,
+        observer: Arc<dyn RequestObserver>,
+    ) -> Self {
+        Self {
+            kube,
+            configs,
+            cluster_configs,
+            policy,
+            observer,
+            cache: Mutex::default(),
+            building: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The client for `r` as seen from a RoleAssignment in `ra_namespace`. A namespaced
+    /// ProviderConfig is looked up only in that namespace, so it cannot be used from another.
+    pub async fn resolve(
+        &self,
+        ra_namespace: &str,
+        r: &ProviderConfigRef,
+        wanted: ProviderKind,
+    ) -> Result<(ConfigKey, Arc<Client>), ConfigError> {
+        let key = ConfigKey::of(ra_namespace, r);
+        let pc;
+        let cpc;
+        let view = match r.kind {
+            ConfigKind::ProviderConfig => {
+                pc = self
+                    .configs
+                    .get(&ObjectRef::new(&r.name).within(ra_namespace))
+                    .ok_or_else(|| {
+                        ConfigError::NotFound(format!("ProviderConfig {ra_namespace}/{}", r.name))
+                    })?;
+                ConfigView {
+                    gcore: pc.spec.gcore.as_ref(),
+                    secret_namespace: ra_namespace.to_owned(),
+                    secret_name: &pc.spec.credentials.secret_ref.name,
+                    secret_key: &pc.spec.credentials.secret_ref.key,
+                    rate_limit: pc.spec.rate_limit,
+                    resource_version: pc.resource_version(),
+                }
+            }
+            ConfigKind::ClusterProviderConfig => {
+                cpc = self
+                    .cluster_configs
+                    .get(&ObjectRef::new(&r.name))
+                    .ok_or_else(|| ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name)))?;
+                let sr = &cpc.spec.credentials.secret_ref;
+                let ns = sr
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| self.policy.operator_namespace.clone());
+                if !self.policy.allows(&ns) {
+                    return Err(ConfigError::SecretNamespaceNotAllowed {
+                        config: r.name.clone(),
+                        namespace: ns,
+                        allowed: self.policy.describe(),
+                    });
+                }
+                ConfigView {
+                    gcore: cpc.spec.gcore.as_ref(),
+                    secret_namespace: ns,
+                    secret_name: &sr.name,
+                    secret_key: &sr.key,
+                    rate_limit: cpc.spec.rate_limit,
+                    resource_version: cpc.resource_version(),
+                }
+            }
+        };
+        let config_provider = if view.gcore.is_some() {
+            ProviderKind::Gcore
+        } else {
+            return Err(ConfigError::Invalid {
+                config: key.as_str().to_owned(),
+                source: ProviderError::Config("no provider block is set".to_owned()),
+            });
+        };
+        if config_provider != wanted {
+            return Err(ConfigError::ProviderMismatch {
+                config: key.as_str().to_owned(),
+                config_provider: config_provider.as_str(),
+                wanted,
+            });
+        }
+        if let Some(client) = self.cached(&key, &view.resource_version) {
+            return Ok((key, client));
+        }
+        let _building = self.building.lock().await;
+        if let Some(client) = self.cached(&key, &view.resource_version) {
+            return Ok((key, client));
+        }
+        let client = Arc::new(self.build(&key, &view).await?);
+        self.lock().insert(
+            key.clone(),
+            Cached {
+                resource_version: view.resource_version.clone(),
+                secret: (view.secret_namespace.clone(), view.secret_name.to_owned()),
+                client: client.clone(),
+            },
+        );
+        Ok((key, client))
+    }
+
+    /// Forgets clients built from Secret `namespace/name`, so the next reconcile reads the
+    /// rotated credentials.
+    pub fn secret_changed(&self, namespace: &str, name: &str) {
+        self.lock()
+            .retain(|_, c| !(c.secret.0 == namespace && c.secret.1 == name));
+    }
+
+    fn cached(&self, key: &ConfigKey, resource_version: &Option<String>) -> Option<Arc<Client>> {
+        self.lock()
+            .get(key)
+            .filter(|c| &c.resource_version == resource_version)
+            .map(|c| c.client.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ConfigKey, Cached>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn build(&self, key: &ConfigKey, view: &ConfigView<'_>) -> Result<Client, ConfigError> {
+        let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), &view.secret_namespace);
+        let secret = secrets
+            .get_opt(view.secret_name)
+            .await
+            .map_err(ConfigError::Kube)?
+            .ok_or_else(|| ConfigError::SecretNotFound {
+                namespace: view.secret_namespace.clone(),
+                name: view.secret_name.to_owned(),
+            })?;
+        let value = secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(view.secret_key))
+            .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(view.secret_key))
+                    .map(|s| s.trim().to_owned())
+            })
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::SecretKeyMissing {
+                namespace: view.secret_namespace.clone(),
+                name: view.secret_name.to_owned(),
+                key: view.secret_key.to_owned(),
+            })?;
+        let api_key = SecretString::from(value);
+        let invalid = |source| ConfigError::Invalid {
+            config: key.as_str().to_owned(),
+            source,
+        };
+        let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
+            Ok(HttpSettings {
+                rate_limit: Some(view.rate_limit.map_or(Ok(default), rate_limit).map_err(invalid)?),
+                observer: Some(self.observer.clone()),
+                ..HttpSettings::default()
+            })
+        };
+        match view.gcore {
+            Some(g) => {
+                let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
+                gcore::GcoreClient::new(endpoint, api_key, settings(gcore::default_rate_limit())?)
+                    .map(Client::Gcore)
+                    .map_err(invalid)
+            }
+            None => Err(invalid(ProviderError::Config("no provider block is set".to_owned()))),
+        }
+    }
+}
+
+fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
+    let per_minute = u32::try_from(spec.requests_per_minute)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| ProviderError::Config("rateLimit.requestsPerMinute must be positive".into()))?;
+    let burst = match spec.burst {
+        // About one second's worth, so a configured rate is not exceeded in bursts.
+        None => NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN),
+        Some(b) => u32::try_from(b)
+            .ok()
+            .and_then(NonZeroU32::new)
+            .ok_or_else(|| ProviderError::Config("rateLimit.burst must be positive".into()))?,
+    };
+    Ok(RateLimit {
+        requests_per_minute: per_minute,
+        burst,
+    })
+}

@@ -1,0 +1,582 @@
+//! One reconcile of one RoleAssignment: observe the remote assignment, create / update /
+//! replace / delete it as the spec and management policies allow, and write status only
+//! when it changed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{Instrument, info, warn};
+
+use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
+use super::claims::Claims;
+use super::conditions::{self, READY, SYNCED, Wanted};
+use super::configs::{ConfigError, ConfigKey, ConfigResolver};
+use super::desired::{SpecError, Target, target};
+use crate::api::{
+    ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
+    POLL_INTERVAL_ANNOTATION, RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
+};
+use crate::metrics::Metrics;
+use crate::providers::{Client, ExternalId, Freshness, Observed, ProviderError};
+
+/// Everything reconciles share.
+pub struct Context {
+    pub kube: kube::Client,
+    pub configs: ConfigResolver,
+    pub claims: Arc<Mutex<Claims>>,
+    pub failures: FailureCounts,
+    pub backoff: Backoff,
+    pub default_poll: Duration,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    fn owner_of(&self, claim_key: &str) -> Option<String> {
+        self.claims
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .owner(claim_key)
+            .map(str::to_owned)
+    }
+}
+
+/// The key under which RoleAssignments claim a remote assignment.
+pub fn claim_key(config: &ConfigKey, natural_key: &str) -> String {
+    format!("{}|{natural_key}", config.as_str())
+}
+
+/// A failure to write to Kubernetes itself; kube-runtime retries via the error policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing RoleAssignment {object}: {source}")]
+    Kube {
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn reason(&self) -> &'static str {
+        "KubernetesError"
+    }
+}
+
+/// Why a reconcile could not reach the wanted state.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("invalid spec: {0}")]
+    Spec(#[from] SpecError),
+    #[error("invalid annotation {POLL_INTERVAL_ANNOTATION}: {0}")]
+    Annotation(#[from] IntervalError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{operation} failed: {source}")]
+    Provider {
+        operation: &'static str,
+        source: ProviderError,
+    },
+}
+
+impl Failure {
+    fn retryable(&self) -> bool {
+        match self {
+            Self::Spec(_) | Self::Annotation(_) => false,
+            Self::Config(e) => e.is_retryable(),
+            Self::Provider { source, .. } => source.is_retryable(),
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Spec(_) | Self::Annotation(_) => "InvalidSpec",
+            Self::Config(e) => e.reason(),
+            Self::Provider { source, .. } => source.reason(),
+        }
+    }
+}
+
+fn provider(operation: &'static str) -> impl FnOnce(ProviderError) -> Failure {
+    move |source| Failure::Provider { operation, source }
+}
+
+/// What a successful pass found.
+enum Outcome {
+    /// The remote assignment exists (and matches, unless policies forbid fixing it).
+    Available {
+        observed: Observed,
+        event: Option<(&'static str, String)>,
+    },
+    /// Observe-only and nothing exists remotely.
+    Missing,
+    /// An older RoleAssignment manages the same remote assignment.
+    Conflict { owner: String },
+    Paused,
+}
+
+/// Which remote operations the management policies allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowed {
+    pub create: bool,
+    pub update: bool,
+    pub delete: bool,
+}
+
+impl Allowed {
+    pub fn from_policies(policies: &[ManagementPolicy]) -> Self {
+        let has = |p| policies.contains(&ManagementPolicy::All) || policies.contains(&p);
+        Self {
+            create: has(ManagementPolicy::Create),
+            update: has(ManagementPolicy::Update),
+            delete: has(ManagementPolicy::Delete),
+        }
+    }
+}
+
+/// Whether deleting the resource must first delete the remote assignment.
+pub fn deletes_remote(spec: &RoleAssignmentSpec) -> bool {
+    spec.deletion_policy == DeletionPolicy::Delete
+        && Allowed::from_policies(&spec.management_policies).delete
+}
+
+fn paused(ra: &RoleAssignment) -> bool {
+    ra.annotations()
+        .get(PAUSED_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+fn object_key(ra: &RoleAssignment) -> String {
+    format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any())
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
+}
+
+pub async fn reconcile(ra: Arc<RoleAssignment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let key = object_key(&ra);
+    let span = tracing::info_span!("reconcile", object = %key, generation = ra.metadata.generation);
+    reconcile_one(&ra, &ctx, key).instrument(span).await
+}
+
+async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Result<Action, Error> {
+    let api: Api<RoleAssignment> =
+        Api::namespaced(ctx.kube.clone(), &ra.namespace().unwrap_or_default());
+    if ra.metadata.deletion_timestamp.is_some() {
+        return finalize(ra, &api, ctx, &key).await;
+    }
+
+    let wants_finalizer = deletes_remote(&ra.spec);
+    if wants_finalizer != ra.finalizers().iter().any(|f| f == FINALIZER) {
+        // The finalizer must be in place before anything is created remotely, so that a
+        // deletion can never skip the remote cleanup. The update re-triggers this object.
+        set_finalizer(ra, &api, wants_finalizer).await?;
+        if wants_finalizer {
+            return Ok(Action::requeue(ctx.default_poll));
+        }
+    }
+
+    let poll = match ra.annotations().get(POLL_INTERVAL_ANNOTATION) {
+        Some(v) => parse_interval(v),
+        None => Ok(ctx.default_poll),
+    };
+    let target = target(&ra.spec);
+    let result = match (&poll, &target) {
+        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll).await,
+        (Err(e), _) => Err(Failure::Annotation(e.clone())),
+        (_, Err(e)) => Err(Failure::Spec(e.clone())),
+    };
+    let poll = poll.unwrap_or(ctx.default_poll);
+    let target = target.ok();
+
+    let old = ra.status.clone().unwrap_or_default();
+    let mut status = old.clone();
+    if let Some(t) = &target {
+        status.provider = Some(t.kind().as_str().to_owned());
+        status.role = Some(t.role.clone());
+        status.principal = Some(t.principal.clone());
+    }
+    status.observed_generation = ra.metadata.generation;
+    let (wanted, action, event) = match result {
+        Ok(outcome) => {
+            ctx.failures.succeed(&key);
+            outcome_status(outcome, &mut status, ctx, poll)
+        }
+        Err(failure) => {
+            let action = if failure.retryable() {
+                let n = ctx.failures.fail(&key);
+                Action::requeue(ctx.backoff.delay(n, rand::random()))
+            } else {
+                Action::requeue(jittered(poll, rand::random()))
+            };
+            ctx.metrics.reconciled("error");
+            ctx.metrics.reconcile_failed(failure.reason());
+            warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
+            let synced = Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string());
+            let changed = conditions::find(&old.conditions, SYNCED)
+                .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
+            let event = (changed && !failure.retryable())
+                .then(|| (EventType::Warning, failure.reason(), failure.to_string()));
+            let mut wanted = vec![synced];
+            if conditions::find(&old.conditions, READY).is_none() {
+                wanted.push(Wanted::new(
+                    READY,
+                    ConditionStatus::False,
+                    "Creating",
+                    "waiting for the assignment to be created",
+                ));
+            }
+            (wanted, action, event)
+        }
+    };
+    status.conditions = conditions::merge(&old.conditions, &wanted, ra.metadata.generation, &now());
+    if let Some(ready) = conditions::find(&status.conditions, READY) {
+        ctx.metrics
+            .set_ready(&key, Some(ready.status == ConditionStatus::True));
+    }
+    if status != old {
+        write_status(&api, ra, &status).await?;
+    }
+    if let Some((type_, reason, note)) = event {
+        publish(ctx, ra, type_, reason, note).await;
+    }
+    Ok(action)
+}
+
+type Decision = (Vec<Wanted>, Action, Option<(EventType, &'static str, String)>);
+
+fn outcome_status(outcome: Outcome, status: &mut RoleAssignmentStatus, ctx: &Context, poll: Duration) -> Decision {
+    let resync = Action::requeue(jittered(poll, rand::random()));
+    let synced_ok = Wanted::new(SYNCED, ConditionStatus::True, "ReconcileSuccess", "");
+    match outcome {
+        Outcome::Available { observed, event } => {
+            ctx.metrics.reconciled("success");
+            status.external_id = Some(observed.external_id.to_string());
+            status.at_provider = Some(observed.at_provider);
+            (
+                vec![Wanted::new(READY, ConditionStatus::True, "Available", ""), synced_ok],
+                resync,
+                event.map(|(reason, note)| (EventType::Normal, reason, note)),
+            )
+        }
+        Outcome::Missing => {
+            ctx.metrics.reconciled("success");
+            status.at_provider = None;
+            (
+                vec![
+                    Wanted::new(
+                        READY,
+                        ConditionStatus::False,
+                        "Unavailable",
+                        "the assignment does not exist at the provider and managementPolicies do not allow creating it",
+                    ),
+                    synced_ok,
+                ],
+                resync,
+                None,
+            )
+        }
+        Outcome::Conflict { owner } => {
+            ctx.metrics.reconciled("conflict");
+            let message = format!(
+                "RoleAssignment {owner} already manages this remote assignment; this one changes nothing remotely"
+            );
+            let is_new = conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
+            (
+                vec![
+                    Wanted::new(READY, ConditionStatus::False, "Conflict", message.clone()),
+                    Wanted::new(SYNCED, ConditionStatus::False, "Conflict", message.clone()),
+                ],
+                resync,
+                is_new.then_some((EventType::Warning, "Conflict", message)),
+            )
+        }
+        Outcome::Paused => {
+            ctx.metrics.reconciled("paused");
+            (
+                vec![Wanted::new(
+                    SYNCED,
+                    ConditionStatus::False,
+                    "ReconcilePaused",
+                    format!("paused by annotation {PAUSED_ANNOTATION}"),
+                )],
+                Action::await_change(),
+                None,
+            )
+        }
+    }
+}
+
+/// Brings the remote assignment in line with the spec.
+async fn sync(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    key: &str,
+    target: &Target,
+    poll: Duration,
+) -> Result<Outcome, Failure> {
+    if paused(ra) {
+        return Ok(Outcome::Paused);
+    }
+    let ns = ra.namespace().unwrap_or_default();
+    let (config, client) = ctx
+        .configs
+        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
+        .await?;
+    if let Some(owner) = ctx.owner_of(&claim_key(&config, &target.natural_key))
+        && owner != key
+    {
+        return Ok(Outcome::Conflict { owner });
+    }
+    let allowed = Allowed::from_policies(&ra.spec.management_policies);
+    let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
+    let known = ra.spec.external_id.clone().or(recorded.clone()).map(ExternalId::new);
+    let freshness = Freshness { max_age: poll };
+    let want = &target.desired;
+
+    let found = client
+        .observe(want, known.as_ref(), freshness)
+        .await
+        .map_err(provider("observe"))?;
+    let outcome = match found {
+        None if allowed.create => {
+            let observed = client.create(want).await.map_err(provider("create"))?;
+            info!(object = %key, external_id = %observed.external_id, "created remote assignment");
+            let note = format!("created {} {}", target.kind(), observed.external_id);
+            Outcome::Available {
+                observed,
+                event: Some(("Created", note)),
+            }
+        }
+        None => Outcome::Missing,
+        Some(observed) if observed.up_to_date || !allowed.update => {
+            let adopted = recorded.as_deref() != Some(observed.external_id.as_str());
+            let event = adopted.then(|| {
+                (
+                    "Adopted",
+                    format!("adopted existing {} assignment {}", target.kind(), observed.external_id),
+                )
+            });
+            Outcome::Available { observed, event }
+        }
+        Some(old) if client.updates_in_place() => {
+            let observed = client
+                .update(&old.external_id, want)
+                .await
+                .map_err(provider("update"))?;
+            info!(object = %key, external_id = %observed.external_id, "updated remote assignment");
+            let note = format!("updated {} {}", target.kind(), observed.external_id);
+            Outcome::Available {
+                observed,
+                event: Some(("Updated", note)),
+            }
+        }
+        Some(old) if allowed.create && allowed.delete => {
+            let observed = replace(&client, want, &old, freshness).await?;
+            info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
+            let note = format!(
+                "replaced {} {} with {}",
+                target.kind(),
+                old.external_id,
+                observed.external_id
+            );
+            Outcome::Available {
+                observed,
+                event: Some(("Replaced", note)),
+            }
+        }
+        Some(observed) => Outcome::Available {
+            observed,
+            event: None,
+        },
+    };
+    Ok(outcome)
+}
+
+/// Replaces `old` for providers that cannot update in place: the new assignment is
+/// created (or found, after a crash) first and the old one deleted afterwards, so the
+/// principal never loses access in between. Status still names `old` until both steps
+/// are done, so a crash in between resumes here instead of leaking `old`.
+async fn replace(client: &Client, want: &crate::providers::Desired, old: &Observed, freshness: Freshness) -> Result<Observed, Failure> {
+    let existing = client
+        .observe(want, None, freshness)
+        .await
+        .map_err(provider("observe"))?
+        .filter(|n| n.up_to_date && n.external_id != old.external_id);
+    let new = match existing {
+        Some(n) => n,
+        None => client.create(want).await.map_err(provider("create"))?,
+    };
+    client
+        .delete(&old.external_id, want)
+        .await
+        .map_err(provider("delete"))?;
+    Ok(new)
+}
+
+/// Deletion: remove the remote assignment when the policies say so, then the finalizer.
+async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context, key: &str) -> Result<Action, Error> {
+    if !ra.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    match delete_remote(ra, ctx, key).await {
+        Ok(deleted) => {
+            set_finalizer(ra, api, false).await?;
+            ctx.failures.succeed(key);
+            ctx.metrics.set_ready(key, None);
+            ctx.metrics.reconciled("deleted");
+            if let Some(id) = deleted {
+                info!(object = %key, external_id = %id, "deleted remote assignment");
+                publish(ctx, ra, EventType::Normal, "Deleted", format!("deleted remote assignment {id}")).await;
+            }
+            Ok(Action::await_change())
+        }
+        Err(failure) => {
+            ctx.metrics.reconciled("error");
+            ctx.metrics.reconcile_failed(failure.reason());
+            warn!(object = %key, reason = failure.reason(), error = %failure, "deleting remote assignment failed");
+            let old = ra.status.clone().unwrap_or_default();
+            let mut status = old.clone();
+            status.conditions = conditions::merge(
+                &old.conditions,
+                &[
+                    Wanted::new(READY, ConditionStatus::False, "Deleting", "deleting the remote assignment"),
+                    Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string()),
+                ],
+                ra.metadata.generation,
+                &now(),
+            );
+            if status != old {
+                write_status(api, ra, &status).await?;
+                if !failure.retryable() {
+                    publish(ctx, ra, EventType::Warning, failure.reason(), failure.to_string()).await;
+                }
+            }
+            Ok(if failure.retryable() {
+                Action::requeue(ctx.backoff.delay(ctx.failures.fail(key), rand::random()))
+            } else {
+                Action::requeue(jittered(ctx.default_poll, rand::random()))
+            })
+        }
+    }
+}
+
+/// Deletes the remote assignment this resource manages, if it should; returns what it deleted.
+async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Option<ExternalId>, Failure> {
+    if !deletes_remote(&ra.spec) {
+        return Ok(None);
+    }
+    let target = target(&ra.spec)?;
+    let ns = ra.namespace().unwrap_or_default();
+    let (config, client) = ctx
+        .configs
+        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
+        .await?;
+    if ctx
+        .owner_of(&claim_key(&config, &target.natural_key))
+        .is_some_and(|owner| owner != key)
+    {
+        return Ok(None);
+    }
+    let known = ra
+        .status
+        .as_ref()
+        .and_then(|s| s.external_id.clone())
+        .or(ra.spec.external_id.clone())
+        .map(ExternalId::new);
+    let id = match known {
+        Some(id) => id,
+        // Nothing recorded: a crash may have hit between a create and its status write,
+        // so look the assignment up by its natural key in fresh data.
+        None => match client
+            .observe(&target.desired, None, Freshness { max_age: Duration::ZERO })
+            .await
+            .map_err(provider("observe"))?
+        {
+            Some(o) => o.external_id,
+            None => return Ok(None),
+        },
+    };
+    client
+        .delete(&id, &target.desired)
+        .await
+        .map_err(provider("delete"))?;
+    Ok(Some(id))
+}
+
+async fn set_finalizer(ra: &RoleAssignment, api: &Api<RoleAssignment>, present: bool) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = ra.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    if present {
+        finalizers.push(FINALIZER.to_owned());
+    }
+    // The resourceVersion makes this a compare-and-swap: a concurrent change gets a 409
+    // and a fresh reconcile instead of a lost finalizer.
+    let patch = json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
+    });
+    api.patch(&ra.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::Kube {
+            object: object_key(ra),
+            source,
+        })?;
+    Ok(())
+}
+
+async fn write_status(api: &Api<RoleAssignment>, ra: &RoleAssignment, status: &RoleAssignmentStatus) -> Result<(), Error> {
+    let err = |source| Error::Kube {
+        object: object_key(ra),
+        source,
+    };
+    let value = serde_json::to_value(status).map_err(|e| err(kube::Error::SerdeError(e)))?;
+    // Replacing the whole status (rather than merging) drops fields that no longer apply.
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "add", "path": "/status", "value": value}
+    ]))
+    .map_err(|e| err(kube::Error::SerdeError(e)))?;
+    api.patch_status(&ra.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+        .map_err(err)?;
+    Ok(())
+}
+
+async fn publish(ctx: &Context, ra: &RoleAssignment, type_: EventType, reason: &str, note: String) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: reason.to_owned(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &ra.object_ref(&())).await {
+        warn!(object = %object_key(ra), error = %e, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_map_to_allowed_operations() {
+        let all = Allowed::from_policies(&[ManagementPolicy::All]);
+        assert!(all.create && all.update && all.delete);
+        let observe = Allowed::from_policies(&[ManagementPolicy::Observe]);
+        assert!(!observe.create && !observe.update && !observe.delete);
+        let no_delete = Allowed::from_policies(&[
+            ManagementPolicy::Observe,
+            ManagementPolicy::Create,
+            ManagementPolicy::Update,
+        ]);
+        assert!(no_delete.create && no_delete.update && !no_delete.delete);
+    }
+}

@@ -183,6 +183,13 @@ where
         }
     }
 
+    /// Reads what is cached for the scope, however old, without fetching.
+    pub fn peek<R>(&self, scope: &S, read: impl FnOnce(&C) -> R) -> Option<R> {
+        let slot = self.slot(scope);
+        let state = lock(&slot.state);
+        state.entry.as_ref().map(|entry| read(&entry.data))
+    }
+
     /// Applies one of our own writes to the cached list (and to a list being fetched).
     pub fn apply(&self, scope: &S, change: Change<C>) {
         let slot = self.slot(scope);
@@ -352,6 +359,8 @@ mod tests {
         cache.apply(&"scope", Change::Remove(2));
         let now = read_counting(&cache, &fetches, FRESH, names(&[])).await;
         assert_eq!(now, names(&[(1, "A"), (3, "c")]));
+        assert_eq!(cache.peek(&"scope", |n| n.0.len()), Some(2));
+        assert_eq!(cache.peek(&"other", |n| n.0.len()), None);
         assert_eq!(fetches.load(Ordering::SeqCst), 1);
     }
 

@@ -507,7 +507,7 @@ mod tests {
         let mut index = Index::default();
         index.upsert(remote(1, 777, Some(8), None));
         index.upsert(remote(1, 778, Some(8), None));
-        assert!(index.by_user.get(&777).is_none());
+        assert!(!index.by_user.contains_key(&777));
         assert_eq!(index.by_user[&778].len(), 1);
         index.remove(&1);
         assert!(index.by_id.is_empty() && index.by_user.is_empty());

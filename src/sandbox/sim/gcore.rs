@@ -162,17 +162,35 @@ fn error_body(status: u16, message: &str) -> Value {
     })
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(error_body(status.as_u16(), message))).into_response()
+/// A Gcore error answer; handlers return it with `?`.
+struct ApiError {
+    status: StatusCode,
+    body: Value,
 }
 
-fn invalid(field: &str, problem: &str) -> Response {
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> ApiError {
+    ApiError {
+        status,
+        body: error_body(status.as_u16(), message),
+    }
+}
+
+fn invalid(field: &str, problem: &str) -> ApiError {
     let mut body = error_body(422, "Validation error");
     body["invalid_fields"] = json!({ field: [problem] });
-    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        body,
+    }
 }
 
-fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -188,7 +206,7 @@ fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, Response> {
+fn int_param(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
     params
         .get(name)
         .map(|v| {
@@ -202,26 +220,15 @@ async fn list(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        return r;
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let limit = int_param(&params, "limit")?.unwrap_or(MAX_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(invalid("limit", "must be between 1 and 1000"));
     }
-    let parsed = (|| {
-        let limit = int_param(&params, "limit")?.unwrap_or(MAX_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid("limit", "must be between 1 and 1000"));
-        }
-        Ok((
-            limit,
-            int_param(&params, "offset")?.unwrap_or(0),
-            int_param(&params, "user_id")?,
-            int_param(&params, "project_id")?,
-        ))
-    })();
-    let (limit, offset, user_id, project_id) = match parsed {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+    let offset = int_param(&params, "offset")?.unwrap_or(0);
+    let user_id = int_param(&params, "user_id")?;
+    let project_id = int_param(&params, "project_id")?;
     let store = inner.store();
     let project_matches = |r: &&Record| project_id.is_none_or(|p| r.project_id == Some(p));
     let (count, results): (usize, Vec<Value>) = match user_id {
@@ -247,7 +254,7 @@ async fn list(
             (matching.len(), page)
         }
     };
-    axum::Json(json!({ "count": count, "results": results })).into_response()
+    Ok(axum::Json(json!({ "count": count, "results": results })).into_response())
 }
 
 fn page_of<'a>(records: impl Iterator<Item = &'a Record>, offset: u64, limit: u64) -> Vec<Value> {
@@ -266,7 +273,7 @@ struct WriteRequest {
     project_id: Option<u64>,
 }
 
-fn optional_int(body: &Value, field: &str) -> Result<Option<u64>, Response> {
+fn optional_int(body: &Value, field: &str) -> Result<Option<u64>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -276,7 +283,7 @@ fn optional_int(body: &Value, field: &str) -> Result<Option<u64>, Response> {
     }
 }
 
-fn parse_write(inner: &Inner, raw: &[u8]) -> Result<WriteRequest, Response> {
+fn parse_write(inner: &Inner, raw: &[u8]) -> Result<WriteRequest, ApiError> {
     let body: Value = serde_json::from_slice(raw)
         .map_err(|_| invalid("body", "request body is not valid JSON"))?;
     if !body.is_object() {
@@ -335,14 +342,13 @@ fn parse_write(inner: &Inner, raw: &[u8]) -> Result<WriteRequest, Response> {
     })
 }
 
-async fn create(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        return r;
-    }
-    let write = match parse_write(&inner, &body) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+async fn create(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let write = parse_write(&inner, &body)?;
     let mut store = inner.store();
     let record = Record {
         id: store.next_id(),
@@ -356,10 +362,10 @@ async fn create(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     };
     let json = record.to_json();
     store.insert(record);
-    axum::Json(json).into_response()
+    Ok(axum::Json(json).into_response())
 }
 
-fn assignment_id(raw: &str) -> Result<u64, Response> {
+fn assignment_id(raw: &str) -> Result<u64, ApiError> {
     raw.parse()
         .map_err(|_| invalid("assignment_id", "value is not a valid integer"))
 }
@@ -369,46 +375,36 @@ async fn update(
     headers: HeaderMap,
     Path(raw_id): Path<String>,
     body: Bytes,
-) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        return r;
-    }
-    let id = match assignment_id(&raw_id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let write = match parse_write(&inner, &body) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let id = assignment_id(&raw_id)?;
+    let write = parse_write(&inner, &body)?;
     let mut store = inner.store();
-    let Some(mut record) = store.remove(id) else {
-        return error(StatusCode::NOT_FOUND, &format!("Assignment {id} not found"));
-    };
+    let mut record = store
+        .remove(id)
+        .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("Assignment {id} not found")))?;
     record.user_id = write.user_id;
     record.role = write.role;
     record.client_id = write.client_id.unwrap_or(inner.fixtures.client_id);
     record.project_id = write.project_id;
     record.updated_at = Some(now());
     store.insert(record);
-    axum::Json(json!({ "assignment_id": id })).into_response()
+    Ok(axum::Json(json!({ "assignment_id": id })).into_response())
 }
 
 async fn delete(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    if let Err(r) = authorize(&inner, &headers) {
-        return r;
-    }
-    let id = match assignment_id(&raw_id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let id = assignment_id(&raw_id)?;
     match inner.store().remove(id) {
-        Some(_) => axum::Json(json!({ "assignment_id": id })).into_response(),
-        None => error(StatusCode::NOT_FOUND, &format!("Assignment {id} not found")),
+        Some(_) => Ok(axum::Json(json!({ "assignment_id": id })).into_response()),
+        None => Err(error(
+            StatusCode::NOT_FOUND,
+            &format!("Assignment {id} not found"),
+        )),
     }
 }
 

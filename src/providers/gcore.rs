@@ -24,6 +24,8 @@ const ASSIGNMENTS: &str = "/cloud/v1/users/assignments";
 const PAGE_SIZE: u64 = 1000;
 /// A list larger than this many pages means the server's `count` cannot be trusted.
 const MAX_PAGES: u64 = 10_000;
+/// How often a list that changed under us is read again before giving up for now.
+const LIST_ATTEMPTS: u32 = 3;
 
 /// Gcore publishes no rate limit. 600/min with a burst of 50 keeps a full resync of
 /// 10,000 assignments (~10 list pages) instant and spreads a mass create over ~17 minutes
@@ -300,9 +302,28 @@ impl GcoreClient {
         })
     }
 
+    /// Pages through the whole list. Offsets shift when an assignment is deleted while we
+    /// page, which could hide one from us (and lead to a duplicate create), so a list whose
+    /// `count` shrank is read again from the start.
     async fn fetch_all(&self) -> Result<Index, ProviderError> {
+        for _ in 0..LIST_ATTEMPTS {
+            if let Some(index) = self.fetch_pages().await? {
+                return Ok(index);
+            }
+        }
+        Err(ProviderError::Conflict {
+            status: 200,
+            message: format!(
+                "the assignment list kept shrinking while it was read ({LIST_ATTEMPTS} attempts)"
+            ),
+        })
+    }
+
+    /// The full list, or `None` when it shrank between pages.
+    async fn fetch_pages(&self) -> Result<Option<Index>, ProviderError> {
         let mut index = Index::default();
         let mut offset = 0;
+        let mut last_count = None;
         for _ in 0..MAX_PAGES {
             let page: Page = self
                 .http
@@ -313,6 +334,10 @@ impl GcoreClient {
                 )
                 .await?
                 .json()?;
+            if last_count.is_some_and(|count| page.count < count) {
+                return Ok(None);
+            }
+            last_count = Some(page.count);
             let served = page.results.len() as u64;
             for item in page.results {
                 index.upsert(item);
@@ -320,7 +345,7 @@ impl GcoreClient {
             offset += served;
             // An empty page ends the list even if `count` grew while we paged.
             if served == 0 || offset >= page.count {
-                return Ok(index);
+                return Ok(Some(index));
             }
         }
         Err(ProviderError::Malformed(format!(

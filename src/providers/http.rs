@@ -465,7 +465,7 @@ impl HttpClient {
         let message = body
             .ok()
             .and_then(|b| (self.error_message)(&b))
-            .map(|m| self.scrub(&m))
+            .map(|m| self.scrub(&m, request.auth.as_ref()))
             .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").to_owned());
         Err(status_error(status.as_u16(), message))
     }
@@ -494,9 +494,9 @@ impl HttpClient {
     }
 
     /// Removes the credential from text a provider sent back, should it ever echo it.
-    fn scrub(&self, message: &str) -> String {
+    fn scrub(&self, message: &str, request_auth: Option<&AuthHeader>) -> String {
         let mut text: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
-        if let Some(auth) = &self.auth {
+        for auth in [self.auth.as_ref(), request_auth].into_iter().flatten() {
             let secret = auth.secret.expose_secret();
             if !secret.is_empty() {
                 text = text.replace(secret, "[redacted]");

@@ -313,3 +313,52 @@ impl SimServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(v: Verdict) -> bool {
+        matches!(v, Verdict::Pass { .. })
+    }
+
+    #[test]
+    fn queued_failures_come_first_and_in_order() {
+        let faults = Faults::default();
+        faults.fail_next(1, 503);
+        faults.fail_next(1, 401);
+        faults.hang_next(1);
+        assert!(matches!(faults.verdict(), Verdict::Fail(503)));
+        assert!(matches!(faults.verdict(), Verdict::Fail(401)));
+        assert!(matches!(faults.verdict(), Verdict::Hang));
+        assert!(pass(faults.verdict()));
+    }
+
+    #[test]
+    fn rate_limit_counts_requests_per_second() {
+        let faults = Faults::default();
+        faults.set_rate_limit(Some(2));
+        assert!(pass(faults.verdict()));
+        assert!(pass(faults.verdict()));
+        assert!(matches!(faults.verdict(), Verdict::RateLimited));
+        faults.set_rate_limit(None);
+        assert!(pass(faults.verdict()));
+    }
+
+    #[test]
+    fn error_rate_and_latency_apply_until_cleared() {
+        let faults = Faults::default();
+        faults.set_error_rate(1.0);
+        assert!(matches!(faults.verdict(), Verdict::Fail(500)));
+        faults.clear();
+        faults.set_latency(Duration::from_millis(10));
+        let clone = faults.clone();
+        assert!(matches!(
+            clone.verdict(),
+            Verdict::Pass { latency } if latency == Duration::from_millis(10)
+        ));
+        faults.corrupt_next(1, BodyFault::Html);
+        assert_eq!(clone.take_corruption(), Some(BodyFault::Html));
+        assert_eq!(clone.take_corruption(), None);
+    }
+}

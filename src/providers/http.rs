@@ -70,6 +70,8 @@ impl fmt::Debug for HttpSettings {
 
 /// How long the whole client waits after a 429 that did not say `Retry-After`.
 pub const DEFAULT_RATE_LIMIT_BACKOFF: Duration = Duration::from_secs(5);
+/// A misbehaving `Retry-After` must not stop a provider config for hours.
+const MAX_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(600);
 /// GETs are safe to repeat; writes are never retried here (the controller re-observes).
 const GET_ATTEMPTS: u32 = 3;
 /// Error messages taken from a provider's body are cut to this many characters.
@@ -408,7 +410,7 @@ impl HttpClient {
     }
 
     fn pause_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = Instant::now() + wait.min(MAX_RATE_LIMIT_PAUSE);
         let mut paused = self
             .paused_until
             .lock()

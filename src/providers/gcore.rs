@@ -1,9 +1,43 @@
 //! Gcore Cloud role assignments (`/cloud/v1/users/assignments`).
+//!
+//! Gcore has no read-by-id, so every observation answers from one paged list of all the
+//! account's assignments, cached per client: 10,000 assignments cost ~10 list requests
+//! per resync, not 10,000.
 
-use schemars::JsonSchema;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::num::NonZeroU32;
+
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+use super::cache::{Change, Collection, ListCache};
+use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
+use super::{ExternalId, Freshness, Observed, Provider, ProviderError};
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.gcore.com";
+const PROVIDER: &str = "gcore";
+const ASSIGNMENTS: &str = "/cloud/v1/users/assignments";
+/// The largest page Gcore serves.
+const PAGE_SIZE: u64 = 1000;
+/// A list larger than this many pages means the server's `count` cannot be trusted.
+const MAX_PAGES: u64 = 10_000;
+/// How often a list that changed under us is read again before giving up for now.
+const LIST_ATTEMPTS: u32 = 3;
+
+/// Gcore publishes no rate limit. 600/min with a burst of 50 keeps a full resync of
+/// 10,000 assignments (~10 list pages) instant and spreads a mass create over ~17 minutes
+/// at worst, well below what an account's API key is likely to tolerate.
+pub fn default_rate_limit() -> RateLimit {
+    RateLimit {
+        requests_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
+        burst: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Role {
     ClientAdministrator,
     InternalNetworkOnlyUser,
@@ -12,18 +46,57 @@ pub enum Role {
     User,
 }
 
-use super::http::HttpSettings;
-use super::{ExternalId, Freshness, Observed, Provider, ProviderError};
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientAdministrator => "ClientAdministrator",
+            Self::InternalNetworkOnlyUser => "InternalNetworkOnlyUser",
+            Self::Observer => "Observer",
+            Self::ProjectAdministrator => "ProjectAdministrator",
+            Self::User => "User",
+        }
+    }
+}
 
-pub const DEFAULT_ENDPOINT: &str = "https://api.gcore.com";
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(pub u64);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ClientId(pub u64);
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ProjectId(pub u64);
+macro_rules! numeric_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            schemars::JsonSchema,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
 
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+numeric_id!(
+    /// A Gcore user.
+    UserId
+);
+numeric_id!(
+    /// A Gcore client (account).
+    ClientId
+);
+numeric_id!(
+    /// A project inside a client.
+    ProjectId
+);
+
+/// What a RoleAssignment wants in Gcore. `project = None` means a client-level assignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Assignment {
     pub user: UserId,
     pub role: Role,
@@ -31,45 +104,458 @@ pub struct Assignment {
     pub project: Option<ProjectId>,
 }
 
-pub struct GcoreClient;
+/// The identity of an assignment besides its id: one user's grant on one client/project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct NaturalKey {
+    user: u64,
+    client: Option<u64>,
+    project: Option<u64>,
+}
+
+impl NaturalKey {
+    fn of_want(want: &Assignment) -> Self {
+        Self {
+            user: want.user.0,
+            client: want.client.map(|c| c.0),
+            project: want.project.map(|p| p.0),
+        }
+    }
+
+    /// Whether a remote assignment is this one. A want without a client matches the
+    /// client Gcore filled in (the API key's own).
+    fn matches(&self, remote: &RemoteAssignment) -> bool {
+        self.user == remote.user_id
+            && self.project == remote.project_id
+            && self.client.is_none_or(|c| Some(c) == remote.client_id)
+    }
+}
+
+/// A role assignment as Gcore reports it. The role stays a string so that a role this
+/// version of rolesync does not know still lists (it is simply never up to date).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RemoteAssignment {
+    id: u64,
+    user_id: u64,
+    role: String,
+    client_id: Option<u64>,
+    project_id: Option<u64>,
+    #[serde(default)]
+    assigned_by: Option<u64>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+impl RemoteAssignment {
+    fn observed(&self, want: &Assignment) -> Observed {
+        Observed {
+            external_id: ExternalId::new(self.id.to_string()),
+            at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+            up_to_date: self.role == want.role.as_str() && NaturalKey::of_want(want).matches(self),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Page {
+    count: u64,
+    results: Vec<RemoteAssignment>,
+}
+
+#[derive(Deserialize)]
+struct AssignmentIdBody {
+    assignment_id: u64,
+}
+
+#[derive(Serialize)]
+struct WriteBody {
+    user_id: u64,
+    role: Role,
+    client_id: Option<u64>,
+    project_id: Option<u64>,
+}
+
+impl WriteBody {
+    fn of(want: &Assignment) -> Self {
+        Self {
+            user_id: want.user.0,
+            role: want.role,
+            client_id: want.client.map(|c| c.0),
+            project_id: want.project.map(|p| p.0),
+        }
+    }
+}
+
+/// All of the account's assignments, indexed by id and by user.
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<u64, RemoteAssignment>,
+    by_user: HashMap<u64, BTreeSet<u64>>,
+}
+
+impl Index {
+    /// The lowest-numbered assignment with this natural key (others may have made duplicates).
+    fn find(&self, key: &NaturalKey) -> Option<&RemoteAssignment> {
+        self.by_user
+            .get(&key.user)?
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .find(|a| key.matches(a))
+    }
+}
+
+impl Collection for Index {
+    type Item = RemoteAssignment;
+    type Key = u64;
+
+    fn upsert(&mut self, item: RemoteAssignment) {
+        if self
+            .by_id
+            .get(&item.id)
+            .is_some_and(|old| old.user_id != item.user_id)
+        {
+            self.remove(&item.id);
+        }
+        self.by_user
+            .entry(item.user_id)
+            .or_default()
+            .insert(item.id);
+        self.by_id.insert(item.id, item);
+    }
+
+    fn remove(&mut self, id: &u64) {
+        if let Some(old) = self.by_id.remove(id)
+            && let Some(ids) = self.by_user.get_mut(&old.user_id)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_user.remove(&old.user_id);
+            }
+        }
+    }
+}
+
+/// The Gcore provider for one ProviderConfig: its endpoint, API key and list cache.
+pub struct GcoreClient {
+    http: HttpClient,
+    /// One scope: every observation reads the account's full list.
+    cache: ListCache<(), Index, ProviderError>,
+}
+
+impl fmt::Debug for GcoreClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GcoreClient")
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads `{exception_class, message, request_id, invalid_fields?}` into one line.
+fn error_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        exception_class: Option<String>,
+        message: Option<serde_json::Value>,
+        request_id: Option<String>,
+        invalid_fields: Option<serde_json::Value>,
+    }
+    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let mut text = match parsed.message? {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    if let Some(class) = parsed.exception_class {
+        text = format!("{class}: {text}");
+    }
+    if let Some(fields) = parsed.invalid_fields.filter(|f| !f.is_null()) {
+        text.push_str(&format!(" (invalid fields: {fields})"));
+    }
+    if let Some(id) = parsed.request_id {
+        text.push_str(&format!(" [request {id}]"));
+    }
+    Some(text)
+}
+
+fn parse_id(id: &ExternalId) -> Result<u64, ProviderError> {
+    id.as_str().parse().map_err(|_| ProviderError::Rejected {
+        status: 400,
+        message: format!(
+            "external id {:?} is not a Gcore assignment id (an integer)",
+            id.as_str()
+        ),
+    })
+}
 
 impl GcoreClient {
     pub fn new(
-        _endpoint: &str,
-        _api_key: secrecy::SecretString,
-        _settings: HttpSettings,
+        endpoint: &str,
+        api_key: SecretString,
+        settings: HttpSettings,
     ) -> Result<Self, ProviderError> {
-        Ok(Self)
+        let auth = AuthHeader::new(AUTHORIZATION, "APIKey ", &api_key)?;
+        let http = HttpClient::new(PROVIDER, endpoint, Some(auth), settings)?
+            .with_error_message(error_message);
+        Ok(Self {
+            http,
+            cache: ListCache::new(),
+        })
+    }
+
+    /// Pages through the whole list. Offsets shift when an assignment is deleted while we
+    /// page, which could hide one from us (and lead to a duplicate create), so a list whose
+    /// `count` shrank is read again from the start.
+    async fn fetch_all(&self) -> Result<Index, ProviderError> {
+        for _ in 0..LIST_ATTEMPTS {
+            if let Some(index) = self.fetch_pages().await? {
+                return Ok(index);
+            }
+        }
+        Err(ProviderError::Conflict {
+            status: 200,
+            message: format!(
+                "the assignment list kept shrinking while it was read ({LIST_ATTEMPTS} attempts)"
+            ),
+        })
+    }
+
+    /// The full list, or `None` when it shrank between pages.
+    async fn fetch_pages(&self) -> Result<Option<Index>, ProviderError> {
+        let mut index = Index::default();
+        let mut offset = 0;
+        let mut last_count = None;
+        for _ in 0..MAX_PAGES {
+            let page: Page = self
+                .http
+                .send(
+                    ApiRequest::get("list", ASSIGNMENTS)
+                        .query("limit", PAGE_SIZE)
+                        .query("offset", offset),
+                )
+                .await?
+                .json()?;
+            if last_count.is_some_and(|count| page.count < count) {
+                return Ok(None);
+            }
+            last_count = Some(page.count);
+            let served = page.results.len() as u64;
+            for item in page.results {
+                index.upsert(item);
+            }
+            offset += served;
+            // An empty page ends the list even if `count` grew while we paged.
+            if served == 0 || offset >= page.count {
+                return Ok(Some(index));
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "assignment list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    async fn read<R>(
+        &self,
+        freshness: Freshness,
+        read: impl FnOnce(&Index) -> R,
+    ) -> Result<R, ProviderError> {
+        self.cache
+            .read(&(), freshness, || self.fetch_all(), read)
+            .await
     }
 }
 
 impl Provider for GcoreClient {
     type Assignment = Assignment;
+
     fn updates_in_place(&self) -> bool {
         true
     }
+
     async fn observe(
         &self,
-        _want: &Assignment,
-        _known: Option<&ExternalId>,
-        _freshness: Freshness,
+        want: &Assignment,
+        known: Option<&ExternalId>,
+        freshness: Freshness,
     ) -> Result<Option<Observed>, ProviderError> {
-        Ok(None)
+        let known = known.map(parse_id).transpose()?;
+        let key = NaturalKey::of_want(want);
+        self.read(freshness, |index| {
+            // A known id wins even if someone changed its user/client/project: it is then
+            // reported as not up to date and the update puts the natural key back.
+            known
+                .and_then(|id| index.by_id.get(&id))
+                .or_else(|| index.find(&key))
+                .map(|remote| remote.observed(want))
+        })
+        .await
     }
-    async fn create(&self, _want: &Assignment) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Timeout)
+
+    async fn create(&self, want: &Assignment) -> Result<Observed, ProviderError> {
+        let request =
+            ApiRequest::new("create", Method::POST, ASSIGNMENTS).json(&WriteBody::of(want))?;
+        let created: RemoteAssignment = self.http.send(request).await?.json()?;
+        let observed = created.observed(want);
+        self.cache.apply(&(), Change::Upsert(created));
+        Ok(observed)
     }
-    async fn update(&self, _have: &ExternalId, _want: &Assignment) -> Result<Observed, ProviderError> {
-        Err(ProviderError::Timeout)
+
+    async fn update(
+        &self,
+        have: &ExternalId,
+        want: &Assignment,
+    ) -> Result<Observed, ProviderError> {
+        let id = parse_id(have)?;
+        let request = ApiRequest::new("update", Method::PATCH, format!("{ASSIGNMENTS}/{id}"))
+            .json(&WriteBody::of(want))?;
+        match self.http.send(request).await {
+            Ok(response) => {
+                let body: AssignmentIdBody = response.json()?;
+                if body.assignment_id != id {
+                    self.cache.invalidate(&());
+                    return Err(ProviderError::Malformed(format!(
+                        "updated assignment {id} but Gcore answered with {}",
+                        body.assignment_id
+                    )));
+                }
+            }
+            Err(ProviderError::NotFound { status, message }) => {
+                // Either the assignment is gone (observe again) or a referenced
+                // user/project is unknown (terminal): a fresh list tells which.
+                self.cache.invalidate(&());
+                let still_there = self
+                    .read(
+                        Freshness {
+                            max_age: std::time::Duration::ZERO,
+                        },
+                        |index| index.by_id.contains_key(&id),
+                    )
+                    .await?;
+                return Err(if still_there {
+                    ProviderError::NotFound { status, message }
+                } else {
+                    ProviderError::Conflict {
+                        status,
+                        message: format!("assignment {id} no longer exists"),
+                    }
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        // PATCH answers only with the id: build what Gcore now holds from what we sent.
+        let before = self
+            .cache
+            .peek(&(), |index| index.by_id.get(&id).cloned())
+            .flatten();
+        let updated = RemoteAssignment {
+            id,
+            user_id: want.user.0,
+            role: want.role.as_str().to_owned(),
+            client_id: want
+                .client
+                .map(|c| c.0)
+                .or(before.as_ref().and_then(|b| b.client_id)),
+            project_id: want.project.map(|p| p.0),
+            assigned_by: before.as_ref().and_then(|b| b.assigned_by),
+            created_at: before.as_ref().and_then(|b| b.created_at.clone()),
+            updated_at: Some(jiff::Timestamp::now().to_string()),
+        };
+        let observed = updated.observed(want);
+        self.cache.apply(&(), Change::Upsert(updated));
+        Ok(observed)
     }
-    async fn delete(&self, _have: &ExternalId, _want: &Assignment) -> Result<(), ProviderError> {
-        Ok(())
+
+    async fn delete(&self, have: &ExternalId, _want: &Assignment) -> Result<(), ProviderError> {
+        let id = parse_id(have)?;
+        let request = ApiRequest::new("delete", Method::DELETE, format!("{ASSIGNMENTS}/{id}"));
+        match self.http.send(request).await {
+            Ok(_) | Err(ProviderError::NotFound { .. }) => {
+                self.cache.apply(&(), Change::Remove(id));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
-pub fn default_rate_limit() -> super::http::RateLimit {
-    super::http::RateLimit {
-        requests_per_minute: std::num::NonZeroU32::MIN,
-        burst: std::num::NonZeroU32::MIN,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(id: u64, user: u64, client: Option<u64>, project: Option<u64>) -> RemoteAssignment {
+        RemoteAssignment {
+            id,
+            user_id: user,
+            role: "Observer".into(),
+            client_id: client,
+            project_id: project,
+            assigned_by: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+
+    fn want(project: Option<u64>) -> Assignment {
+        Assignment {
+            user: UserId(777),
+            role: Role::Observer,
+            client: Some(ClientId(8)),
+            project: project.map(ProjectId),
+        }
+    }
+
+    #[test]
+    fn roles_use_gcore_names() {
+        assert_eq!(
+            serde_json::to_value(Role::InternalNetworkOnlyUser).unwrap(),
+            "InternalNetworkOnlyUser"
+        );
+        assert_eq!(
+            serde_json::from_str::<Role>("\"ProjectAdministrator\"").unwrap(),
+            Role::ProjectAdministrator
+        );
+    }
+
+    #[test]
+    fn natural_key_distinguishes_client_and_project_level() {
+        let mut index = Index::default();
+        index.upsert(remote(1, 777, Some(8), None));
+        index.upsert(remote(2, 777, Some(8), Some(123)));
+        index.upsert(remote(3, 777, Some(8), Some(123)));
+        let key = |p| NaturalKey::of_want(&want(p));
+        assert_eq!(index.find(&key(None)).map(|a| a.id), Some(1));
+        assert_eq!(index.find(&key(Some(123))).map(|a| a.id), Some(2));
+        assert_eq!(index.find(&key(Some(124))).map(|a| a.id), None);
+    }
+
+    #[test]
+    fn index_follows_a_changed_user() {
+        let mut index = Index::default();
+        index.upsert(remote(1, 777, Some(8), None));
+        index.upsert(remote(1, 778, Some(8), None));
+        assert!(!index.by_user.contains_key(&777));
+        assert_eq!(index.by_user[&778].len(), 1);
+        index.remove(&1);
+        assert!(index.by_id.is_empty() && index.by_user.is_empty());
+    }
+
+    #[test]
+    fn up_to_date_needs_role_and_natural_key() {
+        let r = remote(5, 777, Some(8), Some(123));
+        assert!(r.observed(&want(Some(123))).up_to_date);
+        assert!(!r.observed(&want(Some(124))).up_to_date);
+        let mut admin = want(Some(123));
+        admin.role = Role::ProjectAdministrator;
+        assert!(!r.observed(&admin).up_to_date);
+        assert_eq!(r.observed(&admin).external_id.as_str(), "5");
+    }
+
+    #[test]
+    fn error_bodies_become_one_line() {
+        let body = br#"{"exception_class":"ValidationError","message":"bad role","request_id":"r-1","invalid_fields":{"role":["unknown"]}}"#;
+        assert_eq!(
+            error_message(body).unwrap(),
+            r#"ValidationError: bad role (invalid fields: {"role":["unknown"]}) [request r-1]"#
+        );
+        assert_eq!(error_message(b"<html>"), None);
     }
 }

@@ -1,6 +1,9 @@
 //! `ProviderConfig` (namespaced) and `ClusterProviderConfig` (cluster-scoped): where a provider's
 //! API is and which Secret holds its credentials.
 
+// Each `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 

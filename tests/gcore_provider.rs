@@ -692,3 +692,21 @@ async fn simulator_validates_like_gcore() {
     assert_eq!(body["results"][0]["id"], 2);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_create_whose_answer_is_lost_is_found_not_repeated() {
+    let sim = sim().await;
+    let gcore = client(&sim);
+    let w = want(777, Role::Observer, Some(123));
+    // Fill the cache: nothing exists yet.
+    assert_eq!(gcore.observe(&w, None, CACHED).await.unwrap(), None);
+    // Gcore creates the assignment but the answer is garbled on the way back.
+    sim.faults().corrupt_next(1, BodyFault::Truncated);
+    let err = gcore.create(&w).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Malformed(_)), "{err:?}");
+    assert_eq!(sim.assignments().len(), 1, "the create did happen remotely");
+    // The retry observes first; even a generous max_age must not answer from the stale list.
+    let found = gcore.observe(&w, None, CACHED).await.unwrap();
+    assert!(found.is_some_and(|o| o.up_to_date), "the lost create is adopted");
+    assert_eq!(sim.assignments().len(), 1, "no duplicate");
+}

@@ -393,7 +393,15 @@ impl Provider for GcoreClient {
     async fn create(&self, want: &Assignment) -> Result<Observed, ProviderError> {
         let request =
             ApiRequest::new("create", Method::POST, ASSIGNMENTS).json(&WriteBody::of(want))?;
-        let created: RemoteAssignment = self.http.send(request).await?.json()?;
+        let created: RemoteAssignment = match self.http.send(request).await.and_then(|r| r.json()) {
+            Ok(created) => created,
+            Err(e) => {
+                // The create may have happened although no usable answer came back: drop the
+                // cached list so the retry finds it by natural key instead of creating it twice.
+                self.cache.invalidate(&());
+                return Err(e);
+            }
+        };
         let observed = created.observed(want);
         self.cache.apply(&(), Change::Upsert(created));
         Ok(observed)

@@ -341,10 +341,13 @@ fn compile(
             );
             node.additional_properties = Some(Box::new(child));
         }
+        // `true` keeps every unknown field, like x-kubernetes-preserve-unknown-fields.
+        Some(Value::Bool(true)) => node.preserve_unknown = true,
         Some(Value::Bool(false)) | None => {}
-        Some(other) => errors.push(forbidden(
+        Some(other) => errors.push(invalid(
             &path.child("additionalProperties"),
-            &format!("must not be {other} (use x-kubernetes-preserve-unknown-fields instead)"),
+            other,
+            "must be a schema or a boolean",
         )),
     }
     if let Some(items) = obj.get("items") {

@@ -603,3 +603,77 @@ fn schemas_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Schema>();
 }
+
+mod generated {
+    use kube::CustomResourceExt;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    use super::super::Schema;
+
+    #[derive(Clone, Copy, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+    enum Mode {
+        Fast,
+        Safe,
+    }
+
+    #[derive(kube::CustomResource, Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+    #[kube(group = "example.com", version = "v1", kind = "Widget", namespaced)]
+    #[serde(rename_all = "camelCase")]
+    struct WidgetSpec {
+        replicas: Option<i32>,
+        mode: Option<Mode>,
+        #[serde(default)]
+        tags: Vec<String>,
+        labels: std::collections::BTreeMap<String, String>,
+        owner: Owner,
+    }
+
+    #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+    struct Owner {
+        name: String,
+    }
+
+    /// The schemas kube-rs derives are the ones rolesync's CRDs use, so they must compile.
+    #[test]
+    fn kube_derived_schemas_compile_and_validate() {
+        let crd = Widget::crd();
+        let raw = crd.spec.versions[0]
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+            .map(serde_json::to_value);
+        let Some(Ok(raw)) = raw else {
+            panic!("derived CRD has no schema");
+        };
+        let schema = Schema::compile(&raw)
+            .unwrap_or_else(|e| panic!("derived schema should compile: {e:?}"));
+        let good = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"replicas": 2, "mode": "Safe", "labels": {"a": "b"}, "owner": {"name": "o"}}});
+        assert_eq!(schema.validate(&good, None), Vec::new());
+        let bad = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"replicas": 3000000000_i64, "mode": "Slow", "labels": {}, "owner": {}}});
+        let printed: Vec<String> = schema
+            .validate(&bad, None)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            printed.contains(&"spec.owner.name: Required value".to_owned()),
+            "{printed:?}"
+        );
+        assert!(
+            printed.contains(
+                &r#"spec.mode: Unsupported value: "Slow": supported values: "Fast", "Safe", "null""#
+                    .to_owned()
+            ),
+            "{printed:?}"
+        );
+        assert!(
+            printed
+                .iter()
+                .any(|p| p.starts_with("spec.replicas: Invalid value: 3000000000")),
+            "{printed:?}"
+        );
+    }
+}

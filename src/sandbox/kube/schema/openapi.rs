@@ -288,6 +288,22 @@ fn validate_object(
             });
         }
     }
+    if node.embedded_resource {
+        for name in ["apiVersion", "kind"] {
+            if map
+                .get(name)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                errors.push(FieldError {
+                    kind: FieldErrorKind::Required,
+                    field: path::child(at, name),
+                    bad_value: None,
+                    detail: "must not be empty".to_owned(),
+                });
+            }
+        }
+    }
     for (key, v) in map {
         if node.embedded_resource && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
             continue;

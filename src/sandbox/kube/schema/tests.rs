@@ -202,6 +202,27 @@ fn nested_paths_name_list_indexes() {
 }
 
 #[test]
+fn embedded_resources_need_api_version_and_kind() {
+    let s = props(
+        json!({"template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}),
+    );
+    assert!(
+        check(
+            s.clone(),
+            json!({"template": {"apiVersion": "v1", "kind": "Pod", "spec": {}}})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        check(s, json!({"template": {"kind": ""}})),
+        [
+            "spec.template.apiVersion: Required value: must not be empty",
+            "spec.template.kind: Required value: must not be empty",
+        ]
+    );
+}
+
+#[test]
 fn int_or_string_accepts_both() {
     let s = props(json!({"port": {"x-kubernetes-int-or-string": true}}));
     assert!(check(s.clone(), json!({"port": 80})).is_empty());

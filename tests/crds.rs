@@ -43,3 +43,88 @@ fn crds_parse_back_as_kubernetes_objects() {
         assert!(columns.contains(&wanted), "missing column {wanted}");
     }
 }
+
+mod schema_rules {
+    use rolesync::sandbox::kube::schema::Schema;
+    use serde_json::{Value, json};
+
+    fn ra_schema() -> Schema {
+        let crd = serde_json::to_value(rolesync::api::crds().remove(0)).expect("CRD to JSON");
+        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+            .unwrap_or_else(|e| panic!("RoleAssignment schema compiles: {e:?}"))
+    }
+
+    fn ra(spec: Value) -> Value {
+        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+               "metadata": {"name": "x", "namespace": "default"}, "spec": spec})
+    }
+
+    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
+        let mut obj = obj.clone();
+        schema.apply_defaults(&mut obj);
+        schema.validate(&obj, old).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_valid_gcore_assignment_passes_and_gets_defaults() {
+        let schema = ra_schema();
+        let mut obj = ra(json!({"providerConfigRef": {"name": "p"},
+                                "gcore": {"userId": 777, "role": "Observer", "clientId": 8, "projectId": 123}}));
+        schema.apply_defaults(&mut obj);
+        assert_eq!(schema.validate(&obj, None), vec![]);
+        assert_eq!(obj["spec"]["deletionPolicy"], "Delete");
+        assert_eq!(obj["spec"]["managementPolicies"], json!(["*"]));
+        assert_eq!(obj["spec"]["providerConfigRef"]["kind"], "ProviderConfig");
+    }
+
+    #[test]
+    fn invalid_specs_name_the_field() {
+        let schema = ra_schema();
+        let no_block = errors(&schema, &ra(json!({"providerConfigRef": {"name": "p"}})), None);
+        assert!(no_block.iter().any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")), "{no_block:?}");
+
+        let project_without_client = errors(
+            &schema,
+            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User", "projectId": 5}})),
+            None,
+        );
+        assert!(
+            project_without_client.iter().any(|e| e.starts_with("spec.gcore.clientId") && e.contains("clientId is required")),
+            "{project_without_client:?}"
+        );
+
+        let bad_role = errors(
+            &schema,
+            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "Boss", "clientId": 8}})),
+            None,
+        );
+        assert!(bad_role.iter().any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")), "{bad_role:?}");
+    }
+
+    #[test]
+    fn principal_scope_and_config_are_immutable_but_role_is_not() {
+        let schema = ra_schema();
+        let old = ra(json!({"providerConfigRef": {"name": "p"},
+                            "gcore": {"userId": 777, "role": "Observer", "clientId": 8, "projectId": 123}}));
+        let mut old_defaulted = old.clone();
+        schema.apply_defaults(&mut old_defaulted);
+
+        let new_role = ra(json!({"providerConfigRef": {"name": "p"},
+                                 "gcore": {"userId": 777, "role": "User", "clientId": 8, "projectId": 123}}));
+        assert_eq!(errors(&schema, &new_role, Some(&old_defaulted)), Vec::<String>::new());
+
+        let new_user = ra(json!({"providerConfigRef": {"name": "p"},
+                                 "gcore": {"userId": 778, "role": "Observer", "clientId": 8, "projectId": 123}}));
+        let errs = errors(&schema, &new_user, Some(&old_defaulted));
+        assert!(errs.iter().any(|e| e.starts_with("spec.gcore") && e.contains("immutable")), "{errs:?}");
+
+        let dropped_project = ra(json!({"providerConfigRef": {"name": "p"},
+                                        "gcore": {"userId": 777, "role": "Observer", "clientId": 8}}));
+        assert!(!errors(&schema, &dropped_project, Some(&old_defaulted)).is_empty());
+
+        let other_config = ra(json!({"providerConfigRef": {"name": "q"},
+                                     "gcore": {"userId": 777, "role": "Observer", "clientId": 8, "projectId": 123}}));
+        let errs = errors(&schema, &other_config, Some(&old_defaulted));
+        assert!(errs.iter().any(|e| e.starts_with("spec.providerConfigRef") && e.contains("immutable")), "{errs:?}");
+    }
+}

@@ -19,6 +19,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Print rolesync's CustomResourceDefinitions as YAML.
     Crd,
+    /// Everything on one machine: an in-memory Kubernetes API, provider simulators and the operator.
+    Sandbox(cmd::sandbox::SandboxArgs),
 }
 
 #[tokio::main]
@@ -28,6 +30,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
+        Command::Sandbox(args) => cmd::sandbox::run(args).await.map_err(|e| e.to_string()),
         Command::Crd => rolesync::api::crds_yaml()
             .map(|yaml| print!("{yaml}"))
             .map_err(|e| e.to_string()),

@@ -1,3 +1,4 @@
 //! The `rolesync` subcommands, wired from their parts.
 
 pub mod run;
+pub mod sandbox;

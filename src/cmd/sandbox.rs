@@ -1,0 +1,358 @@
+//! `rolesync sandbox`: the in-memory Kubernetes API, a simulator per provider, rolesync's
+//! CRDs, a ClusterProviderConfig and Secret per simulator, the controller and the
+//! examples, all on one machine with no cluster and no cloud account.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DynamicObject, ObjectMeta, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::ApiResource;
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, ResourceExt};
+use serde_json::json;
+
+use crate::api::{ClusterProviderConfig, RoleAssignment};
+use crate::cmd::run::shutdown_signal;
+use crate::controller::{self, SecretPolicy, Settings};
+use crate::sandbox::kube::{ApiServer, ServerConfig};
+use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
+use crate::telemetry::{self, LogFormat};
+
+/// rolesync's own namespace in the sandbox, where provider Secrets live.
+pub const SYSTEM_NAMESPACE: &str = "rolesync-system";
+
+/// The example RoleAssignments, built into the binary so the sandbox runs from anywhere.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "gcore-project-observer.yaml",
+        include_str!("../../examples/gcore-project-observer.yaml"),
+    ),
+    (
+        "gcore-client-admin.yaml",
+        include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+];
+
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Where the kubeconfig and sandbox.json are written.
+    #[arg(long, default_value = ".rolesync-sandbox")]
+    pub dir: PathBuf,
+    /// Port of the Kubernetes API on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Start only the API and the simulators (e.g. to run `rolesync run` yourself).
+    #[arg(long)]
+    pub no_controller: bool,
+    /// Don't apply the examples.
+    #[arg(long)]
+    pub no_examples: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot use directory {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on 127.0.0.1:{port}: {source} (is another sandbox running? try --port 0)")]
+    Listen {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the {0} simulator: {1}")]
+    Simulator(&'static str, #[source] std::io::Error),
+    #[error("the sandbox's kubeconfig is unusable: {0}")]
+    Kubeconfig(String),
+    #[error("setting up the sandbox cluster: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("waiting for CRD {0} to be established: {1}")]
+    Crd(String, String),
+    #[error("example {file}: {reason}")]
+    Example { file: &'static str, reason: String },
+    #[error(transparent)]
+    Controller(#[from] controller::RunError),
+}
+
+/// A client that reaches the cluster a kubeconfig (as the sandbox writes it) points at.
+pub async fn client_for(kubeconfig_yaml: &str) -> Result<kube::Client, SandboxError> {
+    let bad = |e: kube::config::KubeconfigError| SandboxError::Kubeconfig(e.to_string());
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).map_err(bad)?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(bad)?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Creates every rolesync CRD and waits until the API serves them.
+pub async fn install_crds(client: &kube::Client) -> Result<(), SandboxError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crate::api::crds() {
+        let name = crd.name_any();
+        match crds.create(&PostParams::default(), &crd).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .map_err(|_| SandboxError::Crd(name.clone(), "timed out".into()))?
+        .map_err(|e| SandboxError::Crd(name.clone(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Creates namespace `name` unless it exists.
+pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), SandboxError> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match namespaces.create(&PostParams::default(), &ns).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stores `api_key` in Secret `name` (key `apiKey`) in rolesync's namespace and creates
+/// ClusterProviderConfig `name` with `provider_block` (e.g. `{"gcore": {"endpoint": ...}}`).
+pub async fn connect_provider(
+    client: &kube::Client,
+    name: &str,
+    api_key: &str,
+    provider_block: serde_json::Value,
+) -> Result<(), SandboxError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(SYSTEM_NAMESPACE.to_owned()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some([("apiKey".to_owned(), api_key.to_owned())].into()),
+        ..Secret::default()
+    };
+    secrets.create(&PostParams::default(), &secret).await?;
+    let mut spec = json!({
+        "credentials": {"secretRef": {"name": name, "namespace": SYSTEM_NAMESPACE, "key": "apiKey"}}
+    });
+    if let (Some(spec), Some(block)) = (spec.as_object_mut(), provider_block.as_object()) {
+        spec.extend(block.clone());
+    }
+    let config: ClusterProviderConfig = serde_json::from_value(json!({
+        "apiVersion": "rolesync.dev/v1alpha1",
+        "kind": "ClusterProviderConfig",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .map_err(|e| SandboxError::Kube(kube::Error::SerdeError(e)))?;
+    Api::<ClusterProviderConfig>::all(client.clone())
+        .create(&PostParams::default(), &config)
+        .await?;
+    Ok(())
+}
+
+/// Creates the objects of one example file (a YAML stream).
+async fn apply_example(client: &kube::Client, file: &'static str, yaml: &str) -> Result<usize, SandboxError> {
+    let bad = |reason: String| SandboxError::Example { file, reason };
+    let mut created = 0;
+    for doc in yaml.split("\n---").filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))) {
+        let obj: DynamicObject = serde_saphyr::from_str(doc).map_err(|e| bad(e.to_string()))?;
+        let types = obj.types.clone().ok_or_else(|| bad("no apiVersion/kind".into()))?;
+        let gvk = GroupVersionKind::try_from(&types).map_err(|e| bad(e.to_string()))?;
+        let plural = format!("{}s", gvk.kind.to_ascii_lowercase());
+        let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+        let api: Api<DynamicObject> = match obj.namespace() {
+            Some(ns) => Api::namespaced_with(client.clone(), &ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => created += 1,
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(created)
+}
+
+/// What `sandbox.json` describes.
+fn sandbox_json(api: &ApiServer, kubeconfig: &Path, gcore: &GcoreSim, gcore_key: &str) -> serde_json::Value {
+    let f = gcore.fixtures();
+    json!({
+        "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
+        "providers": {
+            "gcore": {
+                "endpoint": gcore.endpoint(),
+                "apiKey": gcore_key,
+                "fixtures": {"clientId": f.client_id, "userIds": f.user_ids, "projectIds": f.project_ids},
+            }
+        }
+    })
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).map_err(|source| SandboxError::Dir {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    Ok(path)
+}
+
+/// Prints one row per RoleAssignment once every example has settled (or the deadline passed).
+async fn print_table(client: &kube::Client, wait: Duration) -> Result<(), SandboxError> {
+    let api: Api<RoleAssignment> = Api::all(client.clone());
+    let deadline = tokio::time::Instant::now() + wait;
+    let settled = |ra: &RoleAssignment| {
+        ra.status.as_ref().is_some_and(|s| {
+            s.observed_generation == ra.metadata.generation
+                && s.conditions.iter().any(|c| c.type_ == "Synced")
+        })
+    };
+    let mut items = api.list(&Default::default()).await?.items;
+    while !items.iter().all(settled) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        items = api.list(&Default::default()).await?.items;
+    }
+    let rows: Vec<[String; 7]> = items
+        .iter()
+        .map(|ra| {
+            let status = ra.status.clone().unwrap_or_default();
+            let cond = |t: &str| {
+                status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == t)
+                    .map(|c| format!("{:?}", c.status))
+                    .unwrap_or_else(|| "-".into())
+            };
+            [
+                format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any()),
+                status.provider.clone().unwrap_or_else(|| "-".into()),
+                status.role.clone().unwrap_or_else(|| "-".into()),
+                status.principal.clone().unwrap_or_else(|| "-".into()),
+                status.external_id.clone().unwrap_or_else(|| "-".into()),
+                cond("Ready"),
+                cond("Synced"),
+            ]
+        })
+        .collect();
+    let header = ["NAMESPACE/NAME", "PROVIDER", "ROLE", "PRINCIPAL", "EXTERNAL-ID", "READY", "SYNCED"].map(String::from);
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .collect();
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    Ok(())
+}
+
+pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
+    telemetry::init(LogFormat::Text);
+    let dir_err = |source| SandboxError::Dir {
+        dir: args.dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&args.dir).map_err(dir_err)?;
+    let dir = std::fs::canonicalize(&args.dir).map_err(dir_err)?;
+
+    eprintln!("rolesync sandbox: starting the Kubernetes API and provider simulators…");
+    let api = ApiServer::start(ServerConfig {
+        addr: ([127, 0, 0, 1], args.port).into(),
+        ..ServerConfig::default()
+    })
+    .await
+    .map_err(|source| SandboxError::Listen {
+        port: args.port,
+        source,
+    })?;
+    let kubeconfig = write(&dir, "kubeconfig", &api.kubeconfig_yaml())?;
+    let client = client_for(&api.kubeconfig_yaml()).await?;
+
+    ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
+    install_crds(&client).await?;
+
+    let gcore_key = format!("sandbox-gcore-{}", uuid::Uuid::new_v4().simple());
+    let gcore = GcoreSim::start(GcoreSimConfig {
+        api_key: gcore_key.clone(),
+        ..GcoreSimConfig::default()
+    })
+    .await
+    .map_err(|e| SandboxError::Simulator("gcore", e))?;
+    connect_provider(
+        &client,
+        "gcore-sandbox",
+        &gcore_key,
+        json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
+    )
+    .await?;
+    let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let operator = (!args.no_controller).then(|| {
+        let client = client.clone();
+        tokio::spawn(controller::run(
+            client,
+            Settings {
+                namespace: None,
+                concurrency: 50,
+                poll_interval: Duration::from_secs(60),
+                metrics_addr: ([127, 0, 0, 1], 0).into(),
+                leader: None,
+                secret_policy: SecretPolicy {
+                    operator_namespace: SYSTEM_NAMESPACE.to_owned(),
+                    extra_namespaces: Vec::new(),
+                },
+                instance: "sandbox".to_owned(),
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ))
+    });
+
+    if !args.no_examples {
+        ensure_namespace(&client, "default").await?;
+        for (file, yaml) in EXAMPLES {
+            apply_example(&client, file, yaml).await?;
+        }
+        if operator.is_some() {
+            print_table(&client, Duration::from_secs(20)).await?;
+        }
+    }
+    let kc = kubeconfig.display();
+    println!("sandbox ready: Kubernetes API at {} (kubeconfig {kc}, details in {}/sandbox.json)", api.url(), dir.display());
+    println!();
+    println!("Try:");
+    println!("  kubectl --kubeconfig {kc} get ra -A -o wide");
+    println!("  kubectl --kubeconfig {kc} apply -f examples/gcore-project-observer.yaml");
+    println!("  kubectl --kubeconfig {kc} delete ra -n default alice-observer-project-123");
+    println!();
+    println!("Press Ctrl-C to stop.");
+
+    shutdown_signal().await;
+    let _ = stop_tx.send(());
+    if let Some(op) = operator {
+        let _ = op.await;
+    }
+    gcore.shutdown().await;
+    api.shutdown().await;
+    Ok(())
+}

@@ -33,10 +33,7 @@ pub(crate) enum ManagedFieldsError {
     #[error("managedFields entry {index}: unsupported fieldsType {fields_type:?}")]
     FieldsType { index: usize, fields_type: String },
     #[error("managedFields entry {index}: {source}")]
-    Fields {
-        index: usize,
-        source: FieldsV1Error,
-    },
+    Fields { index: usize, source: FieldsV1Error },
 }
 
 /// Who wrote a set of fields. Apply entries are one per manager and subresource; Update

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use fieldpath::{FieldSet, PathElement, path_to_string};
-use managed::{Entry, ManagedFields, ManagerId};
 pub use managed::Operation;
+use managed::{Entry, ManagedFields, ManagerId};
 use walk::ObjectTypes;
 
 /// How a list merges, from `x-kubernetes-list-type` / `x-kubernetes-list-map-keys`.
@@ -344,7 +344,10 @@ pub fn record_update(
     types: &dyn FieldTypes,
 ) {
     let types = ObjectTypes(types);
-    let old_managed = || old.and_then(|o| ManagedFields::of(o).ok()).unwrap_or_default();
+    let old_managed = || {
+        old.and_then(|o| ManagedFields::of(o).ok())
+            .unwrap_or_default()
+    };
     // A subresource write cannot change managedFields; a main-resource write may reset or
     // replace them, and keeps the stored ones when it sends none or garbage.
     let mut managed = if subresource.is_some() {

@@ -90,7 +90,9 @@ fn item_element(kind: &ListKind, index: usize, item: &Value) -> Result<PathEleme
         ListKind::Set => Ok(PathElement::Value(item.clone())),
         ListKind::Map(keys) => {
             let Value::Object(fields) = item else {
-                return Err(format!("element {index}: associative list item must be an object"));
+                return Err(format!(
+                    "element {index}: associative list item must be an object"
+                ));
             };
             let mut key: Vec<(String, Value)> = keys
                 .iter()
@@ -251,7 +253,12 @@ fn compare_maps(
     }
 }
 
-fn compare_leaf(cursor: &Cursor<'_>, old: Option<&Value>, new: Option<&Value>, out: &mut Comparison) {
+fn compare_leaf(
+    cursor: &Cursor<'_>,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    out: &mut Comparison,
+) {
     match (old, new) {
         (None, Some(_)) => out.added.insert(&cursor.path),
         (Some(_), None) => out.removed.insert(&cursor.path),
@@ -317,8 +324,10 @@ fn compare_lists(
     let empty = Vec::new();
     let old_items = index_items(cursor, kind, old.unwrap_or(&empty), false).unwrap_or_default();
     let new_items = index_items(cursor, kind, new.unwrap_or(&empty), false).unwrap_or_default();
-    let old_by_pe: BTreeMap<&PathElement, &Value> = old_items.iter().map(|(p, v)| (p, *v)).collect();
-    let new_by_pe: BTreeMap<&PathElement, &Value> = new_items.iter().map(|(p, v)| (p, *v)).collect();
+    let old_by_pe: BTreeMap<&PathElement, &Value> =
+        old_items.iter().map(|(p, v)| (p, *v)).collect();
+    let new_by_pe: BTreeMap<&PathElement, &Value> =
+        new_items.iter().map(|(p, v)| (p, *v)).collect();
     for (pe, nv) in &new_items {
         cursor.enter_item(pe.clone());
         compare_node(cursor, old_by_pe.get(pe).copied(), Some(nv), out);
@@ -336,15 +345,23 @@ fn compare_lists(
 
 /// Merges an applied configuration into the live object: granular maps field by field,
 /// lists by their kind, everything else replaced by the applied value.
-pub(crate) fn merge(live: &Value, applied: &Value, types: &ObjectTypes<'_>) -> Result<Value, String> {
+pub(crate) fn merge(
+    live: &Value,
+    applied: &Value,
+    types: &ObjectTypes<'_>,
+) -> Result<Value, String> {
     let mut cursor = Cursor::new(types);
     merge_node(&mut cursor, Some(live), applied)
 }
 
-fn merge_node(cursor: &mut Cursor<'_>, live: Option<&Value>, applied: &Value) -> Result<Value, String> {
+fn merge_node(
+    cursor: &mut Cursor<'_>,
+    live: Option<&Value>,
+    applied: &Value,
+) -> Result<Value, String> {
     match (live, applied) {
         (Some(Value::Object(l)), Value::Object(a))
-            if !cursor.map_is_atomic() && !(l.is_empty() && a.is_empty()) =>
+            if !(cursor.map_is_atomic() || l.is_empty() && a.is_empty()) =>
         {
             let mut out = l.clone();
             for (key, av) in a {

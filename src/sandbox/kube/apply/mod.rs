@@ -107,7 +107,7 @@ fn conflicts_message(conflicts: &[Conflict]) -> String {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApplyError {
-    /// Sorted by owner, then field.
+    /// Grouped by owner (sorted), each owner's fields in upstream's path order.
     #[error("{}", conflicts_message(.0))]
     Conflicts(Vec<Conflict>),
     #[error("{0}")]
@@ -277,7 +277,10 @@ pub fn apply(req: &ApplyRequest<'_>, types: &dyn FieldTypes) -> Result<Value, Ap
     if req.live.is_some() {
         keep_server_metadata(&mut merged, &live);
     }
-    let mut applied_set = walk::field_set(req.applied, &types).map_err(ApplyError::Invalid)?;
+    // Upstream prunes before stripping metadata, so the identity fields an applier always
+    // sends keep `metadata` itself from being pruned.
+    let applied_full = walk::field_set(req.applied, &types).map_err(ApplyError::Invalid)?;
+    let mut applied_set = applied_full.clone();
     strip_unowned(&mut applied_set);
 
     let id = ManagerId {
@@ -293,7 +296,9 @@ pub fn apply(req: &ApplyRequest<'_>, types: &dyn FieldTypes) -> Result<Value, Ap
     entry.id.api_version.clone_from(&id.api_version);
     let last = std::mem::replace(&mut entry.set, applied_set);
     if !last.is_empty() {
-        walk::prune(&mut merged, &last, &managed.union(), &types);
+        let mut owned = managed.union();
+        owned.union_with(&applied_full);
+        walk::prune(&mut merged, &last, &owned, &types);
     }
 
     let cmp = walk::compare(&live, &merged, &types);

@@ -158,6 +158,19 @@ fn applying_without_a_field_removes_it() {
 }
 
 #[test]
+fn dropping_the_only_labels_keeps_the_rest_of_metadata() {
+    let mut labelled = cm(json!({"a": "1"}));
+    labelled["metadata"]["labels"] = json!({"app": "x"});
+    let first = apply_as(None, &labelled, "kubectl", false, T0).unwrap();
+    let second = apply_as(Some(&first), &cm(json!({"a": "1"})), "kubectl", false, T1).unwrap();
+    assert_eq!(
+        second["metadata"]["name"], "test-cm",
+        "metadata must survive: {second:#}"
+    );
+    assert!(second["metadata"].get("labels").is_none());
+}
+
+#[test]
 fn applying_without_a_whole_map_removes_the_map() {
     let first = apply_as(None, &cm(json!({"a": "1"})), "kubectl", false, T0).unwrap();
     let mut bare = cm(json!({}));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rolesync::providers::gcore::{Assignment, ClientId, GcoreClient, ProjectId, Role, UserId};
 use rolesync::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use rolesync::providers::{ExternalId, Freshness, Provider, ProviderError};
+use rolesync::providers::{Deletion, ExternalId, Freshness, Provider, ProviderError};
 use rolesync::sandbox::sim::BodyFault;
 use rolesync::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
 use secrecy::SecretString;
@@ -97,12 +97,15 @@ async fn create_observe_update_delete_round_trip() {
     assert!(seen.up_to_date);
     assert_eq!(seen.at_provider["id"], sim.assignments()[0]["id"]);
 
-    gcore.delete(&id, &w).await.unwrap();
+    assert_eq!(gcore.delete(&id, &w).await.unwrap(), Deletion::Deleted);
     assert!(sim.assignments().is_empty());
-    gcore
-        .delete(&id, &w)
-        .await
-        .expect("deleting a gone assignment succeeds");
+    assert_eq!(
+        gcore
+            .delete(&id, &w)
+            .await
+            .expect("deleting a gone assignment succeeds"),
+        Deletion::AlreadyGone
+    );
     assert_eq!(gcore.observe(&w, Some(&id), LIVE).await.unwrap(), None);
     sim.shutdown().await;
 }

@@ -22,7 +22,7 @@ use crate::api::{
     POLL_INTERVAL_ANNOTATION, RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
-use crate::providers::{Client, ExternalId, Freshness, Observed, ProviderError};
+use crate::providers::{Client, Deletion, ExternalId, Freshness, Observed, ProviderError};
 
 /// Everything reconciles share.
 pub struct Context {
@@ -434,9 +434,17 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
             ctx.failures.succeed(key);
             ctx.metrics.set_ready(key, None);
             ctx.metrics.reconciled("deleted");
-            if let Some(id) = deleted {
-                info!(object = %key, external_id = %id, "deleted remote assignment");
-                publish(ctx, ra, EventType::Normal, "Deleted", format!("deleted remote assignment {id}")).await;
+            match deleted {
+                Some((id, Deletion::Deleted)) => {
+                    info!(object = %key, external_id = %id, "deleted remote assignment");
+                    publish(ctx, ra, EventType::Normal, "Deleted", format!("deleted remote assignment {id}")).await;
+                }
+                Some((id, Deletion::LeftAlone(found))) => {
+                    warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
+                    let note = format!("left {id} in place: {found}");
+                    publish(ctx, ra, EventType::Warning, "LeftInPlace", note).await;
+                }
+                Some((_, Deletion::AlreadyGone)) | None => {}
             }
             Ok(Action::await_change())
         }
@@ -470,8 +478,9 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
     }
 }
 
-/// Deletes the remote assignment this resource manages, if it should; returns what it deleted.
-async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Option<ExternalId>, Failure> {
+/// Deletes the remote assignment this resource manages, if it should; returns what it
+/// deleted and how that went.
+async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Option<(ExternalId, Deletion)>, Failure> {
     if !deletes_remote(&ra.spec) {
         return Ok(None);
     }
@@ -506,11 +515,11 @@ async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<
             None => return Ok(None),
         },
     };
-    client
+    let deletion = client
         .delete(&id, &target.desired)
         .await
         .map_err(provider("delete"))?;
-    Ok(Some(id))
+    Ok(Some((id, deletion)))
 }
 
 async fn set_finalizer(ra: &RoleAssignment, api: &Api<RoleAssignment>, present: bool) -> Result<(), Error> {

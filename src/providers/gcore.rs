@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.gcore.com";
 const PROVIDER: &str = "gcore";
@@ -472,16 +472,16 @@ impl Provider for GcoreClient {
         Ok(observed)
     }
 
-    async fn delete(&self, have: &ExternalId, _want: &Assignment) -> Result<(), ProviderError> {
+    async fn delete(&self, have: &ExternalId, _want: &Assignment) -> Result<Deletion, ProviderError> {
         let id = parse_id(have)?;
         let request = ApiRequest::new("delete", Method::DELETE, format!("{ASSIGNMENTS}/{id}"));
-        match self.http.send(request).await {
-            Ok(_) | Err(ProviderError::NotFound { .. }) => {
-                self.cache.apply(&(), Change::Remove(id));
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        let outcome = match self.http.send(request).await {
+            Ok(_) => Deletion::Deleted,
+            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
+            Err(e) => return Err(e),
+        };
+        self.cache.apply(&(), Change::Remove(id));
+        Ok(outcome)
     }
 }
 

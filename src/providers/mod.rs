@@ -147,13 +147,24 @@ pub trait Provider: Send + Sync + 'static {
         want: &Self::Assignment,
     ) -> impl Future<Output = Result<Observed, ProviderError>> + Send;
 
-    /// Removes the assignment `have`; `want` gives the scope it lives in. Deleting
-    /// something that is already gone succeeds.
+    /// Removes the assignment `have`; `want` gives the scope it lives in and what was
+    /// granted. Deleting something that is already gone succeeds.
     fn delete(
         &self,
         have: &ExternalId,
         want: &Self::Assignment,
-    ) -> impl Future<Output = Result<(), ProviderError>> + Send;
+    ) -> impl Future<Output = Result<Deletion, ProviderError>> + Send;
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// Nothing was there any more.
+    AlreadyGone,
+    /// What is there now was not granted by rolesync (e.g. someone else changed the role
+    /// since), so it was left in place; the text says what was found.
+    LeftAlone(String),
 }
 
 /// The providers rolesync supports.
@@ -233,7 +244,7 @@ impl Client {
         with_provider!(self, want, |c, w| c.update(have, w).await)
     }
 
-    pub async fn delete(&self, have: &ExternalId, want: &Desired) -> Result<(), ProviderError> {
+    pub async fn delete(&self, have: &ExternalId, want: &Desired) -> Result<Deletion, ProviderError> {
         with_provider!(self, want, |c, w| c.delete(have, w).await)
     }
 }

@@ -179,4 +179,5 @@ pub fn resources() -> Vec<ResourceInfo> {
 }
 
 /// Namespaces that exist from the start, as in a fresh cluster.
-pub const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const INITIAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];

@@ -113,12 +113,16 @@ impl Shared {
     }
 
     pub fn compact(&self) {
-        self.cluster().store.compact();
+        let rv = self.cluster().store.compact();
+        // Open watches wake up to find their version expired.
+        self.notify(rv);
     }
 
     pub fn record(&self, record: RequestRecord, wrote: bool) {
         if wrote {
-            *lock(&self.writes).entry(record.user_agent.clone()).or_default() += 1;
+            *lock(&self.writes)
+                .entry(record.user_agent.clone())
+                .or_default() += 1;
         }
         let mut audit = lock(&self.audit);
         if audit.len() == AUDIT_CAPACITY {

@@ -16,13 +16,20 @@ fn required(field: &str) -> FieldError {
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
     v.pointer(pointer)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -37,7 +44,10 @@ fn printer_columns(version: &Value) -> Vec<PrinterColumn> {
                     name: str_at(c, "/name").to_owned(),
                     type_: str_at(c, "/type").to_owned(),
                     format: c.get("format").and_then(Value::as_str).map(str::to_owned),
-                    description: c.get("description").and_then(Value::as_str).map(str::to_owned),
+                    description: c
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
                     priority: c
                         .get("priority")
                         .and_then(Value::as_i64)
@@ -92,7 +102,11 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
     if versions.is_empty() {
         errors.push(required("spec.versions"));
     }
-    if versions.iter().filter(|v| v.get("storage") == Some(&Value::Bool(true))).count() != 1
+    if versions
+        .iter()
+        .filter(|v| v.get("storage") == Some(&Value::Bool(true)))
+        .count()
+        != 1
         && !versions.is_empty()
     {
         errors.push(FieldError {
@@ -125,7 +139,9 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
                 }
             },
             None => {
-                errors.push(required(&format!("spec.versions[{i}].schema.openAPIV3Schema")));
+                errors.push(required(&format!(
+                    "spec.versions[{i}].schema.openAPIV3Schema"
+                )));
                 continue;
             }
         };
@@ -178,7 +194,10 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
 
 /// The status the API server reports for an accepted CRD: names accepted, established.
 pub fn accepted_status(crd: &Value, now: &str) -> Value {
-    let mut names = crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
+    let mut names = crd
+        .pointer("/spec/names")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let kind = str_at(crd, "/spec/names/kind");
     if names.get("singular").is_none() {
         names["singular"] = Value::String(kind.to_lowercase());

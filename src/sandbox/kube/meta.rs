@@ -7,7 +7,9 @@ use super::schema::{FieldError, FieldErrorKind};
 
 /// Current time as upstream writes timestamps: RFC 3339, second precision, UTC.
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// `generateName` plus five characters from upstream's alphabet (no vowels, no look-alikes).
@@ -174,7 +176,8 @@ mod tests {
     #[test]
     fn generation_ignores_metadata_and_optionally_status() {
         let old = json!({"metadata": {"labels": {}}, "spec": {"a": 1}, "status": {"x": 1}});
-        let labels = json!({"metadata": {"labels": {"b": "c"}}, "spec": {"a": 1}, "status": {"x": 1}});
+        let labels =
+            json!({"metadata": {"labels": {"b": "c"}}, "spec": {"a": 1}, "status": {"x": 1}});
         let status = json!({"metadata": {"labels": {}}, "spec": {"a": 1}, "status": {"x": 2}});
         let spec = json!({"metadata": {"labels": {}}, "spec": {"a": 2}, "status": {"x": 1}});
         assert!(!spec_changed(&old, &labels, true));

@@ -26,8 +26,14 @@ pub fn v3_index(resources: &[ResourceInfo]) -> Value {
 /// `GET /openapi/v3/api/v1` or `/openapi/v3/apis/{group}/{version}`.
 pub fn v3_group_version(group: &str, version: &str, resources: &[ResourceInfo]) -> Option<Value> {
     let mut schemas = serde_json::Map::new();
-    for r in resources.iter().filter(|r| r.group == group && r.version == version) {
-        let mut schema = r.schema.clone().unwrap_or_else(|| json!({"type": "object"}));
+    for r in resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let mut schema = r
+            .schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object"}));
         schema["x-kubernetes-group-version-kind"] =
             json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
         schemas.insert(format!("{}.{}", r.api_version(), r.kind), schema);

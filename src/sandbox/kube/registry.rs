@@ -30,7 +30,11 @@ pub struct Registry {
 }
 
 fn gvr(info: &ResourceInfo) -> Gvr {
-    (info.group.clone(), info.version.clone(), info.plural.clone())
+    (
+        info.group.clone(),
+        info.version.clone(),
+        info.plural.clone(),
+    )
 }
 
 impl Registry {
@@ -76,7 +80,9 @@ impl Registry {
 
     /// Whether another CRD than `crd_name` already serves this group and plural.
     pub fn claimed_by_other(&self, crd_name: &str, group: &str, plural: &str) -> bool {
-        self.by_gvr.keys().any(|(g, _, p)| g == group && p == plural)
+        self.by_gvr
+            .keys()
+            .any(|(g, _, p)| g == group && p == plural)
             && !self
                 .by_crd
                 .get(crd_name)

@@ -136,12 +136,20 @@ fn accepts_json(accept: &str) -> bool {
     accept.is_empty()
         || accept.split(',').any(|media| {
             let media = media.split(';').next().unwrap_or_default().trim();
-            matches!(media, "application/json" | "*/*" | "application/*" | "application/yaml")
+            matches!(
+                media,
+                "application/json" | "*/*" | "application/*" | "application/yaml"
+            )
         })
 }
 
-fn verb_of(method: &Method, path: &ResourcePath, query: &HashMap<String, String>) -> Option<&'static str> {
-    let watching = path.watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+fn verb_of(
+    method: &Method,
+    path: &ResourcePath,
+    query: &HashMap<String, String>,
+) -> Option<&'static str> {
+    let watching =
+        path.watch || matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     Some(match (method.as_str(), path.name.is_some()) {
         ("GET", true) => "get",
         ("GET", false) if watching => "watch",
@@ -245,13 +253,14 @@ async fn dispatch(
     }
     match path.subresource.as_deref() {
         None => {}
-        Some("status") if served.info.status_subresource => {
-            if !matches!(verb, "get" | "update" | "patch") {
-                return Err(ApiError::method_not_allowed(format!(
-                    "{verb} is not supported on the status subresource"
-                )));
-            }
+        Some("status")
+            if served.info.status_subresource && !matches!(verb, "get" | "update" | "patch") =>
+        {
+            return Err(ApiError::method_not_allowed(format!(
+                "{verb} is not supported on the status subresource"
+            )));
         }
+        Some("status") if served.info.status_subresource => {}
         Some(_) => return Err(ApiError::no_such_path()),
     }
     let content_type = header_str(parts, header::CONTENT_TYPE);
@@ -271,7 +280,10 @@ async fn dispatch(
         user_agent: record.user_agent.clone(),
         body,
     };
-    let writes = matches!(verb, "create" | "update" | "patch" | "delete" | "deletecollection");
+    let writes = matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    );
     if writes && let Some(code) = shared.take_write_failure() {
         return Err(injected_failure(code, &call));
     }
@@ -314,7 +326,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     };
     let result = match to_bytes(body, MAX_BODY).await {
         Ok(bytes) => dispatch(&shared, parts.method.clone(), &parts, bytes, &mut record).await,
-        Err(e) => Err(ApiError::bad_request(format!("cannot read the request body: {e}"))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "cannot read the request body: {e}"
+        ))),
     };
     let reply = result.unwrap_or_else(|err| Reply {
         code: err.code,
@@ -325,9 +339,13 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     record.code = reply.code;
     shared.record(record, reply.wrote);
     let mut response = Response::new(reply.body);
-    *response.status_mut() = StatusCode::from_u16(reply.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for warning in &reply.warnings {
         if let Some(value) = warning_header(warning) {
             headers.append(header::WARNING, value);
@@ -340,7 +358,13 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
 mod tests {
     use super::*;
 
-    fn resource(group: &str, ns: Option<&str>, resource: &str, name: Option<&str>, sub: Option<&str>) -> Target {
+    fn resource(
+        group: &str,
+        ns: Option<&str>,
+        resource: &str,
+        name: Option<&str>,
+        sub: Option<&str>,
+    ) -> Target {
         Target::Resource(ResourcePath {
             group: group.into(),
             version: "v1".into(),
@@ -354,7 +378,10 @@ mod tests {
 
     #[test]
     fn core_paths() {
-        assert_eq!(parse_target("/api/v1/namespaces"), resource("", None, "namespaces", None, None));
+        assert_eq!(
+            parse_target("/api/v1/namespaces"),
+            resource("", None, "namespaces", None, None)
+        );
         assert_eq!(
             parse_target("/api/v1/namespaces/default"),
             resource("", None, "namespaces", Some("default"), None)
@@ -384,13 +411,22 @@ mod tests {
     fn group_paths() {
         assert_eq!(
             parse_target("/apis/rolesync.io/v1/namespaces/a/roleassignments/x/status"),
-            resource("rolesync.io", Some("a"), "roleassignments", Some("x"), Some("status"))
+            resource(
+                "rolesync.io",
+                Some("a"),
+                "roleassignments",
+                Some("x"),
+                Some("status")
+            )
         );
         assert_eq!(
             parse_target("/apis/rolesync.io/v1/roleassignments"),
             resource("rolesync.io", None, "roleassignments", None, None)
         );
-        assert_eq!(parse_target("/apis/rolesync.io"), Target::Group("rolesync.io".into()));
+        assert_eq!(
+            parse_target("/apis/rolesync.io"),
+            Target::Group("rolesync.io".into())
+        );
         assert_eq!(parse_target("/nonsense"), Target::Unknown);
     }
 
@@ -405,7 +441,9 @@ mod tests {
     #[test]
     fn protobuf_only_clients_are_refused() {
         assert!(accepts_json("application/vnd.kubernetes.protobuf, */*"));
-        assert!(accepts_json("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"));
+        assert!(accepts_json(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
         assert!(!accepts_json("application/vnd.kubernetes.protobuf"));
         assert!(accepts_json(""));
     }
@@ -413,6 +451,9 @@ mod tests {
     #[test]
     fn warnings_are_quoted() {
         let value = warning_header("unknown field \"spec.foo\"").unwrap();
-        assert_eq!(value.to_str().unwrap(), "299 - \"unknown field \\\"spec.foo\\\"\"");
+        assert_eq!(
+            value.to_str().unwrap(),
+            "299 - \"unknown field \\\"spec.foo\\\"\""
+        );
     }
 }

@@ -213,7 +213,11 @@ mod tests {
     fn equality_and_inequality() {
         let o = obj(json!({"app": "web", "tier": "front"}));
         assert!(LabelSelector::parse("app=web").unwrap().matches(&o));
-        assert!(LabelSelector::parse("app==web,tier=front").unwrap().matches(&o));
+        assert!(
+            LabelSelector::parse("app==web,tier=front")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(!LabelSelector::parse("app=db").unwrap().matches(&o));
         assert!(LabelSelector::parse("app!=db").unwrap().matches(&o));
         assert!(!LabelSelector::parse("app!=web").unwrap().matches(&o));
@@ -223,8 +227,16 @@ mod tests {
     #[test]
     fn set_based_requirements() {
         let o = obj(json!({"app": "web"}));
-        assert!(LabelSelector::parse("app in (db, web)").unwrap().matches(&o));
-        assert!(!LabelSelector::parse("app notin (db,web)").unwrap().matches(&o));
+        assert!(
+            LabelSelector::parse("app in (db, web)")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !LabelSelector::parse("app notin (db,web)")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(LabelSelector::parse("tier notin (x)").unwrap().matches(&o));
         assert!(!LabelSelector::parse("tier in (x)").unwrap().matches(&o));
         assert!(LabelSelector::parse("app,!tier").unwrap().matches(&o));
@@ -254,7 +266,11 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = obj(json!({}));
-        assert!(FieldSelector::parse("metadata.name=a", false).unwrap().matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=a", false)
+                .unwrap()
+                .matches(&o)
+        );
         assert!(
             FieldSelector::parse("metadata.name!=a", false)
                 .unwrap()
@@ -270,7 +286,11 @@ mod tests {
             FieldSelector::parse("spec.x=1", false),
             Err(SelectorError::UnsupportedField("spec.x".into()))
         );
-        assert!(FieldSelector::parse("type=Opaque", true).unwrap().matches(&o));
+        assert!(
+            FieldSelector::parse("type=Opaque", true)
+                .unwrap()
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("nonsense", true).is_err());
     }
 }

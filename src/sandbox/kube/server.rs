@@ -41,7 +41,8 @@ impl Faults {
         self.shared.stop_all_watches();
     }
 
-    /// Forgets all change history: watches and continue tokens from before now get 410 Gone.
+    /// Forgets all change history: open watches, watches resuming from any version handed
+    /// out so far and continue tokens get 410 Gone, so clients must list again.
     pub fn compact_history(&self) {
         self.shared.compact();
     }
@@ -77,7 +78,10 @@ impl ApiServer {
                 let _ = stopped.await;
                 watches.stop_all_watches();
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(signal).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(signal)
+                .await
+            {
                 tracing::error!(error = %e, "in-memory API server stopped");
             }
         });

@@ -58,14 +58,22 @@ impl ApiError {
     }
 
     pub fn not_found(gr: &GroupResource, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", gr.qualified()))
-            .with_details(gr.details(name))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", gr.qualified()),
+        )
+        .with_details(gr.details(name))
     }
 
     /// A URL that names nothing the server serves.
     pub fn no_such_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
@@ -214,7 +222,10 @@ mod tests {
     fn not_found_names_the_qualified_resource() {
         let err = ApiError::not_found(&GroupResource::new("rolesync.io", "roleassignments"), "a");
         let status = err.to_status();
-        assert_eq!(status["message"], "roleassignments.rolesync.io \"a\" not found");
+        assert_eq!(
+            status["message"],
+            "roleassignments.rolesync.io \"a\" not found"
+        );
         assert_eq!(status["code"], 404);
         assert_eq!(status["details"]["kind"], "roleassignments");
         let core = ApiError::not_found(&GroupResource::new("", "configmaps"), "c");

@@ -138,7 +138,12 @@ impl Store {
     }
 
     /// Stores a created or changed object under a new resourceVersion.
-    pub fn put(&mut self, resource: &GroupResource, key: ObjectKey, mut object: Value) -> Arc<Value> {
+    pub fn put(
+        &mut self,
+        resource: &GroupResource,
+        key: ObjectKey,
+        mut object: Value,
+    ) -> Arc<Value> {
         let rv = self.next_rv(&mut object);
         let object = Arc::new(object);
         let previous = self
@@ -164,7 +169,12 @@ impl Store {
     }
 
     /// Removes an object; `last` is its final state, sent in the DELETED event.
-    pub fn remove(&mut self, resource: &GroupResource, key: &ObjectKey, mut last: Value) -> Arc<Value> {
+    pub fn remove(
+        &mut self,
+        resource: &GroupResource,
+        key: &ObjectKey,
+        mut last: Value,
+    ) -> Arc<Value> {
         let previous = self.objects.get_mut(resource).and_then(|m| m.remove(key));
         let rv = self.next_rv(&mut last);
         let object = Arc::new(last);
@@ -214,11 +224,15 @@ impl Store {
         }
     }
 
-    /// Drops all retained history, as an etcd compaction does.
-    pub fn compact(&mut self) {
+    /// Drops all retained history, as an etcd compaction does, and moves to a new version
+    /// so that every version handed out so far is expired: watchers and paginated lists
+    /// must start over from a fresh list. Returns the new version.
+    pub fn compact(&mut self) -> u64 {
         self.history.clear();
+        self.rv += 1;
         self.horizon = self.rv;
         self.compacted = self.rv;
+        self.rv
     }
 }
 
@@ -241,7 +255,7 @@ impl ContinueToken {
     }
 
     pub fn decode(token: &str) -> Option<Self> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes = (0..token.len())
@@ -273,7 +287,13 @@ mod tests {
         let mut store = Store::new(10);
         let a = store.put(&gr(), key("ns", "a"), cm("a"));
         let b = store.put(&GroupResource::new("", "secrets"), key("ns", "b"), cm("b"));
-        let rv = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap();
+        let rv = |o: &Value| {
+            o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
         assert!(rv(&b) > rv(&a));
         assert_eq!(rv(&b), store.current_rv());
     }
@@ -307,7 +327,7 @@ mod tests {
     fn compaction_expires_watches_and_continue_tokens() {
         let mut store = Store::new(10);
         store.put(&gr(), key("ns", "a"), cm("a"));
-        let before = store.current_rv() - 1;
+        let before = store.current_rv();
         store.compact();
         let expired = store.events_after(before).map(|_| ()).unwrap_err();
         assert_eq!(
@@ -327,7 +347,10 @@ mod tests {
         for (ns, name) in [("a", "1"), ("b", "1"), ("b", "2"), ("c", "1")] {
             store.put(&gr(), key(ns, name), cm(name));
         }
-        let names: Vec<_> = store.range(&gr(), Some("b"), None).map(|(k, _)| k.clone()).collect();
+        let names: Vec<_> = store
+            .range(&gr(), Some("b"), None)
+            .map(|(k, _)| k.clone())
+            .collect();
         assert_eq!(names, vec![key("b", "1"), key("b", "2")]);
         let rest: Vec<_> = store
             .range(&gr(), None, Some(&key("b", "1")))

@@ -32,7 +32,10 @@ pub struct Call {
 
 impl Call {
     fn param(&self, key: &str) -> Option<&str> {
-        self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.query
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -115,9 +118,17 @@ fn types(served: &Served) -> &dyn FieldTypes {
 }
 
 fn parse_body(call: &Call) -> Result<Value, ApiError> {
-    let media = call.content_type.split(';').next().unwrap_or_default().trim();
+    let media = call
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let value: Value = match media {
-        "" | "application/json" | "application/merge-patch+json" | "application/json-patch+json"
+        ""
+        | "application/json"
+        | "application/merge-patch+json"
+        | "application/json-patch+json"
         | "application/strategic-merge-patch+json" => serde_json::from_slice(&call.body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
         "application/yaml" | "application/apply-patch+yaml" => {
@@ -217,7 +228,9 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
             }
             None => cluster.store.current_rv(),
         };
-        let after = token.as_ref().map(|t| (t.namespace.clone(), t.name.clone()));
+        let after = token
+            .as_ref()
+            .map(|t| (t.namespace.clone(), t.name.clone()));
         let mut matching = cluster
             .store
             .range(&gr, call.namespace.as_deref(), after.as_ref())
@@ -233,7 +246,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         }
         let remaining = matching.count();
         let next = (remaining > 0)
-            .then(|| last_key)
+            .then_some(last_key)
             .flatten()
             .map(|(namespace, name)| {
                 ContinueToken {
@@ -321,7 +334,8 @@ fn metadata_mut(object: &mut Value) -> Result<&mut serde_json::Map<String, Value
 }
 
 fn fold_string_data(object: &mut Value) {
-    let Some(Value::Object(string_data)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    let Some(Value::Object(string_data)) =
+        object.as_object_mut().and_then(|o| o.remove("stringData"))
     else {
         return;
     };
@@ -338,7 +352,10 @@ fn fold_string_data(object: &mut Value) {
 }
 
 fn unknown_field_messages(fields: &[String]) -> Vec<String> {
-    fields.iter().map(|f| format!("unknown field \"{f}\"")).collect()
+    fields
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect()
 }
 
 /// Validates, completes and stores a created or changed object.
@@ -377,9 +394,17 @@ fn persist(
     match &old {
         None => {
             let meta = metadata_mut(&mut new)?;
-            meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+            meta.insert(
+                "uid".into(),
+                Value::String(uuid::Uuid::new_v4().to_string()),
+            );
             meta.insert("creationTimestamp".into(), Value::String(now.clone()));
-            for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "generation"] {
+            for field in [
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "resourceVersion",
+                "generation",
+            ] {
                 meta.remove(field);
             }
             if tracks_generation(info) {
@@ -458,10 +483,16 @@ fn persist(
         if info.namespaced
             && cluster
                 .store
-                .get(&GroupResource::new("", "namespaces"), &(String::new(), key.0.clone()))
+                .get(
+                    &GroupResource::new("", "namespaces"),
+                    &(String::new(), key.0.clone()),
+                )
                 .is_none()
         {
-            return Err(ApiError::not_found(&GroupResource::new("", "namespaces"), &key.0));
+            return Err(ApiError::not_found(
+                &GroupResource::new("", "namespaces"),
+                &key.0,
+            ));
         }
     }
     if let Some(schema) = &served.schema {
@@ -487,16 +518,24 @@ fn persist(
     if info.kind == "Secret" && info.group.is_empty() {
         fold_string_data(&mut new);
     }
-    let crd_resources = if info.kind == "CustomResourceDefinition" && new.get("metadata").is_some() {
+    let crd_resources = if info.kind == "CustomResourceDefinition" && new.get("metadata").is_some()
+    {
         let resources = crd::served_resources(&new)
             .map_err(|errors| ApiError::invalid(&info.kind, &info.group, name, &errors))?;
-        let group = new.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let group = new
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let plural = new
             .pointer("/spec/names/plural")
             .and_then(Value::as_str)
             .unwrap_or_default();
         if cluster.registry.claimed_by_other(name, group, plural) {
-            return Err(ApiError::conflict(&gr, name, "the resource is already served"));
+            return Err(ApiError::conflict(
+                &gr,
+                name,
+                "the resource is already served",
+            ));
         }
         let transition_time = old
             .as_ref()
@@ -565,10 +604,18 @@ fn persist(
 
 /// Removes an object for good, with what its removal implies (a CRD's resources, a
 /// namespace's contents).
-fn remove_object(cluster: &mut Cluster, served: &Served, key: &ObjectKey, last: Value) -> Arc<Value> {
+fn remove_object(
+    cluster: &mut Cluster,
+    served: &Served,
+    key: &ObjectKey,
+    last: Value,
+) -> Arc<Value> {
     let gr = served.group_resource();
     if served.info.kind == "CustomResourceDefinition" {
-        let group = last.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let group = last
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let plural = last
             .pointer("/spec/names/plural")
             .and_then(Value::as_str)
@@ -594,19 +641,31 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let info = &call.served.info;
     let name = {
         let meta = metadata_mut(&mut body)?;
-        match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        match meta
+            .get("name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             Some(n) => n.to_owned(),
             None => match meta.get("generateName").and_then(Value::as_str) {
                 Some(prefix) if !prefix.is_empty() => meta::generate_name(prefix),
                 _ => {
-                    return Err(ApiError::invalid(&info.kind, &info.group, "", &[meta::name_required()]));
+                    return Err(ApiError::invalid(
+                        &info.kind,
+                        &info.group,
+                        "",
+                        &[meta::name_required()],
+                    ));
                 }
             },
         }
     };
     if let Some(ns) = body.pointer("/metadata/namespace").and_then(Value::as_str)
         && info.namespaced
-        && call.namespace.as_deref().is_some_and(|url_ns| url_ns != ns && !ns.is_empty())
+        && call
+            .namespace
+            .as_deref()
+            .is_some_and(|url_ns| url_ns != ns && !ns.is_empty())
     {
         return Err(ApiError::bad_request(
             "the namespace of the provided object does not match the namespace sent on the request",
@@ -619,7 +678,15 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         if cluster.store.get(&call.gr(), &key).is_some() {
             return Err(ApiError::already_exists(&call.gr(), &name));
         }
-        persist(&mut cluster, &call.served, &key, None, body, &opts, &mut warnings)?
+        persist(
+            &mut cluster,
+            &call.served,
+            &key,
+            None,
+            body,
+            &opts,
+            &mut warnings,
+        )?
     };
     finish(shared, call, written, 201, warnings)
 }
@@ -682,13 +749,26 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
             rv if rv != rv_of(&old) => return Err(ApiError::stale(&call.gr(), &name)),
             _ => {}
         }
-        persist(&mut cluster, &call.served, &call.key(), Some(old), body, &opts, &mut warnings)?
+        persist(
+            &mut cluster,
+            &call.served,
+            &call.key(),
+            Some(old),
+            body,
+            &opts,
+            &mut warnings,
+        )?
     };
     finish(shared, call, written, 200, warnings)
 }
 
 pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
-    let media = call.content_type.split(';').next().unwrap_or_default().trim();
+    let media = call
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
     let name = call.name.clone().unwrap_or_default();
     let gr = call.gr();
     let info = &call.served.info;
@@ -726,7 +806,15 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
                 return Err(ApiError::not_found(&gr, &name));
             }
             let created = old.is_none();
-            let written = persist(&mut cluster, &call.served, &call.key(), old, merged, &opts, &mut warnings)?;
+            let written = persist(
+                &mut cluster,
+                &call.served,
+                &call.key(),
+                old,
+                merged,
+                &opts,
+                &mut warnings,
+            )?;
             (written, created)
         };
         let code = if written.1 { 201 } else { 200 };
@@ -763,14 +851,26 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
             _ => {
                 return Err(ApiError::unsupported_media_type(format!(
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{}",
-                    if info.custom { "" } else { ", application/strategic-merge-patch+json" }
+                    if info.custom {
+                        ""
+                    } else {
+                        ", application/strategic-merge-patch+json"
+                    }
                 )));
             }
         }
         if rv_of(&doc) != rv_of(&old) {
             return Err(ApiError::stale(&gr, &name));
         }
-        persist(&mut cluster, &call.served, &call.key(), Some(old), doc, &opts, &mut warnings)?
+        persist(
+            &mut cluster,
+            &call.served,
+            &call.key(),
+            Some(old),
+            doc,
+            &opts,
+            &mut warnings,
+        )?
     };
     finish(shared, call, written, 200, warnings)
 }
@@ -798,7 +898,12 @@ fn delete_one(
             let mut new = (*old).clone();
             new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
             new["status"] = json!({"phase": "Terminating"});
-            return (cluster.store.put(&served.group_resource(), key.clone(), new), true);
+            return (
+                cluster
+                    .store
+                    .put(&served.group_resource(), key.clone(), new),
+                true,
+            );
         }
     }
     if finalizers {
@@ -815,7 +920,12 @@ fn delete_one(
                 .unwrap_or(0);
             new["metadata"]["generation"] = json!(generation + 1);
         }
-        return (cluster.store.put(&served.group_resource(), key.clone(), new), true);
+        return (
+            cluster
+                .store
+                .put(&served.group_resource(), key.clone(), new),
+            true,
+        );
     }
     if dry_run {
         return (old, false);
@@ -861,13 +971,21 @@ fn check_preconditions(call: &Call, old: &Value) -> Result<(), ApiError> {
     let options: Value = serde_json::from_slice(&call.body)
         .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
     let name = call.name.as_deref().unwrap_or_default();
-    if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str) {
-        let actual = old.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+    if let Some(uid) = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+    {
+        let actual = old
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if uid != actual {
             return Err(ApiError::conflict(
                 &call.gr(),
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
             ));
         }
     }

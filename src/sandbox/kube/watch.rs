@@ -53,18 +53,29 @@ impl Watcher {
         let object = at_version(object, &self.call.served.info.api_version());
         if self.table {
             let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
-            watch_line(kind, &table::to_table(&self.call.served.info, &[&object], meta))
+            watch_line(
+                kind,
+                &table::to_table(&self.call.served.info, &[&object], meta),
+            )
         } else {
             watch_line(kind, &object)
         }
     }
 
     fn in_scope(&self, namespace: &str) -> bool {
-        self.call.namespace.as_deref().is_none_or(|ns| ns == namespace)
+        self.call
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| ns == namespace)
     }
 
     /// The event type this watcher sees: selector watches see objects enter and leave.
-    fn visible(&self, kind: EventType, object: &Value, previous: Option<&Value>) -> Option<EventType> {
+    fn visible(
+        &self,
+        kind: EventType,
+        object: &Value,
+        previous: Option<&Value>,
+    ) -> Option<EventType> {
         let now = self.selection.matches(object);
         let before = previous.is_some_and(|p| self.selection.matches(p));
         match kind {
@@ -121,7 +132,9 @@ impl Watcher {
         let (initial, mut cursor) = match snapshot {
             Ok(snapshot) => snapshot,
             Err(e) => {
-                let _ = self.send(watch_line("ERROR", &gone(e.requested, e.oldest))).await;
+                let _ = self
+                    .send(watch_line("ERROR", &gone(e.requested, e.oldest)))
+                    .await;
                 return;
             }
         };
@@ -141,7 +154,9 @@ impl Watcher {
             let events = self.shared.cluster().store.events_after(cursor);
             match events {
                 Err(e) => {
-                    let _ = self.send(watch_line("ERROR", &gone(e.requested, e.oldest))).await;
+                    let _ = self
+                        .send(watch_line("ERROR", &gone(e.requested, e.oldest)))
+                        .await;
                     return;
                 }
                 Ok(events) => {
@@ -193,7 +208,9 @@ pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
         call.query.get("sendInitialEvents").map(String::as_str),
         Some("true" | "1")
     );
-    if send_initial && call.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+    if send_initial
+        && call.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
+    {
         return Err(ApiError::bad_request(
             "sendInitialEvents requires resourceVersionMatch=NotOlderThan",
         ));
@@ -220,7 +237,9 @@ pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
         tx,
     };
     tokio::spawn(watcher.run(start, send_initial, timeout));
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>)));
+    let stream = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>))
+    });
     Ok(Reply {
         code: 200,
         body: Body::from_stream(stream),

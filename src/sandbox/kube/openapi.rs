@@ -1,0 +1,50 @@
+//! OpenAPI v3 documents built from the served resources' schemas.
+
+use serde_json::{Value, json};
+
+use super::resource::ResourceInfo;
+
+fn path_of(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// `GET /openapi/v3`.
+pub fn v3_index(resources: &[ResourceInfo]) -> Value {
+    let mut paths = serde_json::Map::new();
+    for r in resources {
+        let path = path_of(&r.group, &r.version);
+        let url = format!("/openapi/v3/{path}");
+        paths.insert(path, json!({"serverRelativeURL": url}));
+    }
+    json!({"paths": paths})
+}
+
+/// `GET /openapi/v3/api/v1` or `/openapi/v3/apis/{group}/{version}`.
+pub fn v3_group_version(group: &str, version: &str, resources: &[ResourceInfo]) -> Option<Value> {
+    let mut schemas = serde_json::Map::new();
+    for r in resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        let mut schema = r
+            .schema
+            .clone()
+            .unwrap_or_else(|| json!({"type": "object"}));
+        schema["x-kubernetes-group-version-kind"] =
+            json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
+        schemas.insert(format!("{}.{}", r.api_version(), r.kind), schema);
+    }
+    if schemas.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": {},
+        "components": {"schemas": schemas},
+    }))
+}

@@ -209,7 +209,9 @@ fn sorted_versions<'a>(group: &str, resources: &'a [ResourceInfo]) -> Vec<&'a st
 /// A version like `v1`, `v2beta1`: (major, stability, minor) where GA ranks above beta above alpha.
 fn parse_kube_version(v: &str) -> Option<(u64, u8, u64)> {
     let rest = v.strip_prefix('v')?;
-    let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     let major: u64 = rest[..digits_end].parse().ok()?;
     let suffix = &rest[digits_end..];
     if suffix.is_empty() {
@@ -233,9 +235,7 @@ fn parse_kube_version(v: &str) -> Option<(u64, u8, u64)> {
 /// with the alphabetically first as most preferred.
 fn compare_kube_versions(a: &str, b: &str) -> Ordering {
     match (parse_kube_version(a), parse_kube_version(b)) {
-        (Some((ma, sa, na)), Some((mb, sb, nb))) => {
-            sa.cmp(&sb).then(ma.cmp(&mb)).then(na.cmp(&nb))
-        }
+        (Some((ma, sa, na)), Some((mb, sb, nb))) => sa.cmp(&sb).then(ma.cmp(&mb)).then(na.cmp(&nb)),
         (Some(_), None) => Ordering::Greater,
         (None, Some(_)) => Ordering::Less,
         (None, None) => b.cmp(a),
@@ -257,9 +257,11 @@ pub(crate) mod tests {
             namespaced: true,
             short_names: vec![],
             categories: vec![],
-            verbs: ["create", "delete", "get", "list", "patch", "update", "watch"]
-                .map(String::from)
-                .to_vec(),
+            verbs: [
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+            .map(String::from)
+            .to_vec(),
             status_subresource: false,
             printer_columns: vec![],
             schema: None,
@@ -287,11 +289,29 @@ pub(crate) mod tests {
 
     #[test]
     fn kube_versions_sort_ga_then_beta_then_alpha_then_others() {
-        let mut v = vec!["foo", "v1alpha1", "v2", "v1beta2", "v1", "v11alpha2", "v1beta1", "bar"];
+        let mut v = vec![
+            "foo",
+            "v1alpha1",
+            "v2",
+            "v1beta2",
+            "v1",
+            "v11alpha2",
+            "v1beta1",
+            "bar",
+        ];
         v.sort_by(|a, b| compare_kube_versions(b, a));
         assert_eq!(
             v,
-            ["v2", "v1", "v1beta2", "v1beta1", "v11alpha2", "v1alpha1", "bar", "foo"]
+            [
+                "v2",
+                "v1",
+                "v1beta2",
+                "v1beta1",
+                "v11alpha2",
+                "v1alpha1",
+                "bar",
+                "foo"
+            ]
         );
     }
 
@@ -329,7 +349,10 @@ pub(crate) mod tests {
         let doc = api_group("coordination.k8s.io", &sample()).unwrap();
         assert_eq!(doc["kind"], "APIGroup");
         assert_eq!(doc["apiVersion"], "v1");
-        assert_eq!(doc["preferredVersion"]["groupVersion"], "coordination.k8s.io/v1");
+        assert_eq!(
+            doc["preferredVersion"]["groupVersion"],
+            "coordination.k8s.io/v1"
+        );
         assert!(api_group("nope.io", &sample()).is_none());
         assert!(api_group("", &sample()).is_none());
     }
@@ -388,7 +411,10 @@ pub(crate) mod tests {
         assert_eq!(items[0]["metadata"]["name"], "");
         let ns = &items[0]["versions"][0]["resources"][0];
         assert_eq!(ns["scope"], "Cluster");
-        assert_eq!(ns["responseKind"], json!({"group": "", "version": "v1", "kind": "Namespace"}));
+        assert_eq!(
+            ns["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Namespace"})
+        );
 
         let named = aggregated(false, &sample());
         let items = named["items"].as_array().unwrap();
@@ -401,6 +427,9 @@ pub(crate) mod tests {
         assert_eq!(widget["scope"], "Namespaced");
         assert_eq!(widget["shortNames"], json!(["wd"]));
         assert_eq!(widget["subresources"][0]["subresource"], "status");
-        assert_eq!(widget["subresources"][0]["verbs"], json!(["get", "patch", "update"]));
+        assert_eq!(
+            widget["subresources"][0]["verbs"],
+            json!(["get", "patch", "update"])
+        );
     }
 }

@@ -162,7 +162,11 @@ fn patch_operation(r: &ResourceInfo, summary: &str) -> Value {
             dry_run(),
             field_manager(),
             field_validation(),
-            query_param("force", "Force is going to \"force\" Apply requests.", "boolean"),
+            query_param(
+                "force",
+                "Force is going to \"force\" Apply requests.",
+                "boolean",
+            ),
         ],
     );
     with_body(
@@ -183,7 +187,11 @@ fn write_operation(r: &ResourceInfo, action: &str, summary: &str) -> Value {
         summary,
         vec![dry_run(), field_manager(), field_validation()],
     );
-    with_body(op, &["application/json"], schema_ref(&schema_name(r, &r.kind)))
+    with_body(
+        op,
+        &["application/json"],
+        schema_ref(&schema_name(r, &r.kind)),
+    )
 }
 
 fn list_operation(r: &ResourceInfo) -> Value {
@@ -191,14 +199,19 @@ fn list_operation(r: &ResourceInfo) -> Value {
         r,
         "list",
         &format!("list or watch objects of kind {}", r.kind),
-        ["labelSelector", "fieldSelector", "continue", "resourceVersion"]
-            .iter()
-            .map(|p| query_param(p, p, "string"))
-            .chain([
-                query_param("limit", "limit", "integer"),
-                query_param("watch", "watch", "boolean"),
-            ])
-            .collect(),
+        [
+            "labelSelector",
+            "fieldSelector",
+            "continue",
+            "resourceVersion",
+        ]
+        .iter()
+        .map(|p| query_param(p, p, "string"))
+        .chain([
+            query_param("limit", "limit", "integer"),
+            query_param("watch", "watch", "boolean"),
+        ])
+        .collect(),
     );
     op["responses"]["200"] = json_response(schema_ref(&schema_name(r, &r.list_kind)));
     op
@@ -212,7 +225,10 @@ fn delete_operation(r: &ResourceInfo, action: &str, summary: &str) -> Value {
 
 fn resource_paths(r: &ResourceInfo, paths: &mut Map<String, Value>) {
     let base = format!("/{}", gv_path(&r.group, &r.version));
-    let namespace = path_param("namespace", "object name and auth scope, such as for teams and projects");
+    let namespace = path_param(
+        "namespace",
+        "object name and auth scope, such as for teams and projects",
+    );
     let name = path_param("name", &format!("name of the {}", r.kind));
     let (collection, scope_params) = if r.namespaced {
         // Listing across all namespaces is served too.
@@ -268,9 +284,7 @@ fn kind_schema(r: &ResourceInfo) -> Value {
         Some(Value::Object(s)) => s.clone(),
         _ => Map::from_iter([("type".to_owned(), json!("object"))]),
     };
-    let properties = schema
-        .entry("properties")
-        .or_insert_with(|| json!({}));
+    let properties = schema.entry("properties").or_insert_with(|| json!({}));
     if let Value::Object(props) = properties {
         props.insert(
             "apiVersion".into(),
@@ -285,7 +299,10 @@ fn kind_schema(r: &ResourceInfo) -> Value {
             json!({"allOf": [schema_ref(OBJECT_META)], "description": "Standard object's metadata."}),
         );
     }
-    schema.insert("x-kubernetes-group-version-kind".into(), json!([gvk(r, &r.kind)]));
+    schema.insert(
+        "x-kubernetes-group-version-kind".into(),
+        json!([gvk(r, &r.kind)]),
+    );
     Value::Object(schema)
 }
 
@@ -420,7 +437,9 @@ mod tests {
     fn supports_field_validation(doc: &Value, group: &str, version: &str, kind: &str) -> bool {
         let want = json!({"group": group, "version": version, "kind": kind});
         for (_, item) in doc["paths"].as_object().unwrap() {
-            let Some(op) = item.get("patch") else { continue };
+            let Some(op) = item.get("patch") else {
+                continue;
+            };
             if op["x-kubernetes-group-version-kind"] != want {
                 continue;
             }
@@ -441,8 +460,13 @@ mod tests {
         assert_eq!(paths.len(), 2);
         let core = paths["api/v1"]["serverRelativeURL"].as_str().unwrap();
         assert!(core.starts_with("/openapi/v3/api/v1?hash="), "{core}");
-        let custom = paths["apis/example.com/v1"]["serverRelativeURL"].as_str().unwrap();
-        assert!(custom.starts_with("/openapi/v3/apis/example.com/v1?hash="), "{custom}");
+        let custom = paths["apis/example.com/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
+        assert!(
+            custom.starts_with("/openapi/v3/apis/example.com/v1?hash="),
+            "{custom}"
+        );
     }
 
     #[test]
@@ -461,8 +485,18 @@ mod tests {
         let core = v3_group_version("", "v1", &resources).unwrap();
         assert!(supports_field_validation(&core, "", "v1", "Namespace"));
         let custom = v3_group_version("example.com", "v1", &resources).unwrap();
-        assert!(supports_field_validation(&custom, "example.com", "v1", "Widget"));
-        assert!(!supports_field_validation(&custom, "example.com", "v1", "Gadget"));
+        assert!(supports_field_validation(
+            &custom,
+            "example.com",
+            "v1",
+            "Widget"
+        ));
+        assert!(!supports_field_validation(
+            &custom,
+            "example.com",
+            "v1",
+            "Gadget"
+        ));
         assert!(v3_group_version("example.com", "v2", &resources).is_none());
     }
 
@@ -478,7 +512,10 @@ mod tests {
             assert!(item.get(verb).is_some(), "{verb}");
         }
         let status = &paths[&format!("{ns}/{{name}}/status")];
-        assert_eq!(status["patch"]["x-kubernetes-group-version-kind"]["kind"], "Widget");
+        assert_eq!(
+            status["patch"]["x-kubernetes-group-version-kind"]["kind"],
+            "Widget"
+        );
         assert!(paths.contains_key("/apis/example.com/v1/widgets"));
 
         let cluster = v3_group_version("", "v1", &[namespace()]).unwrap();
@@ -488,11 +525,15 @@ mod tests {
     #[test]
     fn patch_never_offers_strategic_merge() {
         let doc = v3_group_version("example.com", "v1", &[widget()]).unwrap();
-        let content = &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]
-            ["patch"]["requestBody"]["content"];
+        let content = &doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
+            ["requestBody"]["content"];
         assert!(content.get("application/merge-patch+json").is_some());
         assert!(content.get("application/apply-patch+yaml").is_some());
-        assert!(content.get("application/strategic-merge-patch+json").is_none());
+        assert!(
+            content
+                .get("application/strategic-merge-patch+json")
+                .is_none()
+        );
     }
 
     #[test]
@@ -500,7 +541,10 @@ mod tests {
         let doc = v3_group_version("example.com", "v1", &[widget()]).unwrap();
         let schemas = &doc["components"]["schemas"];
         let s = &schemas["com.example.v1.Widget"];
-        assert_eq!(s["properties"]["spec"]["properties"]["size"]["type"], "integer");
+        assert_eq!(
+            s["properties"]["spec"]["properties"]["size"]["type"],
+            "integer"
+        );
         assert_eq!(
             s["properties"]["metadata"]["allOf"][0]["$ref"],
             format!("#/components/schemas/{OBJECT_META}")
@@ -515,7 +559,11 @@ mod tests {
         );
         assert!(schemas.get(OBJECT_META).is_some());
         let core = v3_group_version("", "v1", &[namespace()]).unwrap();
-        assert!(core["components"]["schemas"].get("io.k8s.api.core.v1.Namespace").is_some());
+        assert!(
+            core["components"]["schemas"]
+                .get("io.k8s.api.core.v1.Namespace")
+                .is_some()
+        );
     }
 
     #[test]

@@ -370,10 +370,7 @@ impl JsonPath {
     pub fn eval<'a>(&self, root: &'a Value) -> Vec<&'a Value> {
         let mut current = vec![root];
         for step in &self.steps {
-            current = current
-                .into_iter()
-                .flat_map(|v| step.select(v))
-                .collect();
+            current = current.into_iter().flat_map(|v| step.select(v)).collect();
         }
         current
     }
@@ -401,8 +398,7 @@ fn field_name(s: &str) -> (String, &str) {
 /// Rejects operators and other syntax this subset does not parse, rather than looking them up
 /// as field names.
 fn valid_field_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains(|c: char| c.is_whitespace() || "=<>!~()'\",*&|".contains(c))
+    !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || "=<>!~()'\",*&|".contains(c))
 }
 
 /// Index of the `]` closing a bracket whose contents start `s`, skipping quoted strings and
@@ -550,7 +546,12 @@ mod tests {
         r.printer_columns = vec![
             column("Role", "string", ".spec.role", 0),
             column("Size", "integer", ".spec.size", 0),
-            column("Ready", "string", r#".status.conditions[?(@.type=="Ready")].status"#, 0),
+            column(
+                "Ready",
+                "string",
+                r#".status.conditions[?(@.type=="Ready")].status"#,
+                0,
+            ),
             column("Detail", "string", ".status.message", 1),
             column("Since", "date", ".status.since", 0),
         ];
@@ -580,14 +581,23 @@ mod tests {
             "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
         ));
         assert!(!wants_table("application/json"));
-        assert!(!wants_table("application/json;as=Table;v=v1beta1;g=meta.k8s.io"));
-        assert!(!wants_table("application/json;as=APIGroupDiscoveryList;v=v1;g=meta.k8s.io"));
+        assert!(!wants_table(
+            "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+        ));
+        assert!(!wants_table(
+            "application/json;as=APIGroupDiscoveryList;v=v1;g=meta.k8s.io"
+        ));
     }
 
     #[test]
     fn custom_resource_table_has_printer_columns_with_priority() {
         let obj = widget("w1");
-        let table = to_table_at(&widget_info(), &[&obj], json!({"resourceVersion": "7"}), now());
+        let table = to_table_at(
+            &widget_info(),
+            &[&obj],
+            json!({"resourceVersion": "7"}),
+            now(),
+        );
         assert_eq!(table["kind"], "Table");
         assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(table["metadata"], json!({"resourceVersion": "7"}));
@@ -624,13 +634,26 @@ mod tests {
     fn builtin_tables() {
         let secret = json!({"metadata": {"name": "s", "creationTimestamp": "2026-01-01T11:59:30Z"},
             "type": "Opaque", "data": {"a": "eA==", "b": "eQ=="}});
-        let table = to_table_at(&info("", "v1", "Secret", "secrets"), &[&secret], json!({}), now());
+        let table = to_table_at(
+            &info("", "v1", "Secret", "secrets"),
+            &[&secret],
+            json!({}),
+            now(),
+        );
         assert_eq!(table["rows"][0]["cells"], json!(["s", "Opaque", 2, "30s"]));
 
         let ns = json!({"metadata": {"name": "default", "creationTimestamp": "2026-01-01T11:00:00Z"},
             "status": {"phase": "Active"}});
-        let table = to_table_at(&info("", "v1", "Namespace", "namespaces"), &[&ns], json!({}), now());
-        assert_eq!(table["rows"][0]["cells"], json!(["default", "Active", "60m"]));
+        let table = to_table_at(
+            &info("", "v1", "Namespace", "namespaces"),
+            &[&ns],
+            json!({}),
+            now(),
+        );
+        assert_eq!(
+            table["rows"][0]["cells"],
+            json!(["default", "Active", "60m"])
+        );
 
         let lease = json!({"metadata": {"name": "l", "creationTimestamp": "2026-01-01T11:59:00Z"},
             "spec": {"holderIdentity": "pod-1"}});
@@ -640,7 +663,12 @@ mod tests {
 
         let crd = json!({"metadata": {"name": "widgets.example.com",
             "creationTimestamp": "2026-01-01T11:59:00Z"}});
-        let r = info("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions");
+        let r = info(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+        );
         let table = to_table_at(&r, &[&crd], json!({}), now());
         assert_eq!(table["columnDefinitions"][1]["name"], "Created At");
         assert_eq!(
@@ -660,9 +688,15 @@ mod tests {
         assert_eq!(typed_cell("string", &json!(7), n), json!("7"));
         assert_eq!(typed_cell("string", &json!(7.0), n), json!("7"));
         assert_eq!(typed_cell("string", &json!(false), n), json!("false"));
-        assert_eq!(typed_cell("string", &json!(["a", "b"]), n), json!(r#"["a","b"]"#));
+        assert_eq!(
+            typed_cell("string", &json!(["a", "b"]), n),
+            json!(r#"["a","b"]"#)
+        );
         assert_eq!(typed_cell("string", &Value::Null, n), Value::Null);
-        assert_eq!(typed_cell("date", &json!("yesterday"), n), json!("<invalid>"));
+        assert_eq!(
+            typed_cell("date", &json!("yesterday"), n),
+            json!("<invalid>")
+        );
     }
 
     #[test]
@@ -714,7 +748,10 @@ mod tests {
         assert_eq!(eval("$.spec.items[*].name", &doc), [json!("a"), json!("b")]);
         assert_eq!(eval(".spec.items.*.n", &doc), [json!(1), json!(2)]);
         assert_eq!(eval(".spec['items'][1].n", &doc), [json!(2)]);
-        assert_eq!(eval(r#".metadata.annotations.example\.com/owner"#, &doc), [json!("team-a")]);
+        assert_eq!(
+            eval(r#".metadata.annotations.example\.com/owner"#, &doc),
+            [json!("team-a")]
+        );
         assert_eq!(
             eval(r#".status.conditions[?(@.type=="Ready")].status"#, &doc),
             [json!("True")]
@@ -725,7 +762,10 @@ mod tests {
         );
         assert_eq!(eval(".spec.items[?(@.n==2)].name", &doc), [json!("b")]);
         assert_eq!(eval(".spec.items[?(@.n!=2)].name", &doc), [json!("a")]);
-        assert_eq!(eval(".status.conditions[?(@.count)].type", &doc), [json!("Ready")]);
+        assert_eq!(
+            eval(".status.conditions[?(@.count)].type", &doc),
+            [json!("Ready")]
+        );
         assert!(eval(".spec.missing.deeper", &doc).is_empty());
         assert!(eval(".spec.items[5]", &doc).is_empty());
         assert!(eval(r#".status.conditions[?(@.type=="Synced")].status"#, &doc).is_empty());

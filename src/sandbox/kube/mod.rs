@@ -2,8 +2,23 @@
 //! It has no dependency on the rest of rolesync so that it could become a crate of its own.
 
 pub mod apply;
+mod builtin;
+mod cluster;
+mod crd;
 pub mod discovery;
+mod meta;
 pub mod openapi;
+mod registry;
 pub mod resource;
+mod router;
 pub mod schema;
+pub mod selector;
+mod server;
+pub mod status;
+mod store;
 pub mod table;
+mod verbs;
+mod watch;
+
+pub use cluster::RequestRecord;
+pub use server::{ApiServer, Faults, ServerConfig};

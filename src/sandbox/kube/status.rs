@@ -1,0 +1,270 @@
+//! Failures as `metav1.Status` objects, with upstream's reasons, codes and messages.
+
+use serde_json::{Value, json};
+
+use super::schema::FieldError;
+
+/// A request that failed, rendered to the client as a `metav1.Status`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason} ({code}): {message}")]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// How upstream names a resource in messages: `configmaps` or `roleassignments.rolesync.io`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupResource {
+    pub group: String,
+    pub resource: String,
+}
+
+impl GroupResource {
+    pub fn new(group: &str, resource: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+        }
+    }
+
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    fn details(&self, name: &str) -> Value {
+        json!({"name": name, "group": self.group, "kind": self.resource})
+    }
+}
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(gr: &GroupResource, name: &str) -> Self {
+        Self::new(404, "NotFound", format!("{} \"{name}\" not found", gr.qualified()))
+            .with_details(gr.details(name))
+    }
+
+    /// A URL that names nothing the server serves.
+    pub fn no_such_path() -> Self {
+        Self::new(404, "NotFound", "the server could not find the requested resource")
+            .with_details(json!({}))
+    }
+
+    pub fn already_exists(gr: &GroupResource, name: &str) -> Self {
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", gr.qualified()),
+        )
+        .with_details(gr.details(name))
+    }
+
+    pub fn conflict(gr: &GroupResource, name: &str, why: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                gr.qualified()
+            ),
+        )
+        .with_details(gr.details(name))
+    }
+
+    /// The optimistic-concurrency failure of an update with a stale resourceVersion.
+    pub fn stale(gr: &GroupResource, name: &str) -> Self {
+        Self::conflict(
+            gr,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// `Kind.group "name" is invalid: ...` listing every failing field.
+    pub fn invalid(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
+        let qualified_kind = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let summary = match errors {
+            [one] => one.to_string(),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"reason": e.kind.reason(), "message": e.message(), "field": e.field}))
+            .collect();
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {summary}"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(405, "MethodNotAllowed", message)
+    }
+
+    pub fn not_acceptable(message: impl Into<String>) -> Self {
+        Self::new(406, "NotAcceptable", message)
+    }
+
+    /// A watch or continue token older than the retained history.
+    pub fn expired(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    /// An apply whose fields other managers own with different values.
+    pub fn apply_conflicts(
+        gr: &GroupResource,
+        name: &str,
+        conflicts: &[super::apply::Conflict],
+    ) -> Self {
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|c| {
+                json!({
+                    "reason": "FieldManagerConflict",
+                    "message": format!("conflict with \"{}\" using v1", c.manager),
+                    "field": c.field,
+                })
+            })
+            .collect();
+        let message = match conflicts {
+            [one] => format!(
+                "Apply failed with 1 conflict: conflict with \"{}\" using v1: {}",
+                one.manager, one.field
+            ),
+            many => format!(
+                "Apply failed with {} conflicts: {}",
+                many.len(),
+                many.iter()
+                    .map(|c| format!("conflict with \"{}\" using v1: {}", c.manager, c.field))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        };
+        let mut details = gr.details(name);
+        details["causes"] = Value::Array(causes);
+        Self::new(409, "Conflict", message).with_details(details)
+    }
+
+    /// The `metav1.Status` body.
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::kube::schema::FieldErrorKind;
+
+    #[test]
+    fn not_found_names_the_qualified_resource() {
+        let err = ApiError::not_found(&GroupResource::new("rolesync.io", "roleassignments"), "a");
+        let status = err.to_status();
+        assert_eq!(status["message"], "roleassignments.rolesync.io \"a\" not found");
+        assert_eq!(status["code"], 404);
+        assert_eq!(status["details"]["kind"], "roleassignments");
+        let core = ApiError::not_found(&GroupResource::new("", "configmaps"), "c");
+        assert_eq!(core.message, "configmaps \"c\" not found");
+    }
+
+    #[test]
+    fn invalid_lists_every_field() {
+        let errors = vec![
+            FieldError {
+                kind: FieldErrorKind::Required,
+                field: "spec.a".into(),
+                bad_value: None,
+                detail: "Required value".into(),
+            },
+            FieldError {
+                kind: FieldErrorKind::Invalid,
+                field: "spec.b".into(),
+                bad_value: None,
+                detail: "bad".into(),
+            },
+        ];
+        let err = ApiError::invalid("RoleAssignment", "rolesync.io", "x", &errors);
+        assert_eq!(
+            err.message,
+            "RoleAssignment.rolesync.io \"x\" is invalid: [spec.a: Required value, spec.b: bad]"
+        );
+        let causes = &err.to_status()["details"]["causes"];
+        assert_eq!(causes[0]["reason"], "FieldValueRequired");
+        assert_eq!(causes[1]["field"], "spec.b");
+        assert_eq!(err.code, 422);
+    }
+
+    #[test]
+    fn apply_conflicts_match_upstream_wording() {
+        let gr = GroupResource::new("rolesync.io", "roleassignments");
+        let err = ApiError::apply_conflicts(
+            &gr,
+            "x",
+            &[super::super::apply::Conflict {
+                manager: "mgr".into(),
+                field: ".spec.x".into(),
+            }],
+        );
+        assert_eq!(
+            err.message,
+            "Apply failed with 1 conflict: conflict with \"mgr\" using v1: .spec.x"
+        );
+        let cause = &err.to_status()["details"]["causes"][0];
+        assert_eq!(cause["reason"], "FieldManagerConflict");
+        assert_eq!(cause["field"], ".spec.x");
+    }
+}

@@ -1,0 +1,942 @@
+//! The resource verbs: get, list, create, update, patch, delete and deletecollection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use super::apply::{self, AtomicLists, FieldTypes};
+use super::cluster::{Cluster, Shared, at_version};
+use super::crd;
+use super::meta::{self, NameRule};
+use super::registry::Served;
+use super::selector::{FieldSelector, LabelSelector};
+use super::status::{ApiError, GroupResource};
+use super::store::{ContinueToken, ObjectKey};
+use super::table;
+
+/// A parsed request against one resource.
+pub struct Call {
+    pub served: Arc<Served>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+    pub query: HashMap<String, String>,
+    pub accept: String,
+    pub content_type: String,
+    pub user_agent: String,
+    pub body: Bytes,
+}
+
+impl Call {
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        matches!(self.param(key), Some("true" | "1"))
+    }
+
+    fn key(&self) -> ObjectKey {
+        (
+            self.namespace.clone().unwrap_or_default(),
+            self.name.clone().unwrap_or_default(),
+        )
+    }
+
+    fn gr(&self) -> GroupResource {
+        self.served.group_resource()
+    }
+
+    /// Upstream's default field manager: the User-Agent up to the first `/`.
+    fn manager(&self) -> String {
+        match self.param("fieldManager") {
+            Some(m) => m.to_owned(),
+            None => self
+                .user_agent
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(128)
+                .collect(),
+        }
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub code: u16,
+    pub body: Body,
+    pub warnings: Vec<String>,
+    /// Whether the request changed stored state.
+    pub wrote: bool,
+}
+
+impl Reply {
+    fn json(code: u16, value: &Value) -> Self {
+        Self {
+            code,
+            body: Body::from(serde_json::to_vec(value).unwrap_or_default()),
+            warnings: Vec::new(),
+            wrote: false,
+        }
+    }
+}
+
+/// How unknown fields in a write are treated (`?fieldValidation=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Strict,
+    Warn,
+    Ignore,
+}
+
+impl FieldValidation {
+    fn parse(call: &Call) -> Result<Self, ApiError> {
+        match call.param("fieldValidation") {
+            None | Some("Warn") => Ok(Self::Warn),
+            Some("Strict") => Ok(Self::Strict),
+            Some("Ignore") => Ok(Self::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation parameter unsupported: {other}"
+            ))),
+        }
+    }
+}
+
+fn types(served: &Served) -> &dyn FieldTypes {
+    match &served.schema {
+        Some(schema) => schema,
+        None => &AtomicLists,
+    }
+}
+
+fn parse_body(call: &Call) -> Result<Value, ApiError> {
+    let media = call.content_type.split(';').next().unwrap_or_default().trim();
+    let value: Value = match media {
+        "" | "application/json" | "application/merge-patch+json" | "application/json-patch+json"
+        | "application/strategic-merge-patch+json" => serde_json::from_slice(&call.body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
+        "application/yaml" | "application/apply-patch+yaml" => {
+            let text = std::str::from_utf8(&call.body)
+                .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
+            serde_saphyr::from_str(text)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?
+        }
+        other => {
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+            )));
+        }
+    };
+    Ok(value)
+}
+
+fn rv_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn tracks_generation(info: &super::resource::ResourceInfo) -> bool {
+    info.custom || info.kind == "CustomResourceDefinition"
+}
+
+fn serve_object(call: &Call, object: &Value, code: u16) -> Reply {
+    let object = at_version(object, &call.served.info.api_version());
+    if table::wants_table(&call.accept) {
+        let meta = json!({"resourceVersion": rv_of(&object)});
+        return Reply::json(code, &table::to_table(&call.served.info, &[&object], meta));
+    }
+    Reply::json(code, &object)
+}
+
+pub fn get(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let object = shared
+        .cluster()
+        .store
+        .get(&call.gr(), &call.key())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&call.gr(), call.name.as_deref().unwrap_or_default()))?;
+    Ok(serve_object(call, &object, 200))
+}
+
+/// The objects a list or deletecollection selects.
+pub struct Selection {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+}
+
+impl Selection {
+    pub fn parse(call: &Call) -> Result<Self, ApiError> {
+        let labels = LabelSelector::parse(call.param("labelSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let fields = FieldSelector::parse(
+            call.param("fieldSelector").unwrap_or_default(),
+            !call.served.info.custom,
+        )
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(Self { labels, fields })
+    }
+
+    pub fn matches(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+}
+
+pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let selection = Selection::parse(call)?;
+    let limit = match call.param("limit") {
+        Some(l) => Some(
+            l.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
+        )
+        .filter(|l| *l > 0),
+        None => None,
+    };
+    let token = match call.param("continue") {
+        Some(t) => Some(
+            ContinueToken::decode(t)
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?,
+        ),
+        None => None,
+    };
+    let gr = call.gr();
+    let (items, list_rv, next, remaining) = {
+        let cluster = shared.cluster();
+        let list_rv = match &token {
+            Some(t) => {
+                cluster.store.check_continue_from(t.rv).map_err(|_| {
+                    ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+                })?;
+                t.rv
+            }
+            None => cluster.store.current_rv(),
+        };
+        let after = token.as_ref().map(|t| (t.namespace.clone(), t.name.clone()));
+        let mut matching = cluster
+            .store
+            .range(&gr, call.namespace.as_deref(), after.as_ref())
+            .filter(|(_, o)| selection.matches(o));
+        let mut items: Vec<Arc<Value>> = Vec::new();
+        let mut last_key = None;
+        for (key, object) in matching.by_ref() {
+            items.push(object.clone());
+            last_key = Some(key.clone());
+            if limit.is_some_and(|l| items.len() >= l) {
+                break;
+            }
+        }
+        let remaining = matching.count();
+        let next = (remaining > 0)
+            .then(|| last_key)
+            .flatten()
+            .map(|(namespace, name)| {
+                ContinueToken {
+                    rv: list_rv,
+                    namespace,
+                    name,
+                }
+                .encode()
+            });
+        (items, list_rv, next, remaining)
+    };
+    let mut list_meta = json!({"resourceVersion": list_rv.to_string()});
+    if let Some(next) = &next {
+        list_meta["continue"] = Value::String(next.clone());
+        list_meta["remainingItemCount"] = json!(remaining);
+    }
+    let info = &call.served.info;
+    let api_version = info.api_version();
+    if table::wants_table(&call.accept) {
+        let objects: Vec<_> = items.iter().map(|o| at_version(o, &api_version)).collect();
+        let refs: Vec<&Value> = objects.iter().map(|o| o.as_ref()).collect();
+        return Ok(Reply::json(200, &table::to_table(info, &refs, list_meta)));
+    }
+    // Written piecewise so a large list is serialized once, without copying the objects.
+    let mut out = serde_json::to_vec(&json!({
+        "kind": info.list_kind, "apiVersion": api_version, "metadata": list_meta,
+    }))
+    .unwrap_or_default();
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, at_version(item, &api_version).as_ref())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(Reply {
+        code: 200,
+        body: Body::from(out),
+        warnings: Vec::new(),
+        wrote: false,
+    })
+}
+
+/// What a write does, beyond the new object itself.
+struct WriteOptions {
+    manager: String,
+    validation: FieldValidation,
+    dry_run: bool,
+    subresource: Option<String>,
+    /// Server-side apply already recorded managedFields.
+    applied: bool,
+}
+
+impl WriteOptions {
+    fn from_call(call: &Call, applied: bool) -> Result<Self, ApiError> {
+        Ok(Self {
+            manager: call.manager(),
+            validation: FieldValidation::parse(call)?,
+            dry_run: call.param("dryRun") == Some("All"),
+            subresource: call.subresource.clone(),
+            applied,
+        })
+    }
+}
+
+struct Written {
+    object: Arc<Value>,
+    changed: bool,
+    /// The resourceVersion to wake watches with.
+    rv: Option<u64>,
+}
+
+fn metadata_mut(object: &mut Value) -> Result<&mut serde_json::Map<String, Value>, ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::bad_request("the object must be a JSON object"));
+    }
+    let meta = object
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    meta.ok_or_else(|| ApiError::bad_request("metadata must be an object"))
+}
+
+fn fold_string_data(object: &mut Value) {
+    let Some(Value::Object(string_data)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let data = object
+        .as_object_mut()
+        .map(|o| o.entry("data").or_insert_with(|| json!({})));
+    if let Some(Value::Object(data)) = data {
+        for (k, v) in string_data {
+            if let Some(s) = v.as_str() {
+                data.insert(k, Value::String(meta::base64(s.as_bytes())));
+            }
+        }
+    }
+}
+
+fn unknown_field_messages(fields: &[String]) -> Vec<String> {
+    fields.iter().map(|f| format!("unknown field \"{f}\"")).collect()
+}
+
+/// Validates, completes and stores a created or changed object.
+fn persist(
+    cluster: &mut Cluster,
+    served: &Served,
+    key: &ObjectKey,
+    old: Option<Arc<Value>>,
+    mut new: Value,
+    opts: &WriteOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Written, ApiError> {
+    let info = &served.info;
+    let gr = served.group_resource();
+    let now = meta::now();
+    let status_only = opts.subresource.as_deref() == Some("status");
+    if let Some(kind) = new.get("kind").and_then(Value::as_str)
+        && kind != info.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            info.kind
+        )));
+    }
+    new["apiVersion"] = Value::String(info.api_version());
+    new["kind"] = Value::String(info.kind.clone());
+    {
+        let meta = metadata_mut(&mut new)?;
+        meta.insert("name".into(), Value::String(key.1.clone()));
+        if info.namespaced {
+            meta.insert("namespace".into(), Value::String(key.0.clone()));
+        } else {
+            meta.remove("namespace");
+        }
+    }
+    match &old {
+        None => {
+            let meta = metadata_mut(&mut new)?;
+            meta.insert("uid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+            meta.insert("creationTimestamp".into(), Value::String(now.clone()));
+            for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "generation"] {
+                meta.remove(field);
+            }
+            if tracks_generation(info) {
+                meta.insert("generation".into(), json!(1));
+            }
+            if info.status_subresource
+                && info.custom
+                && let Some(o) = new.as_object_mut()
+            {
+                o.remove("status");
+            }
+            if info.kind == "Namespace" && info.group.is_empty() {
+                new["status"] = json!({"phase": "Active"});
+            }
+        }
+        Some(old) => {
+            if status_only {
+                let status = new.get("status").cloned();
+                let managed = new.pointer("/metadata/managedFields").cloned();
+                new = (**old).clone();
+                match status {
+                    Some(s) => new["status"] = s,
+                    None => {
+                        if let Some(o) = new.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+                if let Some(m) = managed {
+                    new["metadata"]["managedFields"] = m;
+                }
+            } else if info.status_subresource {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = new.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            let old_meta = old.get("metadata").cloned().unwrap_or_default();
+            let meta = metadata_mut(&mut new)?;
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "resourceVersion",
+            ] {
+                match old_meta.get(field) {
+                    Some(v) => meta.insert(field.into(), v.clone()),
+                    None => meta.remove(field),
+                };
+            }
+            if !opts.applied
+                && meta.get("managedFields").is_none_or(Value::is_null)
+                && let Some(m) = old_meta.get("managedFields")
+            {
+                meta.insert("managedFields".into(), m.clone());
+            }
+        }
+    }
+    let name = key.1.as_str();
+    if old.is_none() {
+        let rule = if info.kind == "Namespace" && info.group.is_empty() {
+            NameRule::Label
+        } else {
+            NameRule::Subdomain
+        };
+        let errors = meta::validate_name("metadata.name", name, rule);
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(&info.kind, &info.group, name, &errors));
+        }
+        if info.namespaced
+            && cluster
+                .store
+                .get(&GroupResource::new("", "namespaces"), &(String::new(), key.0.clone()))
+                .is_none()
+        {
+            return Err(ApiError::not_found(&GroupResource::new("", "namespaces"), &key.0));
+        }
+    }
+    if let Some(schema) = &served.schema {
+        let unknown = schema.prune(&mut new);
+        if !unknown.is_empty() {
+            match opts.validation {
+                FieldValidation::Strict => {
+                    return Err(ApiError::bad_request(format!(
+                        "strict decoding error: {}",
+                        unknown_field_messages(&unknown).join(", ")
+                    )));
+                }
+                FieldValidation::Warn => warnings.extend(unknown_field_messages(&unknown)),
+                FieldValidation::Ignore => {}
+            }
+        }
+        schema.apply_defaults(&mut new);
+        let errors = schema.validate(&new, old.as_deref());
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(&info.kind, &info.group, name, &errors));
+        }
+    }
+    if info.kind == "Secret" && info.group.is_empty() {
+        fold_string_data(&mut new);
+    }
+    let crd_resources = if info.kind == "CustomResourceDefinition" && new.get("metadata").is_some() {
+        let resources = crd::served_resources(&new)
+            .map_err(|errors| ApiError::invalid(&info.kind, &info.group, name, &errors))?;
+        let group = new.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let plural = new
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if cluster.registry.claimed_by_other(name, group, plural) {
+            return Err(ApiError::conflict(&gr, name, "the resource is already served"));
+        }
+        let transition_time = old
+            .as_ref()
+            .and_then(|o| o.pointer("/status/conditions/0/lastTransitionTime"))
+            .and_then(Value::as_str)
+            .unwrap_or(&now)
+            .to_owned();
+        new["status"] = crd::accepted_status(&new, &transition_time);
+        Some(resources)
+    } else {
+        None
+    };
+    if let Some(old) = &old {
+        if meta::is_noop(old, &new) {
+            return Ok(Written {
+                object: old.clone(),
+                changed: false,
+                rv: None,
+            });
+        }
+        if tracks_generation(info) && meta::spec_changed(old, &new, info.status_subresource) {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            new["metadata"]["generation"] = json!(generation + 1);
+        }
+    }
+    if !opts.applied {
+        apply::record_update(
+            old.as_deref(),
+            &mut new,
+            &opts.manager,
+            opts.subresource.as_deref(),
+            &now,
+            types(served),
+        );
+    }
+    if opts.dry_run {
+        return Ok(Written {
+            object: Arc::new(new),
+            changed: false,
+            rv: None,
+        });
+    }
+    let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+    let object = if finalized {
+        remove_object(cluster, served, key, new)
+    } else {
+        let object = cluster.store.put(&gr, key.clone(), new);
+        if let Some(resources) = crd_resources {
+            cluster.registry.set_crd(name, resources);
+        }
+        object
+    };
+    Ok(Written {
+        object,
+        changed: true,
+        rv: Some(cluster.store.current_rv()),
+    })
+}
+
+/// Removes an object for good, with what its removal implies (a CRD's resources, a
+/// namespace's contents).
+fn remove_object(cluster: &mut Cluster, served: &Served, key: &ObjectKey, last: Value) -> Arc<Value> {
+    let gr = served.group_resource();
+    if served.info.kind == "CustomResourceDefinition" {
+        let group = last.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+        let plural = last
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let resource = GroupResource::new(group, plural);
+        let doomed: Vec<(ObjectKey, Value)> = cluster
+            .store
+            .range(&resource, None, None)
+            .map(|(k, o)| (k.clone(), (**o).clone()))
+            .collect();
+        for (k, o) in doomed {
+            cluster.store.remove(&resource, &k, o);
+        }
+        cluster.store.drop_resource(&resource);
+        cluster.registry.remove_crd(&key.1);
+    }
+    cluster.store.remove(&gr, key, last)
+}
+
+pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let mut body = parse_body(call)?;
+    let opts = WriteOptions::from_call(call, false)?;
+    let info = &call.served.info;
+    let name = {
+        let meta = metadata_mut(&mut body)?;
+        match meta.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            Some(n) => n.to_owned(),
+            None => match meta.get("generateName").and_then(Value::as_str) {
+                Some(prefix) if !prefix.is_empty() => meta::generate_name(prefix),
+                _ => {
+                    return Err(ApiError::invalid(&info.kind, &info.group, "", &[meta::name_required()]));
+                }
+            },
+        }
+    };
+    if let Some(ns) = body.pointer("/metadata/namespace").and_then(Value::as_str)
+        && info.namespaced
+        && call.namespace.as_deref().is_some_and(|url_ns| url_ns != ns && !ns.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let key = (call.namespace.clone().unwrap_or_default(), name.clone());
+    let mut warnings = Vec::new();
+    let written = {
+        let mut cluster = shared.cluster();
+        if cluster.store.get(&call.gr(), &key).is_some() {
+            return Err(ApiError::already_exists(&call.gr(), &name));
+        }
+        persist(&mut cluster, &call.served, &key, None, body, &opts, &mut warnings)?
+    };
+    finish(shared, call, written, 201, warnings)
+}
+
+fn finish(
+    shared: &Shared,
+    call: &Call,
+    written: Written,
+    code: u16,
+    warnings: Vec<String>,
+) -> Result<Reply, ApiError> {
+    if let Some(rv) = written.rv {
+        shared.notify(rv);
+    }
+    let mut reply = serve_object(call, &written.object, code);
+    reply.warnings = warnings;
+    reply.wrote = written.changed;
+    Ok(reply)
+}
+
+fn current(cluster: &Cluster, call: &Call) -> Result<Arc<Value>, ApiError> {
+    cluster
+        .store
+        .get(&call.gr(), &call.key())
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&call.gr(), call.name.as_deref().unwrap_or_default()))
+}
+
+pub fn update(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let body = parse_body(call)?;
+    let opts = WriteOptions::from_call(call, false)?;
+    let name = call.name.clone().unwrap_or_default();
+    if let Some(body_name) = body.pointer("/metadata/name").and_then(Value::as_str)
+        && body_name != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let info = &call.served.info;
+    let mut warnings = Vec::new();
+    let written = {
+        let mut cluster = shared.cluster();
+        let old = current(&cluster, call)?;
+        match rv_of(&body) {
+            "" if info.custom => {
+                return Err(ApiError::invalid(
+                    &info.kind,
+                    &info.group,
+                    &name,
+                    &[super::schema::FieldError {
+                        kind: super::schema::FieldErrorKind::Invalid,
+                        field: "metadata.resourceVersion".into(),
+                        bad_value: Some(json!("0x0")),
+                        detail: "must be specified for an update".into(),
+                    }],
+                ));
+            }
+            "" => {}
+            rv if rv != rv_of(&old) => return Err(ApiError::stale(&call.gr(), &name)),
+            _ => {}
+        }
+        persist(&mut cluster, &call.served, &call.key(), Some(old), body, &opts, &mut warnings)?
+    };
+    finish(shared, call, written, 200, warnings)
+}
+
+pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let media = call.content_type.split(';').next().unwrap_or_default().trim();
+    let name = call.name.clone().unwrap_or_default();
+    let gr = call.gr();
+    let info = &call.served.info;
+    let mut warnings = Vec::new();
+    if media == "application/apply-patch+yaml" {
+        let applied = parse_body(call)?;
+        if call.param("fieldManager").is_none() {
+            return Err(ApiError::bad_request(
+                "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
+            ));
+        }
+        let opts = WriteOptions::from_call(call, true)?;
+        let written = {
+            let mut cluster = shared.cluster();
+            let old = cluster.store.get(&gr, &call.key()).cloned();
+            let now = meta::now();
+            let merged = apply::apply(
+                &apply::ApplyRequest {
+                    live: old.as_deref(),
+                    applied: &applied,
+                    manager: &opts.manager,
+                    force: call.flag("force"),
+                    subresource: call.subresource.as_deref(),
+                    now: &now,
+                },
+                types(&call.served),
+            )
+            .map_err(|e| match e {
+                apply::ApplyError::Conflicts(conflicts) => {
+                    ApiError::apply_conflicts(&gr, &name, &conflicts)
+                }
+                apply::ApplyError::Invalid(message) => ApiError::bad_request(message),
+            })?;
+            if old.is_none() && call.subresource.is_some() {
+                return Err(ApiError::not_found(&gr, &name));
+            }
+            let created = old.is_none();
+            let written = persist(&mut cluster, &call.served, &call.key(), old, merged, &opts, &mut warnings)?;
+            (written, created)
+        };
+        let code = if written.1 { 201 } else { 200 };
+        return finish(shared, call, written.0, code, warnings);
+    }
+    let patch = parse_body(call)?;
+    let opts = WriteOptions::from_call(call, false)?;
+    let written = {
+        let mut cluster = shared.cluster();
+        let old = current(&cluster, call)?;
+        let mut doc = (*old).clone();
+        match media {
+            "application/merge-patch+json" => json_patch::merge(&mut doc, &patch),
+            "application/strategic-merge-patch+json" if !info.custom => {
+                json_patch::merge(&mut doc, &patch);
+            }
+            "application/json-patch+json" => {
+                let ops: json_patch::Patch = serde_json::from_value(patch)
+                    .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+                json_patch::patch(&mut doc, &ops).map_err(|e| {
+                    ApiError::invalid(
+                        &info.kind,
+                        &info.group,
+                        &name,
+                        &[super::schema::FieldError {
+                            kind: super::schema::FieldErrorKind::Invalid,
+                            field: "patch".into(),
+                            bad_value: None,
+                            detail: e.to_string(),
+                        }],
+                    )
+                })?;
+            }
+            _ => {
+                return Err(ApiError::unsupported_media_type(format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{}",
+                    if info.custom { "" } else { ", application/strategic-merge-patch+json" }
+                )));
+            }
+        }
+        if rv_of(&doc) != rv_of(&old) {
+            return Err(ApiError::stale(&gr, &name));
+        }
+        persist(&mut cluster, &call.served, &call.key(), Some(old), doc, &opts, &mut warnings)?
+    };
+    finish(shared, call, written, 200, warnings)
+}
+
+/// Marks an object deleted, or removes it when no finalizer holds it. Returns the object
+/// as the client sees it afterwards and whether anything changed.
+fn delete_one(
+    cluster: &mut Cluster,
+    served: &Served,
+    key: &ObjectKey,
+    old: Arc<Value>,
+    dry_run: bool,
+) -> (Arc<Value>, bool) {
+    let finalizers = old
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let is_namespace = served.info.kind == "Namespace" && served.info.group.is_empty();
+    if is_namespace && !dry_run {
+        let remaining = empty_namespace(cluster, &key.1);
+        if remaining > 0 {
+            if old.pointer("/metadata/deletionTimestamp").is_some() {
+                return (old, false);
+            }
+            let mut new = (*old).clone();
+            new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
+            new["status"] = json!({"phase": "Terminating"});
+            return (cluster.store.put(&served.group_resource(), key.clone(), new), true);
+        }
+    }
+    if finalizers {
+        if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
+            return (old, false);
+        }
+        let mut new = (*old).clone();
+        new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
+        new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        if tracks_generation(&served.info) {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            new["metadata"]["generation"] = json!(generation + 1);
+        }
+        return (cluster.store.put(&served.group_resource(), key.clone(), new), true);
+    }
+    if dry_run {
+        return (old, false);
+    }
+    (remove_object(cluster, served, key, (*old).clone()), true)
+}
+
+/// Deletes everything in a namespace; returns how many objects finalizers still hold.
+fn empty_namespace(cluster: &mut Cluster, namespace: &str) -> usize {
+    let namespaced: Vec<Arc<Served>> = cluster
+        .registry
+        .infos()
+        .iter()
+        .filter(|i| i.namespaced)
+        .filter_map(|i| cluster.registry.lookup(&i.group, &i.version, &i.plural))
+        .collect();
+    let mut remaining = 0;
+    let mut seen = std::collections::HashSet::new();
+    for served in namespaced {
+        let gr = served.group_resource();
+        if !seen.insert(gr.clone()) {
+            continue;
+        }
+        let objects: Vec<(ObjectKey, Arc<Value>)> = cluster
+            .store
+            .range(&gr, Some(namespace), None)
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, object) in objects {
+            delete_one(cluster, &served, &key, object, false);
+            if cluster.store.get(&gr, &key).is_some() {
+                remaining += 1;
+            }
+        }
+    }
+    remaining
+}
+
+fn check_preconditions(call: &Call, old: &Value) -> Result<(), ApiError> {
+    if call.body.is_empty() {
+        return Ok(());
+    }
+    let options: Value = serde_json::from_slice(&call.body)
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+    let name = call.name.as_deref().unwrap_or_default();
+    if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str) {
+        let actual = old.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        if uid != actual {
+            return Err(ApiError::conflict(
+                &call.gr(),
+                name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+            ));
+        }
+    }
+    if let Some(rv) = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        && rv != rv_of(old)
+    {
+        return Err(ApiError::conflict(
+            &call.gr(),
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                rv_of(old)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn delete(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let dry_run = call.param("dryRun") == Some("All");
+    let (object, changed, rv) = {
+        let mut cluster = shared.cluster();
+        let old = current(&cluster, call)?;
+        check_preconditions(call, &old)?;
+        let (object, changed) = delete_one(&mut cluster, &call.served, &call.key(), old, dry_run);
+        (object, changed, cluster.store.current_rv())
+    };
+    if changed {
+        shared.notify(rv);
+    }
+    let mut reply = serve_object(call, &object, 200);
+    reply.wrote = changed;
+    Ok(reply)
+}
+
+pub fn delete_collection(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
+    let selection = Selection::parse(call)?;
+    let dry_run = call.param("dryRun") == Some("All");
+    let gr = call.gr();
+    let (items, changed, rv) = {
+        let mut cluster = shared.cluster();
+        let targets: Vec<(ObjectKey, Arc<Value>)> = cluster
+            .store
+            .range(&gr, call.namespace.as_deref(), None)
+            .filter(|(_, o)| selection.matches(o))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        let mut changed = false;
+        let mut items = Vec::new();
+        for (key, old) in targets {
+            let (object, did) = delete_one(&mut cluster, &call.served, &key, old, dry_run);
+            changed |= did;
+            items.push((*object).clone());
+        }
+        (items, changed, cluster.store.current_rv())
+    };
+    if changed {
+        shared.notify(rv);
+    }
+    let info = &call.served.info;
+    let mut reply = Reply::json(
+        200,
+        &json!({
+            "kind": info.list_kind, "apiVersion": info.api_version(),
+            "metadata": {"resourceVersion": rv.to_string()}, "items": items,
+        }),
+    );
+    reply.wrote = changed;
+    Ok(reply)
+}

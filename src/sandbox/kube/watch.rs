@@ -1,0 +1,252 @@
+//! Watch streams: initial state, then every matching change from the retained history,
+//! with bookmarks, timeouts and 410 Gone for versions no longer retained.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::cluster::{Shared, at_version};
+use super::status::ApiError;
+use super::store::{EventType, watch_line};
+use super::table;
+use super::verbs::{Call, Reply, Selection};
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// `""` or `"0"`: the current state as ADDED events, then changes.
+    Now,
+    /// Changes after this version.
+    After(u64),
+}
+
+fn parse_start(rv: Option<&str>) -> Result<Start, ApiError> {
+    match rv {
+        None | Some("" | "0") => Ok(Start::Now),
+        Some(v) => v
+            .parse()
+            .map(Start::After)
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}"))),
+    }
+}
+
+/// The Status sent as an ERROR event when a watch cannot continue from its version.
+fn gone(requested: u64, oldest: u64) -> Value {
+    ApiError::expired(format!("too old resource version: {requested} ({oldest})")).to_status()
+}
+
+struct Watcher {
+    shared: Arc<Shared>,
+    selection: Selection,
+    call: Call,
+    table: bool,
+    bookmarks: bool,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Watcher {
+    fn line(&self, kind: &str, object: &Value) -> Bytes {
+        let object = at_version(object, &self.call.served.info.api_version());
+        if self.table {
+            let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+            watch_line(kind, &table::to_table(&self.call.served.info, &[&object], meta))
+        } else {
+            watch_line(kind, &object)
+        }
+    }
+
+    fn in_scope(&self, namespace: &str) -> bool {
+        self.call.namespace.as_deref().is_none_or(|ns| ns == namespace)
+    }
+
+    /// The event type this watcher sees: selector watches see objects enter and leave.
+    fn visible(&self, kind: EventType, object: &Value, previous: Option<&Value>) -> Option<EventType> {
+        let now = self.selection.matches(object);
+        let before = previous.is_some_and(|p| self.selection.matches(p));
+        match kind {
+            EventType::Added => now.then_some(EventType::Added),
+            EventType::Deleted => (now || before).then_some(EventType::Deleted),
+            EventType::Modified => match (before, now) {
+                (true, true) => Some(EventType::Modified),
+                (false, true) => Some(EventType::Added),
+                (true, false) => Some(EventType::Deleted),
+                (false, false) => None,
+            },
+        }
+    }
+
+    fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
+        let info = &self.call.served.info;
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        watch_line(
+            "BOOKMARK",
+            &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": metadata}),
+        )
+    }
+
+    async fn send(&self, line: Bytes) -> bool {
+        self.tx.send(line).await.is_ok()
+    }
+
+    async fn run(self, start: Start, send_initial: bool, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.shared.subscribe_changes();
+        let mut stop = self.shared.subscribe_stop();
+        let gr = self.call.served.group_resource();
+        let snapshot = {
+            let cluster = self.shared.cluster();
+            match start {
+                Start::After(from) if !send_initial => cluster
+                    .store
+                    .check_watch_from(from)
+                    .map(|()| (Vec::new(), from)),
+                _ => {
+                    let objects: Vec<Arc<Value>> = cluster
+                        .store
+                        .range(&gr, self.call.namespace.as_deref(), None)
+                        .filter(|(_, o)| self.selection.matches(o))
+                        .map(|(_, o)| o.clone())
+                        .collect();
+                    Ok((objects, cluster.store.current_rv()))
+                }
+            }
+        };
+        let (initial, mut cursor) = match snapshot {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                let _ = self.send(watch_line("ERROR", &gone(e.requested, e.oldest))).await;
+                return;
+            }
+        };
+        for object in &initial {
+            if !self.send(self.line("ADDED", object)).await {
+                return;
+            }
+        }
+        if send_initial && self.bookmarks && !self.send(self.bookmark(cursor, true)).await {
+            return;
+        }
+        let mut bookmark_timer = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.shared.bookmark_interval,
+            self.shared.bookmark_interval,
+        );
+        loop {
+            let events = self.shared.cluster().store.events_after(cursor);
+            match events {
+                Err(e) => {
+                    let _ = self.send(watch_line("ERROR", &gone(e.requested, e.oldest))).await;
+                    return;
+                }
+                Ok(events) => {
+                    for event in events {
+                        cursor = event.rv;
+                        if event.resource != gr || !self.in_scope(&event.namespace) {
+                            continue;
+                        }
+                        let Some(kind) =
+                            self.visible(event.kind, &event.object, event.previous.as_deref())
+                        else {
+                            continue;
+                        };
+                        let line = if kind == event.kind && !self.table {
+                            match event.object.get("apiVersion").and_then(Value::as_str) {
+                                Some(v) if v == self.call.served.info.api_version() => event.line(),
+                                _ => self.line(kind.as_str(), &event.object),
+                            }
+                        } else {
+                            self.line(kind.as_str(), &event.object)
+                        };
+                        if !self.send(line).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = bookmark_timer.tick(), if self.bookmarks => {
+                    if !self.send(self.bookmark(cursor, false)).await {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = stop.changed() => return,
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+}
+
+/// Without `timeoutSeconds` a watch ends after 30 minutes, upstream's default maximum.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+
+pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
+    let start = parse_start(call.query.get("resourceVersion").map(String::as_str))?;
+    let send_initial = matches!(
+        call.query.get("sendInitialEvents").map(String::as_str),
+        Some("true" | "1")
+    );
+    if send_initial && call.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan") {
+        return Err(ApiError::bad_request(
+            "sendInitialEvents requires resourceVersionMatch=NotOlderThan",
+        ));
+    }
+    let selection = Selection::parse(&call)?;
+    let timeout = match call.query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
+        ),
+        None => DEFAULT_TIMEOUT,
+    };
+    let bookmarks = matches!(
+        call.query.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let watcher = Watcher {
+        shared,
+        selection,
+        table: table::wants_table(&call.accept),
+        call,
+        bookmarks,
+        tx,
+    };
+    tokio::spawn(watcher.run(start, send_initial, timeout));
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>)));
+    Ok(Reply {
+        code: 200,
+        body: Body::from_stream(stream),
+        warnings: Vec::new(),
+        wrote: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_versions() {
+        assert_eq!(parse_start(None), Ok(Start::Now));
+        assert_eq!(parse_start(Some("0")), Ok(Start::Now));
+        assert_eq!(parse_start(Some("")), Ok(Start::Now));
+        assert_eq!(parse_start(Some("17")), Ok(Start::After(17)));
+        assert!(parse_start(Some("x")).is_err());
+    }
+
+    #[test]
+    fn gone_is_an_expired_status() {
+        let status = gone(3, 9);
+        assert_eq!(status["code"], 410);
+        assert_eq!(status["reason"], "Expired");
+        assert_eq!(status["message"], "too old resource version: 3 (9)");
+    }
+}

@@ -268,6 +268,24 @@ async fn apply_get_and_discover_custom_resources() -> TestResult {
         let explain = k.ok(&["explain", "widgets.spec.role"]).await?;
         assert!(explain.contains("The role the widget grants."), "{explain}");
 
+        // Built-in kinds print the columns upstream's printers do.
+        let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ntype: Opaque\nstringData:\n  user: alice\n  token: t\n";
+        k.apply("-", Some(secret)).await?;
+        let secrets = Table::parse(&k.ok(&["get", "secret", "creds"]).await?);
+        assert_eq!(secrets.header, ["NAME", "TYPE", "DATA", "AGE"]);
+        assert_eq!(secrets.cell("creds", "TYPE")?, "Opaque");
+        assert_eq!(secrets.cell("creds", "DATA")?, "2");
+        let namespaces = Table::parse(&k.ok(&["get", "namespace", "default"]).await?);
+        assert_eq!(namespaces.header, ["NAME", "STATUS", "AGE"]);
+        assert_eq!(namespaces.cell("default", "STATUS")?, "Active");
+        let crds = Table::parse(&k.ok(&["get", "crd"]).await?);
+        assert_eq!(crds.header, ["NAME", "CREATED", "AT"]);
+        assert!(
+            crds.rows
+                .iter()
+                .any(|r| r[0] == "widgets.testing.rolesync.dev")
+        );
+
         // A second client-side apply patches using the last-applied configuration.
         let changed = widget("alpha", "  role: admin\n  size: 4\n  owner: platform\n");
         let out = k.apply("-", Some(&changed)).await?;

@@ -23,6 +23,8 @@ pub fn wants_table(accept_header: &str) -> bool {
 }
 
 /// Renders objects of one resource as a Table; `list_meta` becomes the Table's `metadata`.
+/// Ages and `date` printer columns are rendered here (`5m`), as upstream's printers do:
+/// kubectl prints cells verbatim.
 pub fn to_table(info: &ResourceInfo, objects: &[&Value], list_meta: Value) -> Value {
     to_table_at(info, objects, list_meta, jiff::Timestamp::now())
 }
@@ -196,7 +198,7 @@ impl Cell {
     }
 }
 
-/// Upstream's `cellForJSONValue`; a `null` cell prints as `<none>`.
+/// Upstream's `cellForJSONValue`; kubectl prints a `null` cell blank.
 fn typed_cell(type_: &str, value: &Value, now: jiff::Timestamp) -> Value {
     match (type_, value) {
         (_, Value::Null) => Value::Null,

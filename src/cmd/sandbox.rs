@@ -3,7 +3,6 @@
 //! examples, all on one machine with no cluster and no cloud account.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};

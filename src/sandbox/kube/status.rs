@@ -268,6 +268,9 @@ mod tests {
             &[super::super::apply::Conflict {
                 manager: "mgr".into(),
                 field: ".spec.x".into(),
+                operation: super::super::apply::Operation::Update,
+                api_version: "v1".into(),
+                subresource: None,
             }],
         );
         assert_eq!(

@@ -636,6 +636,8 @@ async fn every_request_is_reported() {
 #[tokio::test]
 async fn simulator_validates_like_gcore() {
     let sim = sim().await;
+    // A bare reqwest client needs the crypto provider rolesync's own client installs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let url = format!("{}/cloud/v1/users/assignments", sim.endpoint());
     let auth = format!("apikey {KEY}");

@@ -146,6 +146,46 @@ impl Allowed {
     }
 }
 
+/// What to do about what observe found: the diff between wanted and actual state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Create,
+    /// Nothing exists and the policies forbid creating it.
+    ReportMissing,
+    /// It exists and matches (or the policies forbid fixing it); `adopted` when status
+    /// did not name it yet.
+    Keep {
+        observed: Observed,
+        adopted: bool,
+    },
+    Update(Observed),
+    /// The provider cannot update in place: create the new one, then delete the old.
+    Replace(Observed),
+}
+
+pub fn plan(
+    found: Option<Observed>,
+    recorded: Option<&str>,
+    allowed: Allowed,
+    updates_in_place: bool,
+) -> Step {
+    match found {
+        None if allowed.create => Step::Create,
+        None => Step::ReportMissing,
+        Some(o) if o.up_to_date || !allowed.update => Step::Keep {
+            adopted: recorded != Some(o.external_id.as_str()),
+            observed: o,
+        },
+        Some(o) if updates_in_place => Step::Update(o),
+        // Replacing deletes the old assignment, so it needs both permissions.
+        Some(o) if allowed.create && allowed.delete => Step::Replace(o),
+        Some(o) => Step::Keep {
+            observed: o,
+            adopted: false,
+        },
+    }
+}
+
 /// Whether deleting the resource must first delete the remote assignment.
 pub fn deletes_remote(spec: &RoleAssignmentSpec) -> bool {
     spec.deletion_policy == DeletionPolicy::Delete
@@ -385,8 +425,13 @@ async fn sync(
             .await
             .map_err(provider("observe"))?;
     }
-    let outcome = match found {
-        None if allowed.create => {
+    let outcome = match plan(
+        found,
+        recorded.as_deref(),
+        allowed,
+        client.updates_in_place(),
+    ) {
+        Step::Create => {
             let observed = client.create(want).await.map_err(provider("create"))?;
             info!(object = %key, external_id = %observed.external_id, "created remote assignment");
             let note = format!("created {} {}", target.kind(), observed.external_id);
@@ -395,22 +440,7 @@ async fn sync(
                 event: Some(("Created", note)),
             }
         }
-        None => Outcome::Missing,
-        Some(observed) if observed.up_to_date || !allowed.update => {
-            let adopted = recorded.as_deref() != Some(observed.external_id.as_str());
-            let event = adopted.then(|| {
-                (
-                    "Adopted",
-                    format!(
-                        "adopted existing {} assignment {}",
-                        target.kind(),
-                        observed.external_id
-                    ),
-                )
-            });
-            Outcome::Available { observed, event }
-        }
-        Some(old) if client.updates_in_place() => {
+        Step::Update(old) => {
             let observed = client
                 .update(&old.external_id, want)
                 .await
@@ -422,7 +452,7 @@ async fn sync(
                 event: Some(("Updated", note)),
             }
         }
-        Some(old) if allowed.create && allowed.delete => {
+        Step::Replace(old) => {
             let observed = replace(&client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
@@ -436,10 +466,18 @@ async fn sync(
                 event: Some(("Replaced", note)),
             }
         }
-        Some(observed) => Outcome::Available {
-            observed,
-            event: None,
-        },
+        Step::Keep { observed, adopted } => {
+            let event = adopted.then(|| {
+                let note = format!(
+                    "adopted existing {} assignment {}",
+                    target.kind(),
+                    observed.external_id
+                );
+                ("Adopted", note)
+            });
+            Outcome::Available { observed, event }
+        }
+        Step::ReportMissing => Outcome::Missing,
     };
     Ok(outcome)
 }
@@ -675,6 +713,72 @@ async fn publish(ctx: &Context, ra: &RoleAssignment, type_: EventType, reason: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn observed(id: &str, up_to_date: bool) -> Observed {
+        Observed {
+            external_id: ExternalId::new(id),
+            at_provider: serde_json::Value::Null,
+            up_to_date,
+        }
+    }
+
+    const ALL: Allowed = Allowed {
+        create: true,
+        update: true,
+        delete: true,
+    };
+    const OBSERVE: Allowed = Allowed {
+        create: false,
+        update: false,
+        delete: false,
+    };
+
+    #[test]
+    fn absent_is_created_only_when_allowed() {
+        assert_eq!(plan(None, None, ALL, true), Step::Create);
+        assert_eq!(
+            plan(None, Some("7"), ALL, true),
+            Step::Create,
+            "deleted remotely: recreate"
+        );
+        assert_eq!(plan(None, None, OBSERVE, true), Step::ReportMissing);
+    }
+
+    #[test]
+    fn matching_is_kept_and_adoption_noticed() {
+        let keep = |recorded| plan(Some(observed("7", true)), recorded, ALL, true);
+        assert!(matches!(keep(Some("7")), Step::Keep { adopted: false, .. }));
+        assert!(matches!(keep(None), Step::Keep { adopted: true, .. }));
+        assert!(matches!(keep(Some("6")), Step::Keep { adopted: true, .. }));
+    }
+
+    #[test]
+    fn drift_is_updated_or_replaced_as_the_provider_allows() {
+        let drifted = || Some(observed("7", false));
+        assert!(
+            matches!(plan(drifted(), Some("7"), ALL, true), Step::Update(o) if o.external_id.as_str() == "7")
+        );
+        assert!(matches!(
+            plan(drifted(), Some("7"), ALL, false),
+            Step::Replace(_)
+        ));
+        let no_delete = Allowed {
+            delete: false,
+            ..ALL
+        };
+        assert!(matches!(
+            plan(drifted(), Some("7"), no_delete, false),
+            Step::Keep { adopted: false, .. }
+        ));
+        assert!(matches!(
+            plan(drifted(), Some("7"), no_delete, true),
+            Step::Update(_)
+        ));
+        assert!(matches!(
+            plan(drifted(), Some("7"), OBSERVE, true),
+            Step::Keep { adopted: false, .. }
+        ));
+    }
 
     #[test]
     fn policies_map_to_allowed_operations() {

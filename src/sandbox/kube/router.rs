@@ -268,11 +268,6 @@ async fn dispatch(
         Some(_) => return Err(ApiError::no_such_path()),
     }
     let content_type = header_str(parts, header::CONTENT_TYPE);
-    if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(
-            "protobuf is not supported; send application/json",
-        ));
-    }
     let call = Call {
         served,
         namespace: path.namespace,

@@ -11,6 +11,7 @@ use super::apply::{self, AtomicLists, FieldTypes};
 use super::cluster::{Cluster, Shared, at_version};
 use super::crd;
 use super::meta::{self, NameRule};
+use super::protobuf::{self, ProtobufError};
 use super::registry::Served;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, GroupResource};
@@ -137,6 +138,12 @@ fn parse_body(call: &Call) -> Result<Value, ApiError> {
             serde_saphyr::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?
         }
+        protobuf::MEDIA_TYPE => protobuf::to_json(&call.body).map_err(|e| match e {
+            ProtobufError::Malformed => ApiError::bad_request(e.to_string()),
+            ProtobufError::NoMagic | ProtobufError::UnsupportedKind(_) => {
+                ApiError::unsupported_media_type(e.to_string())
+            }
+        })?,
         other => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"

@@ -1187,3 +1187,110 @@ async fn apply_requires_a_field_manager_and_creates() {
     assert_eq!(created.spec.size, 1);
     assert!(created.uid().is_some());
 }
+
+#[tokio::test]
+async fn a_terminating_namespace_waits_for_finalizers_and_refuses_new_content() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "team-b"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let widgets = Api::<Widget>::namespaced(client.clone(), "team-b");
+    let mut held = widget("held", 1);
+    held.metadata.namespace = Some("team-b".into());
+    held.metadata.finalizers = Some(vec!["test.rolesync.io/cleanup".into()]);
+    widgets.create(&PostParams::default(), &held).await.unwrap();
+    namespaces
+        .delete("team-b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("team-b").await.unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    let status = api_error(
+        Api::<ConfigMap>::namespaced(client, "team-b")
+            .create(&PostParams::default(), &config_map("late", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 403);
+    assert!(
+        widgets
+            .get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    widgets
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(namespaces.get("team-b").await.unwrap_err()).code,
+        404
+    );
+}
+
+#[tokio::test]
+async fn streaming_list_watchers_get_initial_events() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    api.create(&PostParams::default(), &config_map("before", &[]))
+        .await
+        .unwrap();
+    let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(DEADLINE, stream.try_next())
+            .await
+            .expect("event in time")
+            .unwrap()
+        {
+            Some(watcher::Event::InitApply(cm)) => initial.push(cm.name_any()),
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    api.create(&PostParams::default(), &config_map("after", &[]))
+        .await
+        .unwrap();
+    match tokio::time::timeout(DEADLINE, stream.try_next())
+        .await
+        .expect("event in time")
+        .unwrap()
+    {
+        Some(watcher::Event::Apply(cm)) => assert_eq!(cm.name_any(), "after"),
+        other => panic!("expected the new object, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn delete_preconditions_are_checked() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    api.create(&PostParams::default(), &config_map("c", &[]))
+        .await
+        .unwrap();
+    let wrong = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("not-the-uid".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let status = api_error(api.delete("c", &wrong).await.unwrap_err());
+    assert_eq!(status.code, 409);
+    assert!(api.get("c").await.is_ok());
+}

@@ -487,19 +487,21 @@ fn persist(
         if !errors.is_empty() {
             return Err(ApiError::invalid(&info.kind, &info.group, name, &errors));
         }
-        if info.namespaced
-            && cluster
+        if info.namespaced {
+            let namespace = cluster
                 .store
-                .get(
-                    &GroupResource::new("", "namespaces"),
-                    &(String::new(), key.0.clone()),
-                )
-                .is_none()
-        {
-            return Err(ApiError::not_found(
-                &GroupResource::new("", "namespaces"),
-                &key.0,
-            ));
+                .get(&namespaces(), &(String::new(), key.0.clone()))
+                .ok_or_else(|| ApiError::not_found(&namespaces(), &key.0))?;
+            if namespace.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::forbidden(
+                    &gr,
+                    name,
+                    &format!(
+                        "unable to create new content in namespace {} because it is being terminated",
+                        key.0
+                    ),
+                ));
+            }
         }
     }
     if let Some(schema) = &served.schema {
@@ -639,7 +641,50 @@ fn remove_object(
         cluster.store.drop_resource(&resource);
         cluster.registry.remove_crd(&key.1);
     }
-    cluster.store.remove(&gr, key, last)
+    let removed = cluster.store.remove(&gr, key, last);
+    if !key.0.is_empty() {
+        finish_namespace_if_done(cluster, &key.0);
+    }
+    removed
+}
+
+fn namespaces() -> GroupResource {
+    GroupResource::new("", "namespaces")
+}
+
+/// One entry per namespaced resource (a CRD's versions share their objects).
+fn namespaced_resources(cluster: &Cluster) -> Vec<Arc<Served>> {
+    let mut seen = std::collections::HashSet::new();
+    cluster
+        .registry
+        .infos()
+        .iter()
+        .filter(|i| i.namespaced && seen.insert((i.group.clone(), i.plural.clone())))
+        .filter_map(|i| cluster.registry.lookup(&i.group, &i.version, &i.plural))
+        .collect()
+}
+
+/// Removes a terminating namespace once the last object in it is gone.
+fn finish_namespace_if_done(cluster: &mut Cluster, namespace: &str) {
+    let key = (String::new(), namespace.to_owned());
+    let terminating = cluster
+        .store
+        .get(&namespaces(), &key)
+        .filter(|ns| ns.pointer("/metadata/deletionTimestamp").is_some())
+        .cloned();
+    let Some(ns) = terminating else {
+        return;
+    };
+    let empty = namespaced_resources(cluster).iter().all(|served| {
+        cluster
+            .store
+            .range(&served.group_resource(), Some(namespace), None)
+            .next()
+            .is_none()
+    });
+    if empty {
+        cluster.store.remove(&namespaces(), &key, (*ns).clone());
+    }
 }
 
 pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
@@ -942,20 +987,9 @@ fn delete_one(
 
 /// Deletes everything in a namespace; returns how many objects finalizers still hold.
 fn empty_namespace(cluster: &mut Cluster, namespace: &str) -> usize {
-    let namespaced: Vec<Arc<Served>> = cluster
-        .registry
-        .infos()
-        .iter()
-        .filter(|i| i.namespaced)
-        .filter_map(|i| cluster.registry.lookup(&i.group, &i.version, &i.plural))
-        .collect();
     let mut remaining = 0;
-    let mut seen = std::collections::HashSet::new();
-    for served in namespaced {
+    for served in namespaced_resources(cluster) {
         let gr = served.group_resource();
-        if !seen.insert(gr.clone()) {
-            continue;
-        }
         let objects: Vec<(ObjectKey, Arc<Value>)> = cluster
             .store
             .range(&gr, Some(namespace), None)

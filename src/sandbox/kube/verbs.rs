@@ -526,6 +526,9 @@ fn persist(
     }
     if info.kind == "Secret" && info.group.is_empty() {
         fold_string_data(&mut new);
+        if new.get("type").is_none_or(Value::is_null) {
+            new["type"] = Value::String("Opaque".into());
+        }
     }
     let crd_resources = if info.kind == "CustomResourceDefinition" && new.get("metadata").is_some()
     {

@@ -1376,3 +1376,86 @@ async fn custom_resources_are_defaulted_and_validated() {
         "{fields:?}"
     );
 }
+
+#[tokio::test]
+async fn updating_a_crd_changes_what_is_served() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let patch = json!({"spec": {"names": {"shortNames": ["wd", "wdg"]}}});
+    let updated = crds
+        .patch(
+            "widgets.test.rolesync.io",
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata.generation, Some(2));
+    let (_, list) = raw(
+        &client,
+        "GET",
+        "/apis/test.rolesync.io/v1",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    let widgets = list["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "widgets")
+        .unwrap()
+        .clone();
+    assert_eq!(widgets["shortNames"], json!(["wd", "wdg"]));
+}
+
+#[tokio::test]
+async fn delete_collection_removes_only_selected_objects() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.create(&PostParams::default(), &config_map(name, &[("app", app)]))
+            .await
+            .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=web"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(left, ["c"]);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_with_a_status() {
+    let (_server, client) = start().await;
+    let (code, status) = raw(
+        &client,
+        "GET",
+        "/apis/nothing.example.com/v1/things",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(status["reason"], "NotFound");
+    let (code, status) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/c",
+        "application/json",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 405);
+    assert_eq!(status["reason"], "MethodNotAllowed");
+}

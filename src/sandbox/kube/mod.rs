@@ -8,6 +8,7 @@ mod crd;
 pub mod discovery;
 mod meta;
 pub mod openapi;
+mod persist;
 mod protobuf;
 mod registry;
 pub mod resource;

@@ -224,8 +224,8 @@ impl ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::schema::FieldErrorKind;
     use super::*;
-    use crate::sandbox::kube::schema::FieldErrorKind;
 
     #[test]
     fn not_found_names_the_qualified_resource() {

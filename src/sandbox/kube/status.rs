@@ -135,6 +135,15 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
+    pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", gr.qualified()),
+        )
+        .with_details(gr.details(name))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -215,8 +224,8 @@ impl ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::schema::FieldErrorKind;
     use super::*;
-    use crate::sandbox::kube::schema::FieldErrorKind;
 
     #[test]
     fn not_found_names_the_qualified_resource() {

@@ -248,19 +248,19 @@ mod tests {
                 kind: FieldErrorKind::Required,
                 field: "spec.a".into(),
                 bad_value: None,
-                detail: "Required value".into(),
+                detail: String::new(),
             },
             FieldError {
                 kind: FieldErrorKind::Invalid,
                 field: "spec.b".into(),
-                bad_value: None,
-                detail: "bad".into(),
+                bad_value: Some(serde_json::json!(5)),
+                detail: "must be even".into(),
             },
         ];
         let err = ApiError::invalid("RoleAssignment", "rolesync.io", "x", &errors);
         assert_eq!(
             err.message,
-            "RoleAssignment.rolesync.io \"x\" is invalid: [spec.a: Required value, spec.b: bad]"
+            "RoleAssignment.rolesync.io \"x\" is invalid: [spec.a: Required value, spec.b: Invalid value: 5: must be even]"
         );
         let causes = &err.to_status()["details"]["causes"];
         assert_eq!(causes[0]["reason"], "FieldValueRequired");

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
+use super::HyperstackAssignmentSpec;
 use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
@@ -25,7 +26,11 @@ use crate::providers::gcore;
     printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider"),
     printcolumn(name = "Role", type_ = "string", json_path = ".status.role"),
     printcolumn(name = "Principal", type_ = "string", json_path = ".status.principal"),
-    printcolumn(name = "External-ID", type_ = "string", json_path = ".status.externalID"),
+    printcolumn(
+        name = "External-ID",
+        type_ = "string",
+        json_path = ".status.externalID"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -42,12 +47,16 @@ use crate::providers::gcore;
         priority = 1,
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set"),
-    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore)")
+    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, hyperstack) must be set"),
+    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore) && has(self.hyperstack) == has(oldSelf.hyperstack)")
         .message("the provider of a RoleAssignment cannot change")
 )]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +87,10 @@ pub struct RoleAssignmentSpec {
     /// A Gcore Cloud role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreAssignmentSpec>,
+
+    /// A Hyperstack organization member's RBAC role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperstack: Option<HyperstackAssignmentSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]

@@ -11,11 +11,13 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
+use crate::api::HyperstackConfig;
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
     RateLimitSpec,
 };
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
+use crate::providers::hyperstack;
 use crate::providers::{Client, ProviderError, ProviderKind, gcore};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
@@ -77,7 +79,10 @@ impl ConfigError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::NotFound(_) | Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } | Self::Kube(_)
+            Self::NotFound(_)
+                | Self::SecretNotFound { .. }
+                | Self::SecretKeyMissing { .. }
+                | Self::Kube(_)
         )
     }
 
@@ -97,6 +102,7 @@ impl ConfigError {
 /// The parts of either config kind that matter for building a client.
 struct ConfigView<'a> {
     gcore: Option<&'a GcoreConfig>,
+    hyperstack: Option<&'a HyperstackConfig>,
     secret_namespace: String,
     secret_name: &'a str,
     secret_key: &'a str,
@@ -185,6 +191,7 @@ impl ConfigResolver {
                     })?;
                 ConfigView {
                     gcore: pc.spec.gcore.as_ref(),
+                    hyperstack: pc.spec.hyperstack.as_ref(),
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
@@ -196,7 +203,9 @@ impl ConfigResolver {
                 cpc = self
                     .cluster_configs
                     .get(&ObjectRef::new(&r.name))
-                    .ok_or_else(|| ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name)))?;
+                    .ok_or_else(|| {
+                        ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name))
+                    })?;
                 let sr = &cpc.spec.credentials.secret_ref;
                 let ns = sr
                     .namespace
@@ -211,6 +220,7 @@ impl ConfigResolver {
                 }
                 ConfigView {
                     gcore: cpc.spec.gcore.as_ref(),
+                    hyperstack: cpc.spec.hyperstack.as_ref(),
                     secret_namespace: ns,
                     secret_name: &sr.name,
                     secret_key: &sr.key,
@@ -221,6 +231,8 @@ impl ConfigResolver {
         };
         let config_provider = if view.gcore.is_some() {
             ProviderKind::Gcore
+        } else if view.hyperstack.is_some() {
+            ProviderKind::Hyperstack
         } else {
             return Err(ConfigError::Invalid {
                 config: key.as_str().to_owned(),
@@ -306,11 +318,28 @@ impl ConfigResolver {
         };
         let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
             Ok(HttpSettings {
-                rate_limit: Some(view.rate_limit.map_or(Ok(default), rate_limit).map_err(invalid)?),
+                rate_limit: Some(
+                    view.rate_limit
+                        .map_or(Ok(default), rate_limit)
+                        .map_err(invalid)?,
+                ),
                 observer: Some(self.observer.clone()),
                 ..HttpSettings::default()
             })
         };
+        if let Some(h) = view.hyperstack {
+            let endpoint = h
+                .endpoint
+                .as_deref()
+                .unwrap_or(hyperstack::DEFAULT_ENDPOINT);
+            return hyperstack::HyperstackClient::new(
+                endpoint,
+                api_key,
+                settings(hyperstack::default_rate_limit())?,
+            )
+            .map(Client::Hyperstack)
+            .map_err(invalid);
+        }
         match view.gcore {
             Some(g) => {
                 let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
@@ -318,7 +347,9 @@ impl ConfigResolver {
                     .map(Client::Gcore)
                     .map_err(invalid)
             }
-            None => Err(invalid(ProviderError::Config("no provider block is set".to_owned()))),
+            None => Err(invalid(ProviderError::Config(
+                "no provider block is set".to_owned(),
+            ))),
         }
     }
 }
@@ -327,7 +358,9 @@ fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
     let per_minute = u32::try_from(spec.requests_per_minute)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(|| ProviderError::Config("rateLimit.requestsPerMinute must be positive".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Config("rateLimit.requestsPerMinute must be positive".into())
+        })?;
     let burst = match spec.burst {
         // About one second's worth, so a configured rate is not exceeded in bursts.
         None => NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN),

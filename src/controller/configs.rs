@@ -11,14 +11,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
-use crate::api::HyperstackConfig;
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
     RateLimitSpec,
 };
+use crate::api::HyperstackConfig;
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::hyperstack;
 use crate::providers::{Client, ProviderError, ProviderKind, gcore};
+use crate::providers::hyperstack;
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,10 +79,7 @@ impl ConfigError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::NotFound(_)
-                | Self::SecretNotFound { .. }
-                | Self::SecretKeyMissing { .. }
-                | Self::Kube(_)
+            Self::NotFound(_) | Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } | Self::Kube(_)
         )
     }
 
@@ -203,9 +200,7 @@ impl ConfigResolver {
                 cpc = self
                     .cluster_configs
                     .get(&ObjectRef::new(&r.name))
-                    .ok_or_else(|| {
-                        ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name))
-                    })?;
+                    .ok_or_else(|| ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name)))?;
                 let sr = &cpc.spec.credentials.secret_ref;
                 let ns = sr
                     .namespace
@@ -318,27 +313,17 @@ impl ConfigResolver {
         };
         let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
             Ok(HttpSettings {
-                rate_limit: Some(
-                    view.rate_limit
-                        .map_or(Ok(default), rate_limit)
-                        .map_err(invalid)?,
-                ),
+                rate_limit: Some(view.rate_limit.map_or(Ok(default), rate_limit).map_err(invalid)?),
                 observer: Some(self.observer.clone()),
                 ..HttpSettings::default()
             })
         };
         if let Some(h) = view.hyperstack {
-            let endpoint = h
-                .endpoint
-                .as_deref()
-                .unwrap_or(hyperstack::DEFAULT_ENDPOINT);
-            return hyperstack::HyperstackClient::new(
-                endpoint,
-                api_key,
-                settings(hyperstack::default_rate_limit())?,
-            )
-            .map(Client::Hyperstack)
-            .map_err(invalid);
+            let endpoint = h.endpoint.as_deref().unwrap_or(hyperstack::DEFAULT_ENDPOINT);
+            let settings = settings(hyperstack::default_rate_limit())?;
+            return hyperstack::HyperstackClient::new(endpoint, api_key, settings)
+                .map(Client::Hyperstack)
+                .map_err(invalid);
         }
         match view.gcore {
             Some(g) => {
@@ -347,9 +332,7 @@ impl ConfigResolver {
                     .map(Client::Gcore)
                     .map_err(invalid)
             }
-            None => Err(invalid(ProviderError::Config(
-                "no provider block is set".to_owned(),
-            ))),
+            None => Err(invalid(ProviderError::Config("no provider block is set".to_owned()))),
         }
     }
 }
@@ -358,9 +341,7 @@ fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
     let per_minute = u32::try_from(spec.requests_per_minute)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(|| {
-            ProviderError::Config("rateLimit.requestsPerMinute must be positive".into())
-        })?;
+        .ok_or_else(|| ProviderError::Config("rateLimit.requestsPerMinute must be positive".into()))?;
     let burst = match spec.burst {
         // About one second's worth, so a configured rate is not exceeded in bursts.
         None => NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN),

@@ -232,7 +232,11 @@ fn sandbox_json(
 }
 
 /// `providers.hyperstack` of `sandbox.json`.
-fn with_hyperstack(mut info: serde_json::Value, sim: &HyperstackSim, api_key: &str) -> serde_json::Value {
+fn with_hyperstack(
+    mut info: serde_json::Value,
+    sim: &HyperstackSim,
+    api_key: &str,
+) -> serde_json::Value {
     let f = sim.fixtures();
     info["providers"]["hyperstack"] = json!({
         "endpoint": sim.endpoint(),

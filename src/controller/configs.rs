@@ -11,14 +11,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
+use crate::api::HyperstackConfig;
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
     RateLimitSpec,
 };
-use crate::api::HyperstackConfig;
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::{Client, ProviderError, ProviderKind, gcore};
 use crate::providers::hyperstack;
+use crate::providers::{Client, ProviderError, ProviderKind, gcore};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -328,7 +328,10 @@ impl ConfigResolver {
             })
         };
         if let Some(h) = view.hyperstack {
-            let endpoint = h.endpoint.as_deref().unwrap_or(hyperstack::DEFAULT_ENDPOINT);
+            let endpoint = h
+                .endpoint
+                .as_deref()
+                .unwrap_or(hyperstack::DEFAULT_ENDPOINT);
             let settings = settings(hyperstack::default_rate_limit())?;
             return hyperstack::HyperstackClient::new(endpoint, api_key, settings)
                 .map(Client::Hyperstack)

@@ -25,16 +25,22 @@ use super::Condition;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.harness)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, harness) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,16 +62,22 @@ pub struct ProviderConfigSpec {
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.harness)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, harness) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

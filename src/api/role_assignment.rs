@@ -25,7 +25,11 @@ use crate::providers::gcore;
     printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider"),
     printcolumn(name = "Role", type_ = "string", json_path = ".status.role"),
     printcolumn(name = "Principal", type_ = "string", json_path = ".status.principal"),
-    printcolumn(name = "External-ID", type_ = "string", json_path = ".status.externalID"),
+    printcolumn(
+        name = "External-ID",
+        type_ = "string",
+        json_path = ".status.externalID"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -42,12 +46,16 @@ use crate::providers::gcore;
         priority = 1,
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set"),
-    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore)")
+    validation = Rule::new("[has(self.gcore), has(self.harness)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, harness) must be set"),
+    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore) && has(self.harness) == has(oldSelf.harness)")
         .message("the provider of a RoleAssignment cannot change")
 )]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +86,10 @@ pub struct RoleAssignmentSpec {
     /// A Gcore Cloud role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreAssignmentSpec>,
+
+    /// A Harness role assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessAssignmentSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]

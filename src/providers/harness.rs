@@ -194,8 +194,9 @@ impl Assignment {
         disabled: bool,
         identifier: Option<Identifier>,
     ) -> Self {
-        let identifier = identifier
-            .unwrap_or_else(|| default_identifier(&scope, &resource_group, &role, &principal));
+        let identifier = identifier.unwrap_or_else(|| {
+            default_identifier(&scope, &resource_group, &role, &principal, disabled)
+        });
         Self {
             scope,
             role,
@@ -226,15 +227,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `rolesync_` + a hash of (scope, resource group, role, principal): the same grant always
-/// gets the same identifier, a different grant (e.g. a new role) a different one.
+/// gets the same identifier, a different grant (e.g. a new role) a different one. A
+/// disabled grant is named apart too, so that its replacement after a toggle never shares
+/// the identifier of the assignment the controller deletes afterwards.
 pub fn default_identifier(
     scope: &Scope,
     resource_group: &Identifier,
     role: &Identifier,
     principal: &Principal,
+    disabled: bool,
 ) -> Identifier {
     // Fields are separated by a byte no identifier contains, so no two tuples collide by concatenation.
-    let canonical = [
+    let mut canonical = [
         scope.to_string().as_str(),
         resource_group.as_str(),
         role.as_str(),
@@ -243,6 +247,9 @@ pub fn default_identifier(
         principal.scope_level.map_or("", ScopeLevel::as_str),
     ]
     .join("\u{1f}");
+    if disabled {
+        canonical.push_str("\u{1f}disabled");
+    }
     Identifier(format!(
         "{IDENTIFIER_PREFIX}{:016x}",
         fnv1a(canonical.as_bytes())
@@ -637,6 +644,14 @@ impl HarnessClient {
             .await?;
         match found {
             Found::Equal(observed) => Ok(observed),
+            Found::OtherDisabled(id) if id == want.identifier.as_str() => {
+                Err(ProviderError::Rejected {
+                    status: 400,
+                    message: format!(
+                        "assignment {id} must be replaced to change disabled, but its identifier is fixed by spec.harness.identifier; remove the identifier or recreate the RoleAssignment"
+                    ),
+                })
+            }
             Found::OtherDisabled(id) => {
                 // A disabled assignment grants nothing, so removing it before its
                 // replacement exists never takes access away from anyone.
@@ -814,9 +829,9 @@ mod tests {
             true,
             None,
         );
-        assert_eq!(
+        assert_ne!(
             disabled.identifier, a.identifier,
-            "disabled is not part of the grant"
+            "a toggle must not reuse the identifier"
         );
         let named = Assignment::new(
             a.scope.clone(),

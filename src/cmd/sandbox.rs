@@ -19,6 +19,7 @@ use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
 use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
+use crate::sandbox::sim::harness::{HarnessSim, HarnessSimConfig};
 use crate::telemetry::{self, LogFormat};
 
 /// rolesync's own namespace in the sandbox, where provider Secrets live.
@@ -33,6 +34,18 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "gcore-client-admin.yaml",
         include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+    (
+        "harness-account-viewer.yaml",
+        include_str!("../../examples/harness-account-viewer.yaml"),
+    ),
+    (
+        "harness-org-sre-admin.yaml",
+        include_str!("../../examples/harness-org-sre-admin.yaml"),
+    ),
+    (
+        "harness-project-pipeline-executor.yaml",
+        include_str!("../../examples/harness-project-pipeline-executor.yaml"),
     ),
 ];
 
@@ -190,9 +203,9 @@ async fn apply_example(client: &kube::Client, file: &'static str, yaml: &str) ->
 }
 
 /// What `sandbox.json` describes.
-fn sandbox_json(api: &ApiServer, kubeconfig: &Path, gcore: &GcoreSim, gcore_key: &str) -> serde_json::Value {
+fn sandbox_json(api: &ApiServer, kubeconfig: &Path, gcore: &GcoreSim, gcore_key: &str, harness: &HarnessSim, harness_key: &str) -> serde_json::Value {
     let f = gcore.fixtures();
-    json!({
+    let mut info = json!({
         "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
         "providers": {
             "gcore": {
@@ -201,7 +214,14 @@ fn sandbox_json(api: &ApiServer, kubeconfig: &Path, gcore: &GcoreSim, gcore_key:
                 "fixtures": {"clientId": f.client_id, "userIds": f.user_ids, "projectIds": f.project_ids},
             }
         }
-    })
+    });
+    info["providers"]["harness"] = json!({
+        "endpoint": harness.endpoint(),
+        "apiKey": harness_key,
+        "accountId": harness.account_id(),
+        "fixtures": harness.fixtures(),
+    });
+    info
 }
 
 fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
@@ -301,7 +321,21 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
     )
     .await?;
-    let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    let harness_key = format!("sandbox-harness-{}", uuid::Uuid::new_v4().simple());
+    let harness = HarnessSim::start(HarnessSimConfig {
+        api_key: harness_key.clone(),
+        ..HarnessSimConfig::default()
+    })
+    .await
+    .map_err(|e| SandboxError::Simulator("harness", e))?;
+    connect_provider(
+        &client,
+        "harness-sandbox",
+        &harness_key,
+        json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
+    )
+    .await?;
+    let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key, &harness, &harness_key);
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -352,6 +386,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         let _ = op.await;
     }
     gcore.shutdown().await;
+    harness.shutdown().await;
     api.shutdown().await;
     Ok(())
 }

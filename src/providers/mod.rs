@@ -252,11 +252,19 @@ impl Client {
         with_provider!(self, want, |c, w| c.create(w).await)
     }
 
-    pub async fn update(&self, have: &ExternalId, want: &Desired) -> Result<Observed, ProviderError> {
+    pub async fn update(
+        &self,
+        have: &ExternalId,
+        want: &Desired,
+    ) -> Result<Observed, ProviderError> {
         with_provider!(self, want, |c, w| c.update(have, w).await)
     }
 
-    pub async fn delete(&self, have: &ExternalId, want: &Desired) -> Result<Deletion, ProviderError> {
+    pub async fn delete(
+        &self,
+        have: &ExternalId,
+        want: &Desired,
+    ) -> Result<Deletion, ProviderError> {
         with_provider!(self, want, |c, w| c.delete(have, w).await)
     }
 }

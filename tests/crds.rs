@@ -170,6 +170,176 @@ mod schema_rules {
     }
 }
 
+mod harness_rules {
+    use rolesync::sandbox::kube::schema::Schema;
+    use serde_json::{Value, json};
+
+    fn schema(index: usize) -> Schema {
+        let crd = serde_json::to_value(rolesync::api::crds().remove(index)).expect("CRD to JSON");
+        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
+    }
+
+    fn ra(harness: Value) -> Value {
+        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+               "metadata": {"name": "x", "namespace": "default"},
+               "spec": {"providerConfigRef": {"name": "p"}, "harness": harness}})
+    }
+
+    fn project_viewer() -> Value {
+        json!({"org": "default", "project": "payments", "role": "_project_viewer",
+               "resourceGroup": "_all_project_level_resources",
+               "principal": {"type": "USER_GROUP", "identifier": "devs", "scopeLevel": "account"}})
+    }
+
+    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
+        let mut obj = obj.clone();
+        schema.apply_defaults(&mut obj);
+        schema
+            .validate(&obj, old)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn defaulted(schema: &Schema, obj: &Value) -> Value {
+        let mut obj = obj.clone();
+        schema.apply_defaults(&mut obj);
+        obj
+    }
+
+    #[test]
+    fn every_scope_validates_and_disabled_defaults_to_false() {
+        let schema = schema(0);
+        let mut account = project_viewer();
+        account
+            .as_object_mut()
+            .map(|o| (o.remove("org"), o.remove("project")));
+        let mut org = project_viewer();
+        org.as_object_mut().map(|o| o.remove("project"));
+        for h in [account, org, project_viewer()] {
+            let obj = defaulted(&schema, &ra(h));
+            assert_eq!(schema.validate(&obj, None), vec![]);
+            assert_eq!(obj["spec"]["harness"]["disabled"], false);
+        }
+    }
+
+    #[test]
+    fn invalid_harness_specs_name_the_field() {
+        let schema = schema(0);
+        let mut no_org = project_viewer();
+        no_org.as_object_mut().map(|o| o.remove("org"));
+        let errs = errors(&schema, &ra(no_org), None);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.harness.org") && e.contains("org is required")),
+            "{errs:?}"
+        );
+
+        let mut bad_id = project_viewer();
+        bad_id["identifier"] = json!("has-dash");
+        let errs = errors(&schema, &ra(bad_id), None);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.harness.identifier")),
+            "{errs:?}"
+        );
+
+        let mut bad_type = project_viewer();
+        bad_type["principal"]["type"] = json!("ROBOT");
+        let errs = errors(&schema, &ra(bad_type), None);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.harness.principal.type")),
+            "{errs:?}"
+        );
+
+        let both = json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": {"providerConfigRef": {"name": "p"}, "harness": project_viewer(),
+                     "gcore": {"userId": 1, "role": "User"}}});
+        let errs = errors(&schema, &both, None);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("exactly one provider block (gcore, harness)")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn scope_principal_and_identifier_are_immutable_but_role_is_not() {
+        let schema = schema(0);
+        let old = defaulted(&schema, &ra(project_viewer()));
+        let mut new_role = project_viewer();
+        new_role["role"] = json!("_project_admin");
+        new_role["resourceGroup"] = json!("_all_resources_including_child_scopes");
+        new_role["disabled"] = json!(true);
+        assert_eq!(
+            errors(&schema, &ra(new_role), Some(&old)),
+            Vec::<String>::new()
+        );
+
+        let mut other_project = project_viewer();
+        other_project["project"] = json!("checkout");
+        let errs = errors(&schema, &ra(other_project), Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("org and project are immutable")),
+            "{errs:?}"
+        );
+
+        let mut other_principal = project_viewer();
+        other_principal["principal"]["identifier"] = json!("ops");
+        let errs = errors(&schema, &ra(other_principal), Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.harness.principal") && e.contains("immutable")),
+            "{errs:?}"
+        );
+
+        let mut named = project_viewer();
+        named["identifier"] = json!("mine");
+        let errs = errors(&schema, &ra(named), Some(&old));
+        assert!(
+            errs.iter().any(|e| e.contains("identifier is immutable")),
+            "{errs:?}"
+        );
+
+        let gcore_now = json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+            "metadata": {"name": "x", "namespace": "default"},
+            "spec": {"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User"}}});
+        let errs = errors(&schema, &gcore_now, Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("provider of a RoleAssignment cannot change")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn provider_configs_take_a_harness_block_with_an_account() {
+        for index in [1, 2] {
+            let schema = schema(index);
+            let credentials = json!({"secretRef": {"name": "s", "key": "apiKey"}});
+            let config = |block: Value| {
+                json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "ProviderConfig",
+                       "metadata": {"name": "h", "namespace": "default"},
+                       "spec": {"harness": block, "credentials": credentials}})
+            };
+            assert_eq!(
+                errors(&schema, &config(json!({"accountId": "acct_1"})), None),
+                Vec::<String>::new()
+            );
+            let errs = errors(
+                &schema,
+                &config(json!({"endpoint": "https://h.example"})),
+                None,
+            );
+            assert!(errs.iter().any(|e| e.contains("accountId")), "{errs:?}");
+        }
+    }
+}
+
 mod hyperstack_rules {
     use rolesync::sandbox::kube::schema::Schema;
     use serde_json::{Value, json};

@@ -2,11 +2,13 @@
 //! (group `rolesync.dev`, version `v1alpha1`), with their schemas and CEL rules.
 
 mod condition;
+mod harness;
 mod hyperstack;
 mod provider_config;
 mod role_assignment;
 
 pub use condition::{Condition, ConditionStatus};
+pub use harness::{HarnessAssignmentSpec, HarnessConfig, HarnessPrincipalSpec};
 pub use hyperstack::{HyperstackAssignmentSpec, HyperstackConfig};
 pub use provider_config::{
     ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, GcoreConfig,
@@ -21,6 +23,14 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 pub const GROUP: &str = "rolesync.dev";
+
+/// CEL: exactly one provider block is set (RoleAssignment and both config kinds).
+const EXACTLY_ONE_PROVIDER: &str =
+    "[has(self.gcore), has(self.harness), has(self.hyperstack)].exists_one(x, x)";
+const EXACTLY_ONE_PROVIDER_MESSAGE: &str =
+    "exactly one provider block (gcore, harness or hyperstack) must be set";
+/// CEL transition rule: a RoleAssignment stays with the provider it was created for.
+const SAME_PROVIDER: &str = "has(self.gcore) == has(oldSelf.gcore) && has(self.harness) == has(oldSelf.harness) && has(self.hyperstack) == has(oldSelf.hyperstack)";
 pub const FINALIZER: &str = "rolesync.dev/finalizer";
 /// Per-object resync interval, a duration such as `30s` or `10m`.
 pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";

@@ -7,8 +7,8 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::Condition;
 use super::HyperstackConfig;
+use super::{Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE};
 
 /// A provider account usable by RoleAssignments in the same namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -33,14 +33,14 @@ use super::HyperstackConfig;
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
-        .message("exactly one provider block (gcore, hyperstack) must be set")
+    validation = Rule::new(EXACTLY_ONE_PROVIDER).message(EXACTLY_ONE_PROVIDER_MESSAGE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessConfig>,
     pub hyperstack: Option<HyperstackConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
@@ -70,14 +70,14 @@ pub struct ProviderConfigSpec {
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
-        .message("exactly one provider block (gcore, hyperstack) must be set")
+    validation = Rule::new(EXACTLY_ONE_PROVIDER).message(EXACTLY_ONE_PROVIDER_MESSAGE)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessConfig>,
     pub hyperstack: Option<HyperstackConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.

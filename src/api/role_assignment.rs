@@ -7,8 +7,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Condition;
 use super::HyperstackAssignmentSpec;
+use super::{Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, SAME_PROVIDER};
 use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
@@ -54,10 +54,8 @@ use crate::providers::gcore;
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
-        .message("exactly one provider block (gcore, hyperstack) must be set"),
-    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore) && has(self.hyperstack) == has(oldSelf.hyperstack)")
-        .message("the provider of a RoleAssignment cannot change")
+    validation = Rule::new(EXACTLY_ONE_PROVIDER).message(EXACTLY_ONE_PROVIDER_MESSAGE),
+    validation = Rule::new(SAME_PROVIDER).message("the provider of a RoleAssignment cannot change")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignmentSpec {
@@ -88,6 +86,9 @@ pub struct RoleAssignmentSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreAssignmentSpec>,
 
+    /// A Harness role assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness: Option<super::HarnessAssignmentSpec>,
     /// A Hyperstack organization member's RBAC role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackAssignmentSpec>,

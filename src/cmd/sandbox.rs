@@ -19,6 +19,7 @@ use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
 use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
+use crate::sandbox::sim::harness::{HarnessSim, HarnessSimConfig};
 use crate::sandbox::sim::hyperstack::{HyperstackSim, HyperstackSimConfig};
 use crate::telemetry::{self, LogFormat};
 
@@ -34,6 +35,18 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "gcore-client-admin.yaml",
         include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+    (
+        "harness-account-viewer.yaml",
+        include_str!("../../examples/harness-account-viewer.yaml"),
+    ),
+    (
+        "harness-org-sre-admin.yaml",
+        include_str!("../../examples/harness-org-sre-admin.yaml"),
+    ),
+    (
+        "harness-project-pipeline-executor.yaml",
+        include_str!("../../examples/harness-project-pipeline-executor.yaml"),
     ),
     (
         "hyperstack-member-developer.yaml",
@@ -217,9 +230,11 @@ fn sandbox_json(
     kubeconfig: &Path,
     gcore: &GcoreSim,
     gcore_key: &str,
+    harness: &HarnessSim,
+    harness_key: &str,
 ) -> serde_json::Value {
     let f = gcore.fixtures();
-    json!({
+    let mut info = json!({
         "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
         "providers": {
             "gcore": {
@@ -228,7 +243,14 @@ fn sandbox_json(
                 "fixtures": {"clientId": f.client_id, "userIds": f.user_ids, "projectIds": f.project_ids},
             }
         }
-    })
+    });
+    info["providers"]["harness"] = json!({
+        "endpoint": harness.endpoint(),
+        "apiKey": harness_key,
+        "accountId": harness.account_id(),
+        "fixtures": harness.fixtures(),
+    });
+    info
 }
 
 /// `providers.hyperstack` of `sandbox.json`.
@@ -362,6 +384,20 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
     )
     .await?;
+    let harness_key = format!("sandbox-harness-{}", uuid::Uuid::new_v4().simple());
+    let harness = HarnessSim::start(HarnessSimConfig {
+        api_key: harness_key.clone(),
+        ..HarnessSimConfig::default()
+    })
+    .await
+    .map_err(|e| SandboxError::Simulator("harness", e))?;
+    connect_provider(
+        &client,
+        "harness-sandbox",
+        &harness_key,
+        json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
+    )
+    .await?;
     let hyperstack_key = format!("sandbox-hyperstack-{}", uuid::Uuid::new_v4().simple());
     let hyperstack = HyperstackSim::start(HyperstackSimConfig {
         api_key: hyperstack_key.clone(),
@@ -377,7 +413,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         json!({"hyperstack": {"endpoint": hyperstack.endpoint()}}),
     )
     .await?;
-    let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    let info = sandbox_json(
+        &api,
+        &kubeconfig,
+        &gcore,
+        &gcore_key,
+        &harness,
+        &harness_key,
+    );
     let info = with_hyperstack(info, &hyperstack, &hyperstack_key);
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
 
@@ -433,6 +476,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         let _ = op.await;
     }
     gcore.shutdown().await;
+    harness.shutdown().await;
     hyperstack.shutdown().await;
     api.shutdown().await;
     Ok(())

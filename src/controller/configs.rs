@@ -11,14 +11,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
-use crate::api::HyperstackConfig;
 use crate::api::{
-    ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
-    RateLimitSpec,
+    ClusterProviderConfig, ConfigKind, GcoreConfig, HarnessConfig, HyperstackConfig,
+    ProviderConfig, ProviderConfigRef, RateLimitSpec,
 };
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::hyperstack;
-use crate::providers::{Client, ProviderError, ProviderKind, gcore};
+use crate::providers::{Client, ProviderError, ProviderKind, gcore, harness, hyperstack};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +100,7 @@ impl ConfigError {
 /// The parts of either config kind that matter for building a client.
 struct ConfigView<'a> {
     gcore: Option<&'a GcoreConfig>,
+    harness: Option<&'a HarnessConfig>,
     hyperstack: Option<&'a HyperstackConfig>,
     secret_namespace: String,
     secret_name: &'a str,
@@ -191,6 +190,7 @@ impl ConfigResolver {
                     })?;
                 ConfigView {
                     gcore: pc.spec.gcore.as_ref(),
+                    harness: pc.spec.harness.as_ref(),
                     hyperstack: pc.spec.hyperstack.as_ref(),
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
@@ -220,6 +220,7 @@ impl ConfigResolver {
                 }
                 ConfigView {
                     gcore: cpc.spec.gcore.as_ref(),
+                    harness: cpc.spec.harness.as_ref(),
                     hyperstack: cpc.spec.hyperstack.as_ref(),
                     secret_namespace: ns,
                     secret_name: &sr.name,
@@ -231,6 +232,8 @@ impl ConfigResolver {
         };
         let config_provider = if view.gcore.is_some() {
             ProviderKind::Gcore
+        } else if view.harness.is_some() {
+            ProviderKind::Harness
         } else if view.hyperstack.is_some() {
             ProviderKind::Hyperstack
         } else {
@@ -327,6 +330,20 @@ impl ConfigResolver {
                 ..HttpSettings::default()
             })
         };
+        if let Some(g) = view.gcore {
+            let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
+            let settings = settings(gcore::default_rate_limit())?;
+            return gcore::GcoreClient::new(endpoint, api_key, settings)
+                .map(Client::Gcore)
+                .map_err(invalid);
+        }
+        if let Some(h) = view.harness {
+            let endpoint = h.endpoint.as_deref().unwrap_or(harness::DEFAULT_ENDPOINT);
+            let settings = settings(harness::default_rate_limit())?;
+            return harness::HarnessClient::new(endpoint, &h.account_id, api_key, settings)
+                .map(Client::Harness)
+                .map_err(invalid);
+        }
         if let Some(h) = view.hyperstack {
             let endpoint = h
                 .endpoint
@@ -337,17 +354,9 @@ impl ConfigResolver {
                 .map(Client::Hyperstack)
                 .map_err(invalid);
         }
-        match view.gcore {
-            Some(g) => {
-                let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
-                gcore::GcoreClient::new(endpoint, api_key, settings(gcore::default_rate_limit())?)
-                    .map(Client::Gcore)
-                    .map_err(invalid)
-            }
-            None => Err(invalid(ProviderError::Config(
-                "no provider block is set".to_owned(),
-            ))),
-        }
+        Err(invalid(ProviderError::Config(
+            "no provider block is set".to_owned(),
+        )))
     }
 }
 

@@ -1,9 +1,8 @@
 //! Turns a RoleAssignment's spec into the typed assignment a provider works with, plus
 //! the identity used to find other RoleAssignments that claim the same remote assignment.
 
-use crate::api::HyperstackAssignmentSpec;
-use crate::api::RoleAssignmentSpec;
-use crate::providers::{Desired, ProviderKind, gcore, hyperstack};
+use crate::api::{HarnessAssignmentSpec, HyperstackAssignmentSpec, RoleAssignmentSpec};
+use crate::providers::{Desired, ProviderKind, gcore, harness, hyperstack};
 
 /// What one RoleAssignment wants, parsed once at the edge.
 pub struct Target {
@@ -23,12 +22,19 @@ impl Target {
 /// A spec the API server accepted but rolesync cannot act on. Retrying cannot help.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
-    #[error("no provider block is set (expected gcore or hyperstack)")]
+    #[error("no provider block is set (expected gcore, harness, zenml or hyperstack)")]
     NoProvider,
     #[error("{field} must be a positive integer, got {value}")]
     NotPositive { field: &'static str, value: i64 },
     #[error("clientId is required when projectId is set")]
     ProjectWithoutClient,
+    #[error("{field}: {source}")]
+    NotAnIdentifier {
+        field: &'static str,
+        source: harness::InvalidIdentifier,
+    },
+    #[error("spec.harness.org is required when project is set")]
+    ProjectWithoutOrg,
     #[error("exactly one of spec.hyperstack.roleId and spec.hyperstack.roleName must be set")]
     HyperstackRole,
 }
@@ -41,6 +47,9 @@ fn positive(field: &'static str, value: i64) -> Result<u64, SpecError> {
 }
 
 pub fn target(spec: &RoleAssignmentSpec) -> Result<Target, SpecError> {
+    if let Some(h) = &spec.harness {
+        return harness_target(h);
+    }
     if let Some(h) = &spec.hyperstack {
         return hyperstack_target(h);
     }
@@ -77,6 +86,65 @@ pub fn target(spec: &RoleAssignmentSpec) -> Result<Target, SpecError> {
             client,
             project,
         }),
+    })
+}
+
+fn identifier(field: &'static str, value: &str) -> Result<harness::Identifier, SpecError> {
+    harness::Identifier::parse(value).map_err(|source| SpecError::NotAnIdentifier { field, source })
+}
+
+fn harness_target(h: &HarnessAssignmentSpec) -> Result<Target, SpecError> {
+    let org = h
+        .org
+        .as_deref()
+        .map(|o| identifier("spec.harness.org", o))
+        .transpose()?;
+    let project = h
+        .project
+        .as_deref()
+        .map(|p| identifier("spec.harness.project", p))
+        .transpose()?;
+    let scope = match (org, project) {
+        (None, None) => harness::Scope::Account,
+        (Some(org), None) => harness::Scope::Org(org),
+        (Some(org), Some(project)) => harness::Scope::Project { org, project },
+        (None, Some(_)) => return Err(SpecError::ProjectWithoutOrg),
+    };
+    let principal = harness::Principal {
+        kind: h.principal.type_,
+        identifier: h.principal.identifier.clone(),
+        scope_level: h.principal.scope_level,
+    };
+    let role = identifier("spec.harness.role", &h.role)?;
+    let resource_group = identifier("spec.harness.resourceGroup", &h.resource_group)?;
+    let chosen = h
+        .identifier
+        .as_deref()
+        .map(|i| identifier("spec.harness.identifier", i))
+        .transpose()?;
+    let level = principal
+        .scope_level
+        .map(|l| format!("@{}", l.as_str()))
+        .unwrap_or_default();
+    let who = format!(
+        "{}:{}",
+        principal.kind.as_str().to_ascii_lowercase(),
+        principal.identifier
+    );
+    Ok(Target {
+        natural_key: format!(
+            "harness:{scope},resourceGroup={resource_group},role={role},principal={who}{level}"
+        ),
+        role: role.to_string(),
+        principal: who,
+        desired: Desired::Harness(harness::Assignment::new(
+            scope,
+            role,
+            resource_group,
+            principal,
+            h.disabled,
+            chosen,
+        )),
     })
 }
 
@@ -159,6 +227,66 @@ mod tests {
         assert_eq!(target(&none).err(), Some(SpecError::NoProvider));
     }
 
+    fn harness_spec(h: serde_json::Value) -> RoleAssignmentSpec {
+        serde_json::from_value(
+            serde_json::json!({"providerConfigRef": {"name": "p"}, "harness": h}),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn harness_natural_key_covers_scope_grant_and_principal() {
+        let base = serde_json::json!({"org": "default", "project": "payments", "role": "_project_viewer",
+            "resourceGroup": "_all_project_level_resources", "principal": {"type": "USER_GROUP", "identifier": "devs"}});
+        let a = target(&harness_spec(base.clone())).unwrap();
+        assert_eq!(
+            a.natural_key,
+            "harness:org=default,project=payments,resourceGroup=_all_project_level_resources,role=_project_viewer,principal=user_group:devs"
+        );
+        assert_eq!(a.principal, "user_group:devs");
+        assert_eq!(a.role, "_project_viewer");
+        assert_eq!(a.kind(), ProviderKind::Harness);
+        let mut other_role = base.clone();
+        other_role["role"] = "_project_admin".into();
+        assert_ne!(
+            target(&harness_spec(other_role)).unwrap().natural_key,
+            a.natural_key
+        );
+        let mut disabled = base.clone();
+        disabled["disabled"] = true.into();
+        assert_eq!(
+            target(&harness_spec(disabled)).unwrap().natural_key,
+            a.natural_key
+        );
+        let mut account = base;
+        account
+            .as_object_mut()
+            .map(|o| (o.remove("org"), o.remove("project")));
+        let account = target(&harness_spec(account)).unwrap();
+        assert!(
+            account.natural_key.starts_with("harness:account,"),
+            "{}",
+            account.natural_key
+        );
+    }
+
+    #[test]
+    fn harness_rejects_what_the_schema_should_have() {
+        let no_org = harness_spec(
+            serde_json::json!({"project": "p", "role": "r", "resourceGroup": "g",
+            "principal": {"type": "USER", "identifier": "u"}}),
+        );
+        assert_eq!(target(&no_org).err(), Some(SpecError::ProjectWithoutOrg));
+        let bad_role = harness_spec(serde_json::json!({"role": "bad-role", "resourceGroup": "g",
+            "principal": {"type": "USER", "identifier": "u"}}));
+        assert!(matches!(
+            target(&bad_role).err(),
+            Some(SpecError::NotAnIdentifier {
+                field: "spec.harness.role",
+                ..
+            })
+        ));
+    }
     #[test]
     fn hyperstack_natural_key_is_the_user() {
         let spec = |role_id: Option<i64>, role_name: Option<&str>| -> RoleAssignmentSpec {

@@ -237,6 +237,8 @@ pub struct HttpClient {
     timeout: Duration,
     error_message: ErrorMessageParser,
     rate_limit_backoff: Duration,
+    /// Sent on every request besides the credential (e.g. an account id).
+    extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -331,6 +333,7 @@ impl HttpClient {
             timeout: settings.timeout,
             error_message: |_| None,
             rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+            extra_headers: Vec::new(),
         })
     }
 
@@ -343,6 +346,12 @@ impl HttpClient {
     /// How long to pause after a 429 without `Retry-After`.
     pub fn with_rate_limit_backoff(mut self, backoff: Duration) -> Self {
         self.rate_limit_backoff = backoff;
+        self
+    }
+
+    /// Sends this header on every request.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.extra_headers.push((name, value));
         self
     }
 
@@ -429,6 +438,9 @@ impl HttpClient {
             .header(reqwest::header::ACCEPT, "application/json");
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
+        }
+        for (name, value) in &self.extra_headers {
+            builder = builder.header(name.clone(), value.clone());
         }
         if let Some(auth) = request.auth.as_ref().or(self.auth.as_ref()) {
             builder = builder.header(auth.name.clone(), auth.value.clone());

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod gcore;
+pub mod harness;
 pub mod http;
 pub mod hyperstack;
 
@@ -172,6 +173,7 @@ pub enum Deletion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     Gcore,
+    Harness,
     Hyperstack,
 }
 
@@ -179,6 +181,7 @@ impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Gcore => "gcore",
+            Self::Harness => "harness",
             Self::Hyperstack => "hyperstack",
         }
     }
@@ -193,6 +196,7 @@ impl fmt::Display for ProviderKind {
 /// A wanted assignment of any provider.
 pub enum Desired {
     Gcore(gcore::Assignment),
+    Harness(harness::Assignment),
     Hyperstack(hyperstack::Assignment),
 }
 
@@ -200,6 +204,7 @@ impl Desired {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Gcore(_) => ProviderKind::Gcore,
+            Self::Harness(_) => ProviderKind::Harness,
             Self::Hyperstack(_) => ProviderKind::Hyperstack,
         }
     }
@@ -208,6 +213,7 @@ impl Desired {
 /// A configured client of any provider; the controller talks to providers only through it.
 pub enum Client {
     Gcore(gcore::GcoreClient),
+    Harness(harness::HarnessClient),
     Hyperstack(hyperstack::HyperstackClient),
 }
 
@@ -216,6 +222,7 @@ macro_rules! with_provider {
     ($client:expr, $want:expr, |$c:ident, $w:ident| $body:expr) => {
         match ($client, $want) {
             (Client::Gcore($c), Desired::Gcore($w)) => $body,
+            (Client::Harness($c), Desired::Harness($w)) => $body,
             (Client::Hyperstack($c), Desired::Hyperstack($w)) => $body,
             _ => Err(ProviderError::Config(
                 "provider config and RoleAssignment are for different providers".into(),
@@ -228,6 +235,7 @@ impl Client {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Gcore(_) => ProviderKind::Gcore,
+            Self::Harness(_) => ProviderKind::Harness,
             Self::Hyperstack(_) => ProviderKind::Hyperstack,
         }
     }
@@ -235,6 +243,7 @@ impl Client {
     pub fn updates_in_place(&self) -> bool {
         match self {
             Self::Gcore(c) => c.updates_in_place(),
+            Self::Harness(c) => c.updates_in_place(),
             Self::Hyperstack(c) => c.updates_in_place(),
         }
     }

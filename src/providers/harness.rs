@@ -1,0 +1,954 @@
+//! Harness Platform role assignments (the v1 API: `/v1/role-assignments` at account scope,
+//! `/v1/orgs/{org}/...` and `/v1/orgs/{org}/projects/{project}/...` below it).
+//!
+//! Harness has no update: a changed role, resource group or principal is a new assignment.
+//! rolesync names what it creates with an identifier derived from what is assigned, so the
+//! new assignment can exist next to the old one during a replacement, and an operator that
+//! restarts after a lost status write asks for the very same identifier again.
+//! Observations answer from one paged list per scope, cached per client.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::cache::{Change, Collection, ListCache};
+use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
+use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
+
+pub const DEFAULT_ENDPOINT: &str = "https://app.harness.io";
+const PROVIDER: &str = "harness";
+/// The largest page Harness serves.
+const PAGE_SIZE: u64 = 100;
+/// A list larger than this many pages means the server's totals cannot be trusted.
+const MAX_PAGES: u64 = 10_000;
+/// How often a list that shrank under us is read again before giving up for now.
+const LIST_ATTEMPTS: u32 = 3;
+const TOTAL_ELEMENTS: &str = "x-total-elements";
+/// What rolesync's own identifiers start with.
+const IDENTIFIER_PREFIX: &str = "rolesync_";
+
+/// Harness publishes 1000 requests per minute per API key.
+pub fn default_rate_limit() -> RateLimit {
+    RateLimit {
+        requests_per_minute: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+        burst: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+    }
+}
+
+/// A Harness identifier (`^[a-zA-Z_][0-9a-zA-Z_]{0,127}$`): of an org, project, role,
+/// resource group or role assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identifier(String);
+
+/// Text that is not a Harness identifier.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a Harness identifier (a letter or '_' followed by up to 127 letters, digits or '_')"
+)]
+pub struct InvalidIdentifier(pub String);
+
+/// Harness's identifier rule, as a JSON-schema pattern.
+pub const IDENTIFIER_PATTERN: &str = "^[a-zA-Z_][0-9a-zA-Z_]{0,127}$";
+
+impl Identifier {
+    pub fn parse(text: &str) -> Result<Self, InvalidIdentifier> {
+        let mut chars = text.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && text.len() <= 128;
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(InvalidIdentifier(text.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where an assignment lives. No org and no project means the account itself.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Account,
+    Org(Identifier),
+    Project {
+        org: Identifier,
+        project: Identifier,
+    },
+}
+
+impl Scope {
+    /// The collection path of the scope's role assignments.
+    fn collection(&self) -> String {
+        match self {
+            Self::Account => "/v1/role-assignments".to_owned(),
+            Self::Org(org) => format!("/v1/orgs/{org}/role-assignments"),
+            Self::Project { org, project } => {
+                format!("/v1/orgs/{org}/projects/{project}/role-assignments")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Account => f.write_str("account"),
+            Self::Org(org) => write!(f, "org={org}"),
+            Self::Project { org, project } => write!(f, "org={org},project={project}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PrincipalType {
+    User,
+    UserGroup,
+    ServiceAccount,
+}
+
+impl PrincipalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "USER",
+            Self::UserGroup => "USER_GROUP",
+            Self::ServiceAccount => "SERVICE_ACCOUNT",
+        }
+    }
+}
+
+/// The scope a principal (user group, service account) is defined at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeLevel {
+    Account,
+    Organization,
+    Project,
+}
+
+impl ScopeLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Organization => "organization",
+            Self::Project => "project",
+        }
+    }
+}
+
+/// Who holds the role.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub kind: PrincipalType,
+    pub identifier: String,
+    /// `None` leaves it to Harness; it then matches whatever level Harness reports.
+    pub scope_level: Option<ScopeLevel>,
+}
+
+impl Principal {
+    fn matches(&self, remote: &RemotePrincipal) -> bool {
+        self.kind.as_str() == remote.kind
+            && self.identifier == remote.identifier
+            && self
+                .scope_level
+                .is_none_or(|l| remote.scope_level.as_deref() == Some(l.as_str()))
+    }
+}
+
+/// What a RoleAssignment wants in Harness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    pub scope: Scope,
+    pub role: Identifier,
+    pub resource_group: Identifier,
+    pub principal: Principal,
+    pub disabled: bool,
+    /// The identifier a create uses.
+    pub identifier: Identifier,
+}
+
+impl Assignment {
+    /// `identifier = None` names the assignment after what it grants ([`default_identifier`]).
+    pub fn new(
+        scope: Scope,
+        role: Identifier,
+        resource_group: Identifier,
+        principal: Principal,
+        disabled: bool,
+        identifier: Option<Identifier>,
+    ) -> Self {
+        let identifier = identifier.unwrap_or_else(|| {
+            default_identifier(&scope, &resource_group, &role, &principal, disabled)
+        });
+        Self {
+            scope,
+            role,
+            resource_group,
+            principal,
+            disabled,
+            identifier,
+        }
+    }
+
+    /// Whether a remote assignment grants this role on this resource group to this principal.
+    fn same_grant(&self, remote: &RemoteAssignment) -> bool {
+        self.role.as_str() == remote.role
+            && self.resource_group.as_str() == remote.resource_group
+            && self.principal.matches(&remote.principal)
+    }
+
+    fn is_met_by(&self, remote: &RemoteAssignment) -> bool {
+        self.same_grant(remote) && self.disabled == remote.disabled.unwrap_or(false)
+    }
+}
+
+/// 64-bit FNV-1a: tiny, and stable across processes and versions (unlike std's hasher).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// `rolesync_` + a hash of (scope, resource group, role, principal): the same grant always
+/// gets the same identifier, a different grant (e.g. a new role) a different one. A
+/// disabled grant is named apart too, so that its replacement after a toggle never shares
+/// the identifier of the assignment the controller deletes afterwards.
+pub fn default_identifier(
+    scope: &Scope,
+    resource_group: &Identifier,
+    role: &Identifier,
+    principal: &Principal,
+    disabled: bool,
+) -> Identifier {
+    // Fields are separated by a byte no identifier contains, so no two tuples collide by concatenation.
+    let mut canonical = [
+        scope.to_string().as_str(),
+        resource_group.as_str(),
+        role.as_str(),
+        principal.kind.as_str(),
+        principal.identifier.as_str(),
+        principal.scope_level.map_or("", ScopeLevel::as_str),
+    ]
+    .join("\u{1f}");
+    if disabled {
+        canonical.push_str("\u{1f}disabled");
+    }
+    Identifier(format!(
+        "{IDENTIFIER_PREFIX}{:016x}",
+        fnv1a(canonical.as_bytes())
+    ))
+}
+
+/// A principal as Harness reports it; the type stays a string so unknown kinds still list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RemotePrincipal {
+    identifier: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope_level: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RemoteAssignment {
+    identifier: String,
+    resource_group: String,
+    role: String,
+    principal: RemotePrincipal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    managed: Option<bool>,
+    #[serde(
+        default,
+        rename = "roleReference",
+        skip_serializing_if = "Option::is_none"
+    )]
+    role_reference: Option<serde_json::Value>,
+}
+
+/// `RoleAssignmentResponse`: the assignment plus Harness's bookkeeping.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Response {
+    #[serde(rename = "role-assignment")]
+    assignment: RemoteAssignment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    harness_managed: Option<bool>,
+}
+
+impl Response {
+    fn observed(&self, want: &Assignment) -> Observed {
+        Observed {
+            external_id: ExternalId::new(self.assignment.identifier.clone()),
+            at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
+            up_to_date: want.is_met_by(&self.assignment),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CreateBody<'a> {
+    identifier: &'a str,
+    resource_group: &'a str,
+    role: &'a str,
+    principal: CreatePrincipal<'a>,
+    disabled: bool,
+}
+
+#[derive(Serialize)]
+struct CreatePrincipal<'a> {
+    identifier: &'a str,
+    #[serde(rename = "type")]
+    kind: PrincipalType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope_level: Option<ScopeLevel>,
+}
+
+impl<'a> CreateBody<'a> {
+    fn of(want: &'a Assignment) -> Self {
+        Self {
+            identifier: want.identifier.as_str(),
+            resource_group: want.resource_group.as_str(),
+            role: want.role.as_str(),
+            principal: CreatePrincipal {
+                identifier: &want.principal.identifier,
+                kind: want.principal.kind,
+                scope_level: want.principal.scope_level,
+            },
+            disabled: want.disabled,
+        }
+    }
+}
+
+/// What makes two assignments the same grant, save the principal's scope level (matched apart).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GrantKey {
+    resource_group: String,
+    role: String,
+    principal_kind: String,
+    principal: String,
+}
+
+impl GrantKey {
+    fn of_remote(a: &RemoteAssignment) -> Self {
+        Self {
+            resource_group: a.resource_group.clone(),
+            role: a.role.clone(),
+            principal_kind: a.principal.kind.clone(),
+            principal: a.principal.identifier.clone(),
+        }
+    }
+
+    fn of_want(w: &Assignment) -> Self {
+        Self {
+            resource_group: w.resource_group.as_str().to_owned(),
+            role: w.role.as_str().to_owned(),
+            principal_kind: w.principal.kind.as_str().to_owned(),
+            principal: w.principal.identifier.clone(),
+        }
+    }
+}
+
+/// One scope's assignments, indexed by identifier and by grant.
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<String, Response>,
+    by_grant: HashMap<GrantKey, BTreeSet<String>>,
+}
+
+impl Index {
+    /// The assignment granting what `want` grants, preferring one that fully matches
+    /// (others may have made look-alikes), then the lowest identifier.
+    fn find(&self, want: &Assignment) -> Option<&Response> {
+        let candidates: Vec<&Response> = self
+            .by_grant
+            .get(&GrantKey::of_want(want))?
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .filter(|r| want.same_grant(&r.assignment))
+            .collect();
+        candidates
+            .iter()
+            .find(|r| want.is_met_by(&r.assignment))
+            .or_else(|| candidates.first())
+            .copied()
+    }
+}
+
+impl Collection for Index {
+    type Item = Response;
+    type Key = String;
+
+    fn upsert(&mut self, item: Response) {
+        let id = item.assignment.identifier.clone();
+        self.remove(&id);
+        self.by_grant
+            .entry(GrantKey::of_remote(&item.assignment))
+            .or_default()
+            .insert(id.clone());
+        self.by_id.insert(id, item);
+    }
+
+    fn remove(&mut self, id: &String) {
+        if let Some(old) = self.by_id.remove(id) {
+            let key = GrantKey::of_remote(&old.assignment);
+            if let Some(ids) = self.by_grant.get_mut(&key) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_grant.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// The fields of Harness's error bodies: NG `{status, code, message, correlationId}` and
+/// v1 `{code, message, details}`.
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: Option<String>,
+    message: Option<String>,
+    #[serde(rename = "correlationId")]
+    correlation_id: Option<String>,
+    details: Option<serde_json::Value>,
+}
+
+/// Reads a Harness error body into one line: `CODE: message [correlation id]`.
+fn error_message(body: &[u8]) -> Option<String> {
+    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let mut text = parsed.message?;
+    if let Some(code) = parsed.code {
+        text = format!("{code}: {text}");
+    }
+    if let Some(details) = parsed.details.filter(|d| !d.is_null()) {
+        text.push_str(&format!(" ({details})"));
+    }
+    if let Some(id) = parsed.correlation_id {
+        text.push_str(&format!(" [correlation {id}]"));
+    }
+    Some(text)
+}
+
+/// Harness refuses a second assignment with the same identifier or grant with 400
+/// `DUPLICATE_FIELD` (NG) or, possibly, 409 (UNCONFIRMED for v1): both are handled.
+fn is_duplicate(e: &ProviderError) -> bool {
+    match e {
+        ProviderError::Conflict { .. } => true,
+        ProviderError::Rejected { message, .. } => message.starts_with("DUPLICATE_FIELD"),
+        _ => false,
+    }
+}
+
+fn parse_id(id: &ExternalId) -> Result<Identifier, ProviderError> {
+    Identifier::parse(id.as_str()).map_err(|e| ProviderError::Rejected {
+        status: 400,
+        message: format!("external id: {e}"),
+    })
+}
+
+const LIVE: Freshness = Freshness {
+    max_age: Duration::ZERO,
+};
+
+/// The Harness provider for one ProviderConfig: endpoint, account, API key and list cache.
+pub struct HarnessClient {
+    http: HttpClient,
+    cache: ListCache<Scope, Index, ProviderError>,
+}
+
+impl fmt::Debug for HarnessClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HarnessClient")
+            .field("http", &self.http)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HarnessClient {
+    pub fn new(
+        endpoint: &str,
+        account_id: &str,
+        api_key: SecretString,
+        settings: HttpSettings,
+    ) -> Result<Self, ProviderError> {
+        let account = HeaderValue::from_str(account_id.trim())
+            .ok()
+            .filter(|_| !account_id.trim().is_empty())
+            .ok_or_else(|| {
+                ProviderError::Config(format!(
+                    "accountId {account_id:?} is not a usable Harness account id"
+                ))
+            })?;
+        let auth = AuthHeader::new(HeaderName::from_static("x-api-key"), "", &api_key)?;
+        let http = HttpClient::new(PROVIDER, endpoint, Some(auth), settings)?
+            .with_header(HeaderName::from_static("harness-account"), account)
+            .with_error_message(error_message);
+        Ok(Self {
+            http,
+            cache: ListCache::new(),
+        })
+    }
+
+    /// Pages through the scope's whole list. Pages shift when an assignment is deleted
+    /// while we page, which could hide one from us (and lead to a duplicate create), so a
+    /// list whose total shrank is read again from the start. Harness's default order is
+    /// assumed to be by creation (UNCONFIRMED): additions then only append.
+    async fn fetch_all(&self, scope: &Scope) -> Result<Index, ProviderError> {
+        for _ in 0..LIST_ATTEMPTS {
+            if let Some(index) = self.fetch_pages(scope).await? {
+                return Ok(index);
+            }
+        }
+        Err(ProviderError::Conflict {
+            status: 200,
+            message: format!(
+                "the {scope} assignment list kept shrinking while it was read ({LIST_ATTEMPTS} attempts)"
+            ),
+        })
+    }
+
+    async fn fetch_pages(&self, scope: &Scope) -> Result<Option<Index>, ProviderError> {
+        let mut index = Index::default();
+        let mut last_total = None;
+        for page in 0..MAX_PAGES {
+            let response = self
+                .http
+                .send(
+                    ApiRequest::get("list", scope.collection())
+                        .query("page", page)
+                        .query("limit", PAGE_SIZE),
+                )
+                .await?;
+            let items: Vec<Response> = response.json()?;
+            let total = response
+                .headers
+                .get(TOTAL_ELEMENTS)
+                .map(|v| {
+                    v.to_str()
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            ProviderError::Malformed("X-Total-Elements is not a number".into())
+                        })
+                })
+                .transpose()?;
+            if let (Some(before), Some(now)) = (last_total, total)
+                && now < before
+            {
+                return Ok(None);
+            }
+            last_total = total.or(last_total);
+            let served = items.len() as u64;
+            for item in items {
+                index.upsert(item);
+            }
+            let seen = page * PAGE_SIZE + served;
+            // A short page ends the list even if the total grew while we paged.
+            if served < PAGE_SIZE || total.is_some_and(|t| seen >= t) {
+                return Ok(Some(index));
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the {scope} assignment list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    async fn read<R>(
+        &self,
+        scope: &Scope,
+        freshness: Freshness,
+        read: impl FnOnce(&Index) -> R,
+    ) -> Result<R, ProviderError> {
+        self.cache
+            .read(scope, freshness, || self.fetch_all(scope), read)
+            .await
+    }
+
+    async fn post(&self, want: &Assignment) -> Result<Response, ProviderError> {
+        let request = ApiRequest::new("create", Method::POST, want.scope.collection())
+            .json(&CreateBody::of(want))?;
+        let result = self.http.send(request).await.and_then(|r| r.json());
+        if result.is_err() {
+            // The create may have happened although no usable answer came back: drop the
+            // cached list so the retry finds it instead of creating it twice.
+            self.cache.invalidate(&want.scope);
+        }
+        result
+    }
+
+    async fn delete_id(&self, scope: &Scope, id: &Identifier) -> Result<Deletion, ProviderError> {
+        let request = ApiRequest::new(
+            "delete",
+            Method::DELETE,
+            format!("{}/{id}", scope.collection()),
+        );
+        let outcome = match self.http.send(request).await {
+            Ok(_) => Deletion::Deleted,
+            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
+            Err(e) => return Err(e),
+        };
+        self.cache
+            .apply(scope, Change::Remove(id.as_str().to_owned()));
+        Ok(outcome)
+    }
+
+    /// After Harness refused a create as a duplicate: what is there now, from a fresh list.
+    async fn resolve_duplicate(
+        &self,
+        want: &Assignment,
+        refused: ProviderError,
+    ) -> Result<Observed, ProviderError> {
+        enum Found {
+            Equal(Observed),
+            /// The same grant with the other `disabled`: Harness keeps one per grant.
+            OtherDisabled(String),
+            IdentifierTaken(String),
+            Nothing,
+        }
+        let found = self
+            .read(&want.scope, LIVE, |index| match index.find(want) {
+                Some(r) if want.is_met_by(&r.assignment) => Found::Equal(r.observed(want)),
+                Some(r) => Found::OtherDisabled(r.assignment.identifier.clone()),
+                None => match index.by_id.get(want.identifier.as_str()) {
+                    Some(r) => Found::IdentifierTaken(format!(
+                        "role {} on resource group {} for {} {}",
+                        r.assignment.role,
+                        r.assignment.resource_group,
+                        r.assignment.principal.kind,
+                        r.assignment.principal.identifier
+                    )),
+                    None => Found::Nothing,
+                },
+            })
+            .await?;
+        match found {
+            Found::Equal(observed) => Ok(observed),
+            Found::OtherDisabled(id) if id == want.identifier.as_str() => {
+                Err(ProviderError::Rejected {
+                    status: 400,
+                    message: format!(
+                        "assignment {id} must be replaced to change disabled, but its identifier is fixed by spec.harness.identifier; remove the identifier or recreate the RoleAssignment"
+                    ),
+                })
+            }
+            Found::OtherDisabled(id) => {
+                // A disabled assignment grants nothing, so removing it before its
+                // replacement exists never takes access away from anyone.
+                let id =
+                    Identifier::parse(&id).map_err(|e| ProviderError::Malformed(e.to_string()))?;
+                self.delete_id(&want.scope, &id).await?;
+                let created = self.post(want).await?;
+                let observed = created.observed(want);
+                self.cache.apply(&want.scope, Change::Upsert(created));
+                Ok(observed)
+            }
+            Found::IdentifierTaken(what) => Err(ProviderError::Rejected {
+                status: 400,
+                message: format!(
+                    "identifier {} is already used in {} by another assignment ({what}); choose another spec.harness.identifier",
+                    want.identifier, want.scope
+                ),
+            }),
+            Found::Nothing => Err(refused),
+        }
+    }
+}
+
+impl Provider for HarnessClient {
+    type Assignment = Assignment;
+
+    /// Harness's v1 API has no update: the controller replaces instead.
+    fn updates_in_place(&self) -> bool {
+        false
+    }
+
+    async fn observe(
+        &self,
+        want: &Assignment,
+        known: Option<&ExternalId>,
+        freshness: Freshness,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let known = known.map(parse_id).transpose()?;
+        self.read(&want.scope, freshness, |index| {
+            known
+                .and_then(|id| index.by_id.get(id.as_str()))
+                .or_else(|| index.find(want))
+                .map(|r| r.observed(want))
+        })
+        .await
+    }
+
+    async fn create(&self, want: &Assignment) -> Result<Observed, ProviderError> {
+        match self.post(want).await {
+            Ok(created) => {
+                let observed = created.observed(want);
+                self.cache.apply(&want.scope, Change::Upsert(created));
+                Ok(observed)
+            }
+            Err(e) if is_duplicate(&e) => self.resolve_duplicate(want, e).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn update(
+        &self,
+        _have: &ExternalId,
+        _want: &Assignment,
+    ) -> Result<Observed, ProviderError> {
+        Err(ProviderError::Config(
+            "Harness role assignments cannot be updated in place".into(),
+        ))
+    }
+
+    async fn delete(
+        &self,
+        have: &ExternalId,
+        want: &Assignment,
+    ) -> Result<Deletion, ProviderError> {
+        let id = parse_id(have)?;
+        self.delete_id(&want.scope, &id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Identifier {
+        Identifier::parse(s).unwrap()
+    }
+
+    fn principal(kind: PrincipalType, who: &str, level: Option<ScopeLevel>) -> Principal {
+        Principal {
+            kind,
+            identifier: who.to_owned(),
+            scope_level: level,
+        }
+    }
+
+    fn want(role: &str) -> Assignment {
+        Assignment::new(
+            Scope::Project {
+                org: id("default"),
+                project: id("payments"),
+            },
+            id(role),
+            id("_all_project_level_resources"),
+            principal(PrincipalType::User, "alice", None),
+            false,
+            None,
+        )
+    }
+
+    fn remote(identifier: &str, role: &str, level: Option<&str>) -> Response {
+        Response {
+            assignment: RemoteAssignment {
+                identifier: identifier.to_owned(),
+                resource_group: "_all_project_level_resources".to_owned(),
+                role: role.to_owned(),
+                principal: RemotePrincipal {
+                    identifier: "alice".to_owned(),
+                    kind: "USER".to_owned(),
+                    scope_level: level.map(str::to_owned),
+                },
+                disabled: None,
+                managed: None,
+                role_reference: None,
+            },
+            created: Some(1),
+            updated: Some(1),
+            harness_managed: Some(false),
+        }
+    }
+
+    #[test]
+    fn identifiers_follow_harness_rules() {
+        assert!(Identifier::parse("_project_viewer").is_ok());
+        assert!(Identifier::parse("a").is_ok());
+        assert!(Identifier::parse(&"a".repeat(128)).is_ok());
+        for bad in ["", "1abc", "a-b", "a b", "ä", &"a".repeat(129)] {
+            assert!(Identifier::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn default_identifier_is_stable_valid_and_depends_on_the_grant() {
+        let a = want("_project_viewer");
+        // Pinned: a change here would make a restarted operator create duplicates.
+        assert_eq!(a.identifier.as_str(), "rolesync_33c1efe3b92e790c");
+        assert_eq!(
+            Identifier::parse(a.identifier.as_str()),
+            Ok(a.identifier.clone())
+        );
+        assert_eq!(want("_project_viewer").identifier, a.identifier);
+        assert_ne!(want("_project_admin").identifier, a.identifier);
+        let mut other_scope = want("_project_viewer");
+        other_scope.scope = Scope::Org(id("default"));
+        let other_scope = Assignment::new(
+            other_scope.scope,
+            other_scope.role,
+            other_scope.resource_group,
+            other_scope.principal,
+            false,
+            None,
+        );
+        assert_ne!(other_scope.identifier, a.identifier);
+        let disabled = Assignment::new(
+            a.scope.clone(),
+            a.role.clone(),
+            a.resource_group.clone(),
+            a.principal.clone(),
+            true,
+            None,
+        );
+        assert_ne!(
+            disabled.identifier, a.identifier,
+            "a toggle must not reuse the identifier"
+        );
+        let named = Assignment::new(
+            a.scope.clone(),
+            a.role.clone(),
+            a.resource_group.clone(),
+            a.principal.clone(),
+            false,
+            Some(id("mine")),
+        );
+        assert_eq!(named.identifier.as_str(), "mine");
+    }
+
+    #[test]
+    fn index_finds_by_grant_and_prefers_a_full_match() {
+        let mut index = Index::default();
+        let mut disabled = remote("a_disabled", "_project_viewer", None);
+        disabled.assignment.disabled = Some(true);
+        index.upsert(disabled);
+        index.upsert(remote("b_enabled", "_project_viewer", Some("account")));
+        index.upsert(remote("c_admin", "_project_admin", None));
+        let w = want("_project_viewer");
+        assert_eq!(
+            index.find(&w).map(|r| r.assignment.identifier.as_str()),
+            Some("b_enabled")
+        );
+        index.remove(&"b_enabled".to_owned());
+        assert_eq!(
+            index.find(&w).map(|r| r.assignment.identifier.as_str()),
+            Some("a_disabled")
+        );
+        assert!(!index.find(&w).is_some_and(|r| w.is_met_by(&r.assignment)));
+        index.remove(&"a_disabled".to_owned());
+        assert!(index.find(&w).is_none());
+        index.remove(&"c_admin".to_owned());
+        assert!(index.by_grant.is_empty() && index.by_id.is_empty());
+    }
+
+    #[test]
+    fn principal_scope_level_matches_when_given() {
+        let mut w = want("_project_viewer");
+        let at_account = remote("x", "_project_viewer", Some("account"));
+        assert!(w.is_met_by(&at_account.assignment));
+        w.principal.scope_level = Some(ScopeLevel::Project);
+        assert!(!w.is_met_by(&at_account.assignment));
+        w.principal.scope_level = Some(ScopeLevel::Account);
+        assert!(w.is_met_by(&at_account.assignment));
+    }
+
+    #[test]
+    fn up_to_date_needs_role_and_disabled() {
+        let r = remote("x", "_project_viewer", None);
+        assert!(r.observed(&want("_project_viewer")).up_to_date);
+        assert!(!r.observed(&want("_project_admin")).up_to_date);
+        let mut disabled = want("_project_viewer");
+        disabled.disabled = true;
+        assert!(!r.observed(&disabled).up_to_date);
+        assert_eq!(r.observed(&disabled).external_id.as_str(), "x");
+        assert_eq!(
+            r.observed(&disabled).at_provider["role-assignment"]["principal"]["type"],
+            "USER"
+        );
+    }
+
+    #[test]
+    fn create_bodies_use_the_v1_field_names() {
+        let mut w = want("_project_viewer");
+        w.principal.scope_level = Some(ScopeLevel::Organization);
+        let body = serde_json::to_value(CreateBody::of(&w)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "identifier": w.identifier.as_str(),
+                "resource_group": "_all_project_level_resources",
+                "role": "_project_viewer",
+                "principal": {"identifier": "alice", "type": "USER", "scope_level": "organization"},
+                "disabled": false,
+            })
+        );
+    }
+
+    #[test]
+    fn scopes_map_to_their_paths() {
+        assert_eq!(Scope::Account.collection(), "/v1/role-assignments");
+        assert_eq!(
+            Scope::Org(id("o")).collection(),
+            "/v1/orgs/o/role-assignments"
+        );
+        assert_eq!(
+            Scope::Project {
+                org: id("o"),
+                project: id("p")
+            }
+            .collection(),
+            "/v1/orgs/o/projects/p/role-assignments"
+        );
+    }
+
+    #[test]
+    fn error_bodies_become_one_line() {
+        let ng = br#"{"status":"ERROR","code":"DUPLICATE_FIELD","message":"already exists","correlationId":"c-1"}"#;
+        assert_eq!(
+            error_message(ng).unwrap(),
+            "DUPLICATE_FIELD: already exists [correlation c-1]"
+        );
+        let v1 = br#"{"code":"NOT_FOUND","message":"no role","details":{"role":"x"}}"#;
+        assert_eq!(
+            error_message(v1).unwrap(),
+            r#"NOT_FOUND: no role ({"role":"x"})"#
+        );
+        assert_eq!(error_message(b"<html>"), None);
+        assert!(is_duplicate(&ProviderError::Rejected {
+            status: 400,
+            message: error_message(ng).unwrap()
+        }));
+        assert!(!is_duplicate(&ProviderError::Rejected {
+            status: 400,
+            message: "INVALID_REQUEST: bad".into()
+        }));
+    }
+}

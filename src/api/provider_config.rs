@@ -41,6 +41,7 @@ pub struct ProviderConfigSpec {
     pub gcore: Option<GcoreConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<super::HarnessConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
@@ -78,6 +79,7 @@ pub struct ClusterProviderConfigSpec {
     pub gcore: Option<GcoreConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness: Option<super::HarnessConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.

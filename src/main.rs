@@ -7,7 +7,7 @@ use rolesync::cmd;
 /// Keeps role assignments in Gcore, Harness, ZenML Pro and Hyperstack in step with
 /// RoleAssignment resources.
 #[derive(Debug, Parser)]
-#[command(name = "rolesync", version, about)]
+#[command(name = "rolesync", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

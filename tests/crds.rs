@@ -169,3 +169,148 @@ mod schema_rules {
         );
     }
 }
+
+mod hyperstack_rules {
+    use rolesync::sandbox::kube::schema::Schema;
+    use serde_json::{Value, json};
+
+    fn schema(index: usize) -> Schema {
+        let crd = serde_json::to_value(&rolesync::api::crds()[index]).expect("CRD to JSON");
+        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
+    }
+
+    fn ra(hyperstack: Value) -> Value {
+        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+               "metadata": {"name": "x", "namespace": "default"},
+               "spec": {"providerConfigRef": {"name": "p"}, "hyperstack": hyperstack}})
+    }
+
+    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
+        let mut obj = obj.clone();
+        schema.apply_defaults(&mut obj);
+        let old = old.map(|o| {
+            let mut o = o.clone();
+            schema.apply_defaults(&mut o);
+            o
+        });
+        schema
+            .validate(&obj, old.as_ref())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_role_by_id_or_by_name_passes() {
+        let schema = schema(0);
+        assert_eq!(
+            errors(&schema, &ra(json!({"userId": 201, "roleId": 2})), None),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            errors(
+                &schema,
+                &ra(json!({"userId": 201, "roleName": "developer"})),
+                None
+            ),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn exactly_one_of_role_id_and_role_name() {
+        let schema = schema(0);
+        for hyperstack in [
+            json!({"userId": 201}),
+            json!({"userId": 201, "roleId": 2, "roleName": "developer"}),
+        ] {
+            let errs = errors(&schema, &ra(hyperstack), None);
+            assert!(
+                errs.iter().any(|e| e.starts_with("spec.hyperstack")
+                    && e.contains("exactly one of roleId and roleName")),
+                "{errs:?}"
+            );
+        }
+        let errs = errors(&schema, &ra(json!({"userId": 0, "roleName": ""})), None);
+        assert!(
+            errs.iter().any(|e| e.starts_with("spec.hyperstack.userId")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.hyperstack.roleName")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn two_provider_blocks_are_refused() {
+        let schema = schema(0);
+        let mut both = ra(json!({"userId": 201, "roleId": 2}));
+        both["spec"]["gcore"] = json!({"userId": 777, "role": "Observer", "clientId": 8});
+        let errs = errors(&schema, &both, None);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn the_role_may_change_but_not_the_user_or_provider() {
+        let schema = schema(0);
+        let old = ra(json!({"userId": 201, "roleId": 2}));
+        let renamed = ra(json!({"userId": 201, "roleName": "viewer"}));
+        assert_eq!(errors(&schema, &renamed, Some(&old)), Vec::<String>::new());
+
+        let other_user = ra(json!({"userId": 202, "roleId": 2}));
+        let errs = errors(&schema, &other_user, Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.hyperstack") && e.contains("userId is immutable")),
+            "{errs:?}"
+        );
+
+        let mut to_gcore = old.clone();
+        to_gcore["spec"] = json!({"providerConfigRef": {"name": "p"},
+                                  "gcore": {"userId": 777, "role": "Observer", "clientId": 8}});
+        let errs = errors(&schema, &to_gcore, Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("provider of a RoleAssignment cannot change")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn provider_configs_take_a_hyperstack_block() {
+        for index in [1, 2] {
+            let schema = schema(index);
+            let secret = if index == 1 {
+                json!({"name": "s", "key": "apiKey"})
+            } else {
+                json!({"name": "s", "key": "apiKey", "namespace": "rolesync-system"})
+            };
+            let kind = ["RoleAssignment", "ProviderConfig", "ClusterProviderConfig"][index];
+            let config = |spec: Value| {
+                json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": kind,
+                       "metadata": {"name": "x", "namespace": "default"}, "spec": spec})
+            };
+            let ok = config(
+                json!({"hyperstack": {"endpoint": "https://infrahub-api.nexgencloud.com/v1"},
+                                   "credentials": {"secretRef": secret}}),
+            );
+            assert_eq!(errors(&schema, &ok, None), Vec::<String>::new());
+            let both = config(
+                json!({"hyperstack": {}, "gcore": {}, "credentials": {"secretRef": secret}}),
+            );
+            let errs = errors(&schema, &both, None);
+            assert!(
+                errs.iter()
+                    .any(|e| e.contains("exactly one provider block (gcore, hyperstack)")),
+                "{errs:?}"
+            );
+        }
+    }
+}

@@ -2,10 +2,12 @@
 //! (group `rolesync.dev`, version `v1alpha1`), with their schemas and CEL rules.
 
 mod condition;
+mod hyperstack;
 mod provider_config;
 mod role_assignment;
 
 pub use condition::{Condition, ConditionStatus};
+pub use hyperstack::{HyperstackAssignmentSpec, HyperstackConfig};
 pub use provider_config::{
     ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, GcoreConfig,
     ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,

@@ -8,6 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
+use super::HyperstackConfig;
 
 /// A provider account usable by RoleAssignments in the same namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -32,13 +33,15 @@ use super::Condition;
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, hyperstack) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperstack: Option<HyperstackConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,13 +70,15 @@ pub struct ProviderConfigSpec {
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, hyperstack) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperstack: Option<HyperstackConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

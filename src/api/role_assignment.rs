@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Condition;
+use super::HyperstackAssignmentSpec;
 use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
@@ -53,9 +54,9 @@ use crate::providers::gcore;
     )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set"),
-    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore)")
+    validation = Rule::new("[has(self.gcore), has(self.hyperstack)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, hyperstack) must be set"),
+    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore) && has(self.hyperstack) == has(oldSelf.hyperstack)")
         .message("the provider of a RoleAssignment cannot change")
 )]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +87,10 @@ pub struct RoleAssignmentSpec {
     /// A Gcore Cloud role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreAssignmentSpec>,
+
+    /// A Hyperstack organization member's RBAC role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperstack: Option<HyperstackAssignmentSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]

@@ -19,6 +19,7 @@ use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
 use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
+use crate::sandbox::sim::hyperstack::{HyperstackSim, HyperstackSimConfig};
 use crate::telemetry::{self, LogFormat};
 
 /// rolesync's own namespace in the sandbox, where provider Secrets live.
@@ -33,6 +34,14 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "gcore-client-admin.yaml",
         include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+    (
+        "hyperstack-member-developer.yaml",
+        include_str!("../../examples/hyperstack-member-developer.yaml"),
+    ),
+    (
+        "hyperstack-member-admin-by-id.yaml",
+        include_str!("../../examples/hyperstack-member-admin-by-id.yaml"),
     ),
 ];
 
@@ -222,6 +231,21 @@ fn sandbox_json(
     })
 }
 
+/// `providers.hyperstack` of `sandbox.json`.
+fn with_hyperstack(
+    mut info: serde_json::Value,
+    sim: &HyperstackSim,
+    api_key: &str,
+) -> serde_json::Value {
+    let f = sim.fixtures();
+    info["providers"]["hyperstack"] = json!({
+        "endpoint": sim.endpoint(),
+        "apiKey": api_key,
+        "fixtures": {"userIds": f.user_ids, "roles": f.roles},
+    });
+    info
+}
+
 fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
     let path = dir.join(name);
     std::fs::write(&path, contents).map_err(|source| SandboxError::Dir {
@@ -338,7 +362,23 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
     )
     .await?;
+    let hyperstack_key = format!("sandbox-hyperstack-{}", uuid::Uuid::new_v4().simple());
+    let hyperstack = HyperstackSim::start(HyperstackSimConfig {
+        api_key: hyperstack_key.clone(),
+        ..HyperstackSimConfig::default()
+    })
+    .await
+    .map_err(|e| SandboxError::Simulator("hyperstack", e))?;
+    // No rateLimit: the default keeps well under the simulator's 500/min, as under Hyperstack's.
+    connect_provider(
+        &client,
+        "hyperstack-sandbox",
+        &hyperstack_key,
+        json!({"hyperstack": {"endpoint": hyperstack.endpoint()}}),
+    )
+    .await?;
     let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    let info = with_hyperstack(info, &hyperstack, &hyperstack_key);
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -393,6 +433,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         let _ = op.await;
     }
     gcore.shutdown().await;
+    hyperstack.shutdown().await;
     api.shutdown().await;
     Ok(())
 }

@@ -11,11 +11,13 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
+use crate::api::HyperstackConfig;
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
     RateLimitSpec,
 };
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
+use crate::providers::hyperstack;
 use crate::providers::{Client, ProviderError, ProviderKind, gcore};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
@@ -100,6 +102,7 @@ impl ConfigError {
 /// The parts of either config kind that matter for building a client.
 struct ConfigView<'a> {
     gcore: Option<&'a GcoreConfig>,
+    hyperstack: Option<&'a HyperstackConfig>,
     secret_namespace: String,
     secret_name: &'a str,
     secret_key: &'a str,
@@ -188,6 +191,7 @@ impl ConfigResolver {
                     })?;
                 ConfigView {
                     gcore: pc.spec.gcore.as_ref(),
+                    hyperstack: pc.spec.hyperstack.as_ref(),
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
@@ -216,6 +220,7 @@ impl ConfigResolver {
                 }
                 ConfigView {
                     gcore: cpc.spec.gcore.as_ref(),
+                    hyperstack: cpc.spec.hyperstack.as_ref(),
                     secret_namespace: ns,
                     secret_name: &sr.name,
                     secret_key: &sr.key,
@@ -226,6 +231,8 @@ impl ConfigResolver {
         };
         let config_provider = if view.gcore.is_some() {
             ProviderKind::Gcore
+        } else if view.hyperstack.is_some() {
+            ProviderKind::Hyperstack
         } else {
             return Err(ConfigError::Invalid {
                 config: key.as_str().to_owned(),
@@ -320,6 +327,16 @@ impl ConfigResolver {
                 ..HttpSettings::default()
             })
         };
+        if let Some(h) = view.hyperstack {
+            let endpoint = h
+                .endpoint
+                .as_deref()
+                .unwrap_or(hyperstack::DEFAULT_ENDPOINT);
+            let settings = settings(hyperstack::default_rate_limit())?;
+            return hyperstack::HyperstackClient::new(endpoint, api_key, settings)
+                .map(Client::Hyperstack)
+                .map_err(invalid);
+        }
         match view.gcore {
             Some(g) => {
                 let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);

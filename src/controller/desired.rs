@@ -1,8 +1,9 @@
 //! Turns a RoleAssignment's spec into the typed assignment a provider works with, plus
 //! the identity used to find other RoleAssignments that claim the same remote assignment.
 
+use crate::api::HyperstackAssignmentSpec;
 use crate::api::RoleAssignmentSpec;
-use crate::providers::{Desired, ProviderKind, gcore};
+use crate::providers::{Desired, ProviderKind, gcore, hyperstack};
 
 /// What one RoleAssignment wants, parsed once at the edge.
 pub struct Target {
@@ -22,12 +23,14 @@ impl Target {
 /// A spec the API server accepted but rolesync cannot act on. Retrying cannot help.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
-    #[error("no provider block is set (expected gcore)")]
+    #[error("no provider block is set (expected gcore or hyperstack)")]
     NoProvider,
     #[error("{field} must be a positive integer, got {value}")]
     NotPositive { field: &'static str, value: i64 },
     #[error("clientId is required when projectId is set")]
     ProjectWithoutClient,
+    #[error("exactly one of spec.hyperstack.roleId and spec.hyperstack.roleName must be set")]
+    HyperstackRole,
 }
 
 fn positive(field: &'static str, value: i64) -> Result<u64, SpecError> {
@@ -38,6 +41,9 @@ fn positive(field: &'static str, value: i64) -> Result<u64, SpecError> {
 }
 
 pub fn target(spec: &RoleAssignmentSpec) -> Result<Target, SpecError> {
+    if let Some(h) = &spec.hyperstack {
+        return hyperstack_target(h);
+    }
     let Some(g) = &spec.gcore else {
         return Err(SpecError::NoProvider);
     };
@@ -71,6 +77,31 @@ pub fn target(spec: &RoleAssignmentSpec) -> Result<Target, SpecError> {
             client,
             project,
         }),
+    })
+}
+
+/// A Hyperstack member holds one RBAC role, so the user alone is the natural key: two
+/// RoleAssignments for one user conflict whatever roles they name.
+fn hyperstack_target(h: &HyperstackAssignmentSpec) -> Result<Target, SpecError> {
+    let user = hyperstack::UserId(positive("spec.hyperstack.userId", h.user_id)?);
+    let (role, display) = match (h.role_id, &h.role_name) {
+        (Some(id), None) => {
+            let id = positive("spec.hyperstack.roleId", id)?;
+            (
+                hyperstack::RoleRef::Id(hyperstack::RoleId(id)),
+                format!("id:{id}"),
+            )
+        }
+        (None, Some(name)) if !name.is_empty() => {
+            (hyperstack::RoleRef::Name(name.clone()), name.clone())
+        }
+        _ => return Err(SpecError::HyperstackRole),
+    };
+    Ok(Target {
+        natural_key: format!("hyperstack:user={user}"),
+        role: display,
+        principal: format!("user:{user}"),
+        desired: Desired::Hyperstack(hyperstack::Assignment { user, role }),
     })
 }
 
@@ -126,5 +157,40 @@ mod tests {
         let mut none = spec(1, None, None);
         none.gcore = None;
         assert_eq!(target(&none).err(), Some(SpecError::NoProvider));
+    }
+
+    #[test]
+    fn hyperstack_natural_key_is_the_user() {
+        let spec = |role_id: Option<i64>, role_name: Option<&str>| -> RoleAssignmentSpec {
+            serde_json::from_value(serde_json::json!({
+                "providerConfigRef": {"name": "p"},
+                "hyperstack": {"userId": 201, "roleId": role_id, "roleName": role_name},
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let by_id = target(&spec(Some(3), None)).unwrap();
+        let by_name = target(&spec(None, Some("developer"))).unwrap();
+        assert_eq!(by_id.natural_key, by_name.natural_key);
+        assert_eq!(by_id.kind(), ProviderKind::Hyperstack);
+        assert_eq!(
+            (by_id.role.as_str(), by_name.role.as_str()),
+            ("id:3", "developer")
+        );
+        assert_eq!(by_name.principal, "user:201");
+        assert_eq!(
+            target(&spec(Some(3), Some("developer"))).err(),
+            Some(SpecError::HyperstackRole)
+        );
+        assert_eq!(
+            target(&spec(None, Some(""))).err(),
+            Some(SpecError::HyperstackRole)
+        );
+        assert_eq!(
+            target(&spec(Some(0), None)).err(),
+            Some(SpecError::NotPositive {
+                field: "spec.hyperstack.roleId",
+                value: 0
+            })
+        );
     }
 }

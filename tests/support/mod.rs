@@ -71,7 +71,12 @@ impl Env {
 
     /// Starts `rolesync run` against this environment.
     pub fn operator(&self, extra: &[&str]) -> Operator {
-        Operator::spawn(&self.kubeconfig, self.dir.path(), extra)
+        Operator::spawn(&self.kubeconfig, self.dir.path(), "rolesync-test", extra)
+    }
+
+    /// Starts `rolesync run` as pod `pod_name` (its leader-election identity).
+    pub fn operator_as(&self, pod_name: &str, extra: &[&str]) -> Operator {
+        Operator::spawn(&self.kubeconfig, self.dir.path(), pod_name, extra)
     }
 
     pub fn ras(&self, ns: &str) -> Api<RoleAssignment> {
@@ -161,7 +166,12 @@ pub struct Operator {
 }
 
 impl Operator {
-    fn spawn(kubeconfig: &std::path::Path, dir: &std::path::Path, extra: &[&str]) -> Operator {
+    fn spawn(
+        kubeconfig: &std::path::Path,
+        dir: &std::path::Path,
+        pod_name: &str,
+        extra: &[&str],
+    ) -> Operator {
         let log = dir.join(format!("operator-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rolesync"))
@@ -178,6 +188,7 @@ impl Operator {
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env("POD_NAMESPACE", SYSTEM_NAMESPACE)
+            .env("POD_NAME", pod_name)
             .env("RUST_LOG", "info,rolesync=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -190,6 +201,32 @@ impl Operator {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The address `/metrics` is served on, from the operator's JSON log.
+    pub async fn metrics_addr(&self) -> std::net::SocketAddr {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = self.logs().lines().find_map(|line| {
+                let v: Value = serde_json::from_str(line).ok()?;
+                (v["message"] == "serving /metrics, /healthz and /readyz")
+                    .then(|| v["addr"].as_str()?.parse().ok())?
+            });
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no metrics address logged:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: no chance to clean up, like a crashed pod.

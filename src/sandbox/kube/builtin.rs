@@ -64,17 +64,32 @@ fn string_map() -> Value {
 
 /// Every built-in resource.
 pub fn resources() -> Vec<ResourceInfo> {
-    let event_fields = json!({
-        "involvedObject": free_object(), "regarding": free_object(), "related": free_object(),
-        "reason": {"type": "string"}, "message": {"type": "string"}, "note": {"type": "string"},
-        "type": {"type": "string"}, "action": {"type": "string"}, "count": {"type": "integer"},
-        "source": free_object(), "series": free_object(),
-        "firstTimestamp": {"type": "string"}, "lastTimestamp": {"type": "string"},
-        "eventTime": {"type": "string"}, "reportingController": {"type": "string"},
-        "reportingComponent": {"type": "string"}, "reportingInstance": {"type": "string"},
-        "deprecatedSource": free_object(), "deprecatedCount": {"type": "integer"},
-        "deprecatedFirstTimestamp": {"type": "string"}, "deprecatedLastTimestamp": {"type": "string"},
+    let event_shared = json!({
+        "related": free_object(), "series": free_object(),
+        "reason": {"type": "string"}, "type": {"type": "string"}, "action": {"type": "string"},
+        "eventTime": {"type": "string"}, "reportingInstance": {"type": "string"},
     });
+    let with_shared = |own: Value| {
+        let mut fields = event_shared.clone();
+        if let (Some(fields), Value::Object(own)) = (fields.as_object_mut(), own) {
+            fields.extend(own);
+        }
+        fields
+    };
+    // One stored object, two shapes: see `events`.
+    let core_event_fields = with_shared(json!({
+        "involvedObject": free_object(), "message": {"type": "string"},
+        "reportingComponent": {"type": "string"}, "source": free_object(),
+        "count": {"type": "integer"},
+        "firstTimestamp": {"type": "string"}, "lastTimestamp": {"type": "string"},
+    }));
+    let events_v1_fields = with_shared(json!({
+        "regarding": free_object(), "note": {"type": "string"},
+        "reportingController": {"type": "string"}, "deprecatedSource": free_object(),
+        "deprecatedCount": {"type": "integer"},
+        "deprecatedFirstTimestamp": {"type": "string"},
+        "deprecatedLastTimestamp": {"type": "string"},
+    }));
     let mut crd = info(Kind {
         group: "apiextensions.k8s.io",
         version: "v1",
@@ -144,7 +159,7 @@ pub fn resources() -> Vec<ResourceInfo> {
             namespaced: true,
             short_names: &["ev"],
             status: false,
-            properties: event_fields.clone(),
+            properties: core_event_fields,
         }),
         info(Kind {
             group: "events.k8s.io",
@@ -154,7 +169,7 @@ pub fn resources() -> Vec<ResourceInfo> {
             namespaced: true,
             short_names: &["ev"],
             status: false,
-            properties: event_fields,
+            properties: events_v1_fields,
         }),
         info(Kind {
             group: "coordination.k8s.io",

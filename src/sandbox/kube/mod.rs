@@ -6,6 +6,7 @@ mod builtin;
 mod cluster;
 mod crd;
 pub mod discovery;
+mod events;
 mod meta;
 pub mod openapi;
 mod persist;

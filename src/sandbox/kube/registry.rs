@@ -1,10 +1,16 @@
 //! Which resources are served at which URLs: the built-ins plus those CRDs define.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use serde_json::Value;
+
+use super::cluster::at_version;
+use super::events;
 use super::resource::ResourceInfo;
 use super::schema::Schema;
+use super::selector::FieldLabels;
 use super::status::GroupResource;
 
 /// A served resource and, for custom resources, its compiled schema.
@@ -14,9 +20,61 @@ pub struct Served {
     pub schema: Option<Schema>,
 }
 
+/// How a served resource relates to the objects stored for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Stored as served (apart from `apiVersion` for multi-version resources).
+    Own,
+    /// core/v1 Events: stored as served, selectable by upstream's event field labels.
+    CoreEvent,
+    /// events.k8s.io/v1 Events: served from, and written to, the core/v1 Events.
+    EventsV1,
+}
+
 impl Served {
+    /// How clients name the resource, in messages and errors.
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(&self.info.group, &self.info.plural)
+    }
+
+    fn form(&self) -> Form {
+        match (self.info.group.as_str(), self.info.kind.as_str()) {
+            ("", "Event") => Form::CoreEvent,
+            ("events.k8s.io", "Event") => Form::EventsV1,
+            _ => Form::Own,
+        }
+    }
+
+    /// The stored form of an object a client wrote.
+    pub fn to_stored(&self, object: Value) -> Value {
+        match self.form() {
+            Form::EventsV1 => events::to_core_v1(&object),
+            Form::Own | Form::CoreEvent => object,
+        }
+    }
+
+    /// A stored object as this resource serves it.
+    pub fn present<'a>(&self, stored: &'a Value) -> Cow<'a, Value> {
+        match self.form() {
+            Form::EventsV1 => Cow::Owned(events::to_events_v1(stored)),
+            Form::Own | Form::CoreEvent => at_version(stored, &self.info.api_version()),
+        }
+    }
+
+    /// The field labels a list or watch may select by; they apply to stored objects.
+    pub fn field_labels(&self) -> FieldLabels {
+        match self.form() {
+            Form::Own if self.info.custom => FieldLabels::Metadata,
+            Form::Own => FieldLabels::AnyField,
+            Form::CoreEvent => FieldLabels::Fixed {
+                translate: events::core_field_label,
+                read: events::field_value,
+            },
+            Form::EventsV1 => FieldLabels::Fixed {
+                translate: events::events_v1_field_label,
+                read: events::field_value,
+            },
+        }
     }
 }
 
@@ -52,6 +110,16 @@ impl Registry {
         self.by_gvr
             .get(&(group.to_owned(), version.to_owned(), plural.to_owned()))
             .cloned()
+    }
+
+    /// The resource whose stored objects `served` reads and writes: itself, or for
+    /// events.k8s.io/v1 Events the core/v1 Events.
+    pub fn storage_of(&self, served: &Arc<Served>) -> Arc<Served> {
+        match served.form() {
+            Form::EventsV1 => self.lookup("", "v1", "events"),
+            Form::Own | Form::CoreEvent => None,
+        }
+        .unwrap_or_else(|| served.clone())
     }
 
     pub fn infos(&self) -> Vec<ResourceInfo> {

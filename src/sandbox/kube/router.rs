@@ -243,11 +243,15 @@ async fn dispatch(
         ApiError::method_not_allowed(format!("{method} is not supported on {}", parts.uri.path()))
     })?;
     record.verb = verb.to_owned();
-    let served = shared
-        .cluster()
-        .registry
-        .lookup(&path.group, &path.version, &path.resource)
-        .ok_or_else(ApiError::no_such_path)?;
+    let (served, stored) = {
+        let cluster = shared.cluster();
+        let served = cluster
+            .registry
+            .lookup(&path.group, &path.version, &path.resource)
+            .ok_or_else(ApiError::no_such_path)?;
+        let stored = cluster.registry.storage_of(&served);
+        (served, stored)
+    };
     let scope_fits = match (served.info.namespaced, path.namespace.is_some()) {
         (true, false) => matches!(verb, "list" | "watch"),
         (namespaced, in_namespace) => namespaced == in_namespace,
@@ -270,6 +274,7 @@ async fn dispatch(
     let content_type = header_str(parts, header::CONTENT_TYPE);
     let call = Call {
         served,
+        stored,
         namespace: path.namespace,
         name: path.name,
         subresource: path.subresource,

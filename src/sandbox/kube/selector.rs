@@ -144,24 +144,55 @@ impl LabelSelector {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FieldTerm {
-    /// Dotted path, e.g. `metadata.name`.
-    path: String,
+    /// The label as the stored object is read by, e.g. `metadata.name`.
+    label: String,
     value: String,
     negated: bool,
 }
 
+/// Reads a field label's value from a stored object.
+pub type FieldReader = fn(&Value, &str) -> String;
+
+/// Which field labels a resource can be selected by.
+#[derive(Debug, Clone, Copy)]
+pub enum FieldLabels {
+    /// `metadata.name` and `metadata.namespace` only, as upstream serves custom resources.
+    Metadata,
+    /// Any scalar field by its dotted path (`type`, `status.phase`, ...).
+    AnyField,
+    /// A fixed set: `translate` names the stored label a requested one selects (or refuses
+    /// it) and `read` gives its value.
+    Fixed {
+        translate: fn(&str) -> Option<&'static str>,
+        read: FieldReader,
+    },
+}
+
 /// A parsed field selector; the empty selector matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldSelector(Vec<FieldTerm>);
+#[derive(Debug, Clone)]
+pub struct FieldSelector {
+    terms: Vec<FieldTerm>,
+    read: FieldReader,
+}
+
+/// A scalar at a dotted path, as text; missing and null read as empty.
+fn read_path(object: &Value, label: &str) -> String {
+    match label
+        .split('.')
+        .try_fold(object, |v, segment| v.get(segment))
+    {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
 
 impl FieldSelector {
-    /// Custom resources support only `metadata.name` and `metadata.namespace`, as upstream;
-    /// built-in kinds may select on any scalar field (`type`, `involvedObject.name`, ...).
-    pub fn parse(s: &str, any_field: bool) -> Result<Self, SelectorError> {
-        split_terms(s)
+    pub fn parse(s: &str, labels: FieldLabels) -> Result<Self, SelectorError> {
+        let terms = split_terms(s)
             .into_iter()
             .map(|term| {
-                let (path, value, negated) = if let Some((p, v)) = term.split_once("!=") {
+                let (label, value, negated) = if let Some((p, v)) = term.split_once("!=") {
                     (p, v, true)
                 } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('='))
                 {
@@ -169,33 +200,37 @@ impl FieldSelector {
                 } else {
                     return Err(SelectorError::FieldTerm(term.to_owned()));
                 };
-                let path = path.trim();
-                if !any_field && path != "metadata.name" && path != "metadata.namespace" {
-                    return Err(SelectorError::UnsupportedField(path.to_owned()));
-                }
+                let label = label.trim();
+                let unsupported = || SelectorError::UnsupportedField(label.to_owned());
+                let label = match labels {
+                    FieldLabels::Metadata
+                        if label != "metadata.name" && label != "metadata.namespace" =>
+                    {
+                        return Err(unsupported());
+                    }
+                    FieldLabels::Metadata | FieldLabels::AnyField => label,
+                    FieldLabels::Fixed { translate, .. } => {
+                        translate(label).ok_or_else(unsupported)?
+                    }
+                };
                 Ok(FieldTerm {
-                    path: path.to_owned(),
+                    label: label.to_owned(),
                     value: value.trim().to_owned(),
                     negated,
                 })
             })
-            .collect::<Result<_, _>>()
-            .map(Self)
+            .collect::<Result<_, _>>()?;
+        let read = match labels {
+            FieldLabels::Fixed { read, .. } => read,
+            FieldLabels::Metadata | FieldLabels::AnyField => read_path,
+        };
+        Ok(Self { terms, read })
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        self.0.iter().all(|t| {
-            let field = t
-                .path
-                .split('.')
-                .try_fold(object, |v, segment| v.get(segment));
-            let actual = match field {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            (actual == t.value) != t.negated
-        })
+        self.terms
+            .iter()
+            .all(|t| ((self.read)(object, &t.label) == t.value) != t.negated)
     }
 }
 
@@ -266,31 +301,44 @@ mod tests {
     #[test]
     fn field_selectors() {
         let o = obj(json!({}));
+        let parse = |s: &str, labels| FieldSelector::parse(s, labels).unwrap();
+        assert!(parse("metadata.name=a", FieldLabels::Metadata).matches(&o));
+        assert!(!parse("metadata.name!=a", FieldLabels::Metadata).matches(&o));
         assert!(
-            FieldSelector::parse("metadata.name=a", false)
+            parse(
+                "metadata.namespace==ns,metadata.name=a",
+                FieldLabels::Metadata
+            )
+            .matches(&o)
+        );
+        assert_eq!(
+            FieldSelector::parse("spec.x=1", FieldLabels::Metadata).unwrap_err(),
+            SelectorError::UnsupportedField("spec.x".into())
+        );
+        assert!(parse("type=Opaque", FieldLabels::AnyField).matches(&o));
+        assert!(FieldSelector::parse("nonsense", FieldLabels::AnyField).is_err());
+    }
+
+    #[test]
+    fn fixed_field_labels_translate_and_refuse_the_rest() {
+        let labels = FieldLabels::Fixed {
+            translate: |label| (label == "kind").then_some("spec.kind"),
+            read: |object, label| read_path(object, label).to_uppercase(),
+        };
+        let o = json!({"spec": {"kind": "widget"}});
+        assert!(
+            FieldSelector::parse("kind=WIDGET", labels)
                 .unwrap()
                 .matches(&o)
         );
         assert!(
-            FieldSelector::parse("metadata.name!=a", false)
-                .unwrap()
-                .matches(&o)
-                .eq(&false)
-        );
-        assert!(
-            FieldSelector::parse("metadata.namespace==ns,metadata.name=a", false)
+            !FieldSelector::parse("kind!=WIDGET", labels)
                 .unwrap()
                 .matches(&o)
         );
         assert_eq!(
-            FieldSelector::parse("spec.x=1", false),
-            Err(SelectorError::UnsupportedField("spec.x".into()))
+            FieldSelector::parse("spec.kind=widget", labels).unwrap_err(),
+            SelectorError::UnsupportedField("spec.kind".into())
         );
-        assert!(
-            FieldSelector::parse("type=Opaque", true)
-                .unwrap()
-                .matches(&o)
-        );
-        assert!(FieldSelector::parse("nonsense", true).is_err());
     }
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::apply;
-use super::cluster::{Cluster, Shared, at_version};
+use super::cluster::{Cluster, Shared};
 use super::meta;
 use super::persist::{
     FieldValidation, WriteOptions, Written, delete_one, metadata_mut, persist, types,
@@ -23,6 +23,8 @@ use super::table;
 /// A parsed request against one resource.
 pub struct Call {
     pub served: Arc<Served>,
+    /// The resource whose objects `served` reads and writes (itself, unless converted).
+    pub stored: Arc<Served>,
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub subresource: Option<String>,
@@ -52,8 +54,14 @@ impl Call {
         )
     }
 
+    /// How the client names the resource, for messages.
     fn gr(&self) -> GroupResource {
         self.served.group_resource()
+    }
+
+    /// Where the objects are stored.
+    pub fn storage(&self) -> GroupResource {
+        self.stored.group_resource()
     }
 
     /// Upstream's default field manager: the User-Agent up to the first `/`.
@@ -145,7 +153,7 @@ fn rv_of(object: &Value) -> &str {
 }
 
 fn serve_object(call: &Call, object: &Value, code: u16) -> Reply {
-    let object = at_version(object, &call.served.info.api_version());
+    let object = call.served.present(object);
     if table::wants_table(&call.accept) {
         let meta = json!({"resourceVersion": rv_of(&object)});
         return Reply::json(code, &table::to_table(&call.served.info, &[&object], meta));
@@ -157,7 +165,7 @@ pub fn get(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let object = shared
         .cluster()
         .store
-        .get(&call.gr(), &call.key())
+        .get(&call.storage(), &call.key())
         .cloned()
         .ok_or_else(|| ApiError::not_found(&call.gr(), call.name.as_deref().unwrap_or_default()))?;
     Ok(serve_object(call, &object, 200))
@@ -175,7 +183,7 @@ impl Selection {
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let fields = FieldSelector::parse(
             call.param("fieldSelector").unwrap_or_default(),
-            !call.served.info.custom,
+            call.served.field_labels(),
         )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(Self { labels, fields })
@@ -203,7 +211,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         ),
         None => None,
     };
-    let gr = call.gr();
+    let gr = call.storage();
     let (items, list_rv, next, remaining) = {
         let cluster = shared.cluster();
         let list_rv = match &token {
@@ -253,7 +261,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let info = &call.served.info;
     let api_version = info.api_version();
     if table::wants_table(&call.accept) {
-        let objects: Vec<_> = items.iter().map(|o| at_version(o, &api_version)).collect();
+        let objects: Vec<_> = items.iter().map(|o| call.served.present(o)).collect();
         let refs: Vec<&Value> = objects.iter().map(|o| o.as_ref()).collect();
         return Ok(Reply::json(200, &table::to_table(info, &refs, list_meta)));
     }
@@ -268,7 +276,7 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, at_version(item, &api_version).as_ref())
+        serde_json::to_writer(&mut out, call.served.present(item).as_ref())
             .map_err(|e| ApiError::internal(e.to_string()))?;
     }
     out.extend_from_slice(b"]}");
@@ -320,15 +328,15 @@ pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let mut warnings = Vec::new();
     let written = {
         let mut cluster = shared.cluster();
-        if cluster.store.get(&call.gr(), &key).is_some() {
+        if cluster.store.get(&call.storage(), &key).is_some() {
             return Err(ApiError::already_exists(&call.gr(), &name));
         }
         persist(
             &mut cluster,
-            &call.served,
+            &call.stored,
             &key,
             None,
-            body,
+            call.served.to_stored(body),
             &opts,
             &mut warnings,
         )?
@@ -355,7 +363,7 @@ fn finish(
 fn current(cluster: &Cluster, call: &Call) -> Result<Arc<Value>, ApiError> {
     cluster
         .store
-        .get(&call.gr(), &call.key())
+        .get(&call.storage(), &call.key())
         .cloned()
         .ok_or_else(|| ApiError::not_found(&call.gr(), call.name.as_deref().unwrap_or_default()))
 }
@@ -396,10 +404,10 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         }
         persist(
             &mut cluster,
-            &call.served,
+            &call.stored,
             &call.key(),
             Some(old),
-            body,
+            call.served.to_stored(body),
             &opts,
             &mut warnings,
         )?
@@ -428,11 +436,12 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         let opts = write_options(call, true)?;
         let written = {
             let mut cluster = shared.cluster();
-            let old = cluster.store.get(&gr, &call.key()).cloned();
+            let old = cluster.store.get(&call.storage(), &call.key()).cloned();
+            let live = old.as_deref().map(|o| call.served.present(o));
             let now = meta::now();
             let merged = apply::apply(
                 &apply::ApplyRequest {
-                    live: old.as_deref(),
+                    live: live.as_deref(),
                     applied: &applied,
                     manager: &opts.manager,
                     force: call.flag("force"),
@@ -453,10 +462,10 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
             let created = old.is_none();
             let written = persist(
                 &mut cluster,
-                &call.served,
+                &call.stored,
                 &call.key(),
                 old,
-                merged,
+                call.served.to_stored(merged),
                 &opts,
                 &mut warnings,
             )?;
@@ -470,7 +479,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let written = {
         let mut cluster = shared.cluster();
         let old = current(&cluster, call)?;
-        let mut doc = (*old).clone();
+        let mut doc = call.served.present(&old).into_owned();
         match media {
             "application/merge-patch+json" => json_patch::merge(&mut doc, &patch),
             "application/strategic-merge-patch+json" if !info.custom => {
@@ -509,10 +518,10 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         }
         persist(
             &mut cluster,
-            &call.served,
+            &call.stored,
             &call.key(),
             Some(old),
-            doc,
+            call.served.to_stored(doc),
             &opts,
             &mut warnings,
         )?
@@ -568,7 +577,7 @@ pub fn delete(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         let mut cluster = shared.cluster();
         let old = current(&cluster, call)?;
         check_preconditions(call, &old)?;
-        let (object, changed) = delete_one(&mut cluster, &call.served, &call.key(), old, dry_run);
+        let (object, changed) = delete_one(&mut cluster, &call.stored, &call.key(), old, dry_run);
         (object, changed, cluster.store.current_rv())
     };
     if changed {
@@ -582,7 +591,7 @@ pub fn delete(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
 pub fn delete_collection(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let selection = Selection::parse(call)?;
     let dry_run = call.param("dryRun") == Some("All");
-    let gr = call.gr();
+    let gr = call.storage();
     let (items, changed, rv) = {
         let mut cluster = shared.cluster();
         let targets: Vec<(ObjectKey, Arc<Value>)> = cluster
@@ -594,9 +603,9 @@ pub fn delete_collection(shared: &Shared, call: &Call) -> Result<Reply, ApiError
         let mut changed = false;
         let mut items = Vec::new();
         for (key, old) in targets {
-            let (object, did) = delete_one(&mut cluster, &call.served, &key, old, dry_run);
+            let (object, did) = delete_one(&mut cluster, &call.stored, &key, old, dry_run);
             changed |= did;
-            items.push((*object).clone());
+            items.push(call.served.present(&object).into_owned());
         }
         (items, changed, cluster.store.current_rv())
     };

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::cluster::{Shared, at_version};
+use super::cluster::Shared;
 use super::status::ApiError;
 use super::store::{EventType, watch_line};
 use super::table;
@@ -50,7 +50,7 @@ struct Watcher {
 
 impl Watcher {
     fn line(&self, kind: &str, object: &Value) -> Bytes {
-        let object = at_version(object, &self.call.served.info.api_version());
+        let object = self.call.served.present(object);
         if self.table {
             let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
             watch_line(
@@ -110,7 +110,7 @@ impl Watcher {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut changes = self.shared.subscribe_changes();
         let mut stop = self.shared.subscribe_stop();
-        let gr = self.call.served.group_resource();
+        let gr = self.call.storage();
         let snapshot = {
             let cluster = self.shared.cluster();
             match start {

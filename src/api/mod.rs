@@ -4,6 +4,7 @@
 mod condition;
 mod provider_config;
 mod role_assignment;
+mod zenml;
 
 pub use condition::{Condition, ConditionStatus};
 pub use provider_config::{
@@ -14,6 +15,7 @@ pub use role_assignment::{
     ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy, ProviderConfigRef,
     RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
 };
+pub use zenml::{ZenmlAssignmentSpec, ZenmlConfig};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -7,7 +7,7 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::Condition;
+use super::{Condition, ZenmlConfig};
 
 /// A provider account usable by RoleAssignments in the same namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -25,16 +25,22 @@ use super::Condition;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.zenml)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, zenml) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zenml: Option<ZenmlConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,16 +62,22 @@ pub struct ProviderConfigSpec {
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set")
+    validation = Rule::new("[has(self.gcore), has(self.zenml)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, zenml) must be set")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zenml: Option<ZenmlConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

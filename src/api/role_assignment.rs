@@ -7,7 +7,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Condition;
+use super::{Condition, ZenmlAssignmentSpec};
 use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
@@ -25,7 +25,11 @@ use crate::providers::gcore;
     printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider"),
     printcolumn(name = "Role", type_ = "string", json_path = ".status.role"),
     printcolumn(name = "Principal", type_ = "string", json_path = ".status.principal"),
-    printcolumn(name = "External-ID", type_ = "string", json_path = ".status.externalID"),
+    printcolumn(
+        name = "External-ID",
+        type_ = "string",
+        json_path = ".status.externalID"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -42,12 +46,16 @@ use crate::providers::gcore;
         priority = 1,
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
-    validation = Rule::new("[has(self.gcore)].exists_one(x, x)")
-        .message("exactly one provider block (gcore) must be set"),
-    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore)")
+    validation = Rule::new("[has(self.gcore), has(self.zenml)].exists_one(x, x)")
+        .message("exactly one provider block (gcore, zenml) must be set"),
+    validation = Rule::new("has(self.gcore) == has(oldSelf.gcore) && has(self.zenml) == has(oldSelf.zenml)")
         .message("the provider of a RoleAssignment cannot change")
 )]
 #[serde(rename_all = "camelCase")]
@@ -78,6 +86,10 @@ pub struct RoleAssignmentSpec {
     /// A Gcore Cloud role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gcore: Option<GcoreAssignmentSpec>,
+
+    /// A ZenML Pro role assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zenml: Option<ZenmlAssignmentSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]

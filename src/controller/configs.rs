@@ -13,10 +13,10 @@ use secrecy::SecretString;
 
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, ProviderConfig, ProviderConfigRef,
-    RateLimitSpec,
+    RateLimitSpec, ZenmlConfig,
 };
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::{Client, ProviderError, ProviderKind, gcore};
+use crate::providers::{Client, ProviderError, ProviderKind, gcore, zenml};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -77,7 +77,10 @@ impl ConfigError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::NotFound(_) | Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } | Self::Kube(_)
+            Self::NotFound(_)
+                | Self::SecretNotFound { .. }
+                | Self::SecretKeyMissing { .. }
+                | Self::Kube(_)
         )
     }
 
@@ -97,6 +100,7 @@ impl ConfigError {
 /// The parts of either config kind that matter for building a client.
 struct ConfigView<'a> {
     gcore: Option<&'a GcoreConfig>,
+    zenml: Option<&'a ZenmlConfig>,
     secret_namespace: String,
     secret_name: &'a str,
     secret_key: &'a str,
@@ -185,6 +189,7 @@ impl ConfigResolver {
                     })?;
                 ConfigView {
                     gcore: pc.spec.gcore.as_ref(),
+                    zenml: pc.spec.zenml.as_ref(),
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
@@ -196,7 +201,9 @@ impl ConfigResolver {
                 cpc = self
                     .cluster_configs
                     .get(&ObjectRef::new(&r.name))
-                    .ok_or_else(|| ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name)))?;
+                    .ok_or_else(|| {
+                        ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name))
+                    })?;
                 let sr = &cpc.spec.credentials.secret_ref;
                 let ns = sr
                     .namespace
@@ -211,6 +218,7 @@ impl ConfigResolver {
                 }
                 ConfigView {
                     gcore: cpc.spec.gcore.as_ref(),
+                    zenml: cpc.spec.zenml.as_ref(),
                     secret_namespace: ns,
                     secret_name: &sr.name,
                     secret_key: &sr.key,
@@ -221,6 +229,8 @@ impl ConfigResolver {
         };
         let config_provider = if view.gcore.is_some() {
             ProviderKind::Gcore
+        } else if view.zenml.is_some() {
+            ProviderKind::Zenml
         } else {
             return Err(ConfigError::Invalid {
                 config: key.as_str().to_owned(),
@@ -306,19 +316,31 @@ impl ConfigResolver {
         };
         let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
             Ok(HttpSettings {
-                rate_limit: Some(view.rate_limit.map_or(Ok(default), rate_limit).map_err(invalid)?),
+                rate_limit: Some(
+                    view.rate_limit
+                        .map_or(Ok(default), rate_limit)
+                        .map_err(invalid)?,
+                ),
                 observer: Some(self.observer.clone()),
                 ..HttpSettings::default()
             })
         };
-        match view.gcore {
-            Some(g) => {
+        match (view.gcore, view.zenml) {
+            (Some(g), _) => {
                 let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
                 gcore::GcoreClient::new(endpoint, api_key, settings(gcore::default_rate_limit())?)
                     .map(Client::Gcore)
                     .map_err(invalid)
             }
-            None => Err(invalid(ProviderError::Config("no provider block is set".to_owned()))),
+            (None, Some(z)) => {
+                let endpoint = z.endpoint.as_deref().unwrap_or(zenml::DEFAULT_ENDPOINT);
+                zenml::ZenmlClient::new(endpoint, api_key, settings(zenml::default_rate_limit())?)
+                    .map(Client::Zenml)
+                    .map_err(invalid)
+            }
+            (None, None) => Err(invalid(ProviderError::Config(
+                "no provider block is set".to_owned(),
+            ))),
         }
     }
 }
@@ -327,7 +349,9 @@ fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
     let per_minute = u32::try_from(spec.requests_per_minute)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(|| ProviderError::Config("rateLimit.requestsPerMinute must be positive".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Config("rateLimit.requestsPerMinute must be positive".into())
+        })?;
     let burst = match spec.burst {
         // About one second's worth, so a configured rate is not exceeded in bursts.
         None => NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN),

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod gcore;
 pub mod http;
+pub mod zenml;
 
 use std::fmt;
 use std::future::Future;
@@ -171,12 +172,14 @@ pub enum Deletion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ProviderKind {
     Gcore,
+    Zenml,
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Gcore => "gcore",
+            Self::Zenml => "zenml",
         }
     }
 }
@@ -190,12 +193,14 @@ impl fmt::Display for ProviderKind {
 /// A wanted assignment of any provider.
 pub enum Desired {
     Gcore(gcore::Assignment),
+    Zenml(zenml::Assignment),
 }
 
 impl Desired {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Gcore(_) => ProviderKind::Gcore,
+            Self::Zenml(_) => ProviderKind::Zenml,
         }
     }
 }
@@ -203,6 +208,7 @@ impl Desired {
 /// A configured client of any provider; the controller talks to providers only through it.
 pub enum Client {
     Gcore(gcore::GcoreClient),
+    Zenml(zenml::ZenmlClient),
 }
 
 /// Runs `$body` with the typed client and assignment when both belong to one provider.
@@ -210,6 +216,10 @@ macro_rules! with_provider {
     ($client:expr, $want:expr, |$c:ident, $w:ident| $body:expr) => {
         match ($client, $want) {
             (Client::Gcore($c), Desired::Gcore($w)) => $body,
+            (Client::Zenml($c), Desired::Zenml($w)) => $body,
+            _ => Err(ProviderError::Config(
+                "provider config and RoleAssignment are for different providers".into(),
+            )),
         }
     };
 }
@@ -218,12 +228,14 @@ impl Client {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Gcore(_) => ProviderKind::Gcore,
+            Self::Zenml(_) => ProviderKind::Zenml,
         }
     }
 
     pub fn updates_in_place(&self) -> bool {
         match self {
             Self::Gcore(c) => c.updates_in_place(),
+            Self::Zenml(c) => c.updates_in_place(),
         }
     }
 
@@ -240,11 +252,19 @@ impl Client {
         with_provider!(self, want, |c, w| c.create(w).await)
     }
 
-    pub async fn update(&self, have: &ExternalId, want: &Desired) -> Result<Observed, ProviderError> {
+    pub async fn update(
+        &self,
+        have: &ExternalId,
+        want: &Desired,
+    ) -> Result<Observed, ProviderError> {
         with_provider!(self, want, |c, w| c.update(have, w).await)
     }
 
-    pub async fn delete(&self, have: &ExternalId, want: &Desired) -> Result<Deletion, ProviderError> {
+    pub async fn delete(
+        &self,
+        have: &ExternalId,
+        want: &Desired,
+    ) -> Result<Deletion, ProviderError> {
         with_provider!(self, want, |c, w| c.delete(have, w).await)
     }
 }

@@ -39,15 +39,7 @@ fn crds_parse_back_as_kubernetes_objects() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    for wanted in [
-        "Provider",
-        "Role",
-        "Principal",
-        "External-ID",
-        "Ready",
-        "Synced",
-        "Age",
-    ] {
+    for wanted in ["Provider", "Role", "Principal", "External-ID", "Ready", "Synced", "Age"] {
         assert!(columns.contains(&wanted), "missing column {wanted}");
     }
 }
@@ -70,11 +62,7 @@ mod schema_rules {
     fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
         let mut obj = obj.clone();
         schema.apply_defaults(&mut obj);
-        schema
-            .validate(&obj, old)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        schema.validate(&obj, old).iter().map(ToString::to_string).collect()
     }
 
     #[test]
@@ -92,23 +80,12 @@ mod schema_rules {
     #[test]
     fn invalid_specs_name_the_field() {
         let schema = ra_schema();
-        let no_block = errors(
-            &schema,
-            &ra(json!({"providerConfigRef": {"name": "p"}})),
-            None,
-        );
-        assert!(
-            no_block
-                .iter()
-                .any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")),
-            "{no_block:?}"
-        );
+        let no_block = errors(&schema, &ra(json!({"providerConfigRef": {"name": "p"}})), None);
+        assert!(no_block.iter().any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")), "{no_block:?}");
 
         let project_without_client = errors(
             &schema,
-            &ra(
-                json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User", "projectId": 5}}),
-            ),
+            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User", "projectId": 5}})),
             None,
         );
         assert!(
@@ -118,17 +95,10 @@ mod schema_rules {
 
         let bad_role = errors(
             &schema,
-            &ra(
-                json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "Boss", "clientId": 8}}),
-            ),
+            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "Boss", "clientId": 8}})),
             None,
         );
-        assert!(
-            bad_role
-                .iter()
-                .any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")),
-            "{bad_role:?}"
-        );
+        assert!(bad_role.iter().any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")), "{bad_role:?}");
     }
 
     #[test]
@@ -141,19 +111,12 @@ mod schema_rules {
 
         let new_role = ra(json!({"providerConfigRef": {"name": "p"},
                                  "gcore": {"userId": 777, "role": "User", "clientId": 8, "projectId": 123}}));
-        assert_eq!(
-            errors(&schema, &new_role, Some(&old_defaulted)),
-            Vec::<String>::new()
-        );
+        assert_eq!(errors(&schema, &new_role, Some(&old_defaulted)), Vec::<String>::new());
 
         let new_user = ra(json!({"providerConfigRef": {"name": "p"},
                                  "gcore": {"userId": 778, "role": "Observer", "clientId": 8, "projectId": 123}}));
         let errs = errors(&schema, &new_user, Some(&old_defaulted));
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("spec.gcore") && e.contains("immutable")),
-            "{errs:?}"
-        );
+        assert!(errs.iter().any(|e| e.starts_with("spec.gcore") && e.contains("immutable")), "{errs:?}");
 
         let dropped_project = ra(json!({"providerConfigRef": {"name": "p"},
                                         "gcore": {"userId": 777, "role": "Observer", "clientId": 8}}));
@@ -162,10 +125,6 @@ mod schema_rules {
         let other_config = ra(json!({"providerConfigRef": {"name": "q"},
                                      "gcore": {"userId": 777, "role": "Observer", "clientId": 8, "projectId": 123}}));
         let errs = errors(&schema, &other_config, Some(&old_defaulted));
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("spec.providerConfigRef") && e.contains("immutable")),
-            "{errs:?}"
-        );
+        assert!(errs.iter().any(|e| e.starts_with("spec.providerConfigRef") && e.contains("immutable")), "{errs:?}");
     }
 }

@@ -710,9 +710,6 @@ async fn a_create_whose_answer_is_lost_is_found_not_repeated() {
     assert_eq!(sim.assignments().len(), 1, "the create did happen remotely");
     // The retry observes first; even a generous max_age must not answer from the stale list.
     let found = gcore.observe(&w, None, CACHED).await.unwrap();
-    assert!(
-        found.is_some_and(|o| o.up_to_date),
-        "the lost create is adopted"
-    );
+    assert!(found.is_some_and(|o| o.up_to_date), "the lost create is adopted");
     assert_eq!(sim.assignments().len(), 1, "no duplicate");
 }

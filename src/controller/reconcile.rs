@@ -116,9 +116,7 @@ enum Outcome {
     /// Observe-only and nothing exists remotely.
     Missing,
     /// An older RoleAssignment manages the same remote assignment.
-    Conflict {
-        owner: String,
-    },
+    Conflict { owner: String },
     Paused,
 }
 
@@ -223,12 +221,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             ctx.metrics.reconciled("error");
             ctx.metrics.reconcile_failed(failure.reason());
             warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
-            let synced = Wanted::new(
-                SYNCED,
-                ConditionStatus::False,
-                failure.reason(),
-                failure.to_string(),
-            );
+            let synced = Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string());
             let changed = conditions::find(&old.conditions, SYNCED)
                 .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
             let event = (changed && !failure.retryable())
@@ -259,18 +252,9 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     Ok(action)
 }
 
-type Decision = (
-    Vec<Wanted>,
-    Action,
-    Option<(EventType, &'static str, String)>,
-);
+type Decision = (Vec<Wanted>, Action, Option<(EventType, &'static str, String)>);
 
-fn outcome_status(
-    outcome: Outcome,
-    status: &mut RoleAssignmentStatus,
-    ctx: &Context,
-    poll: Duration,
-) -> Decision {
+fn outcome_status(outcome: Outcome, status: &mut RoleAssignmentStatus, ctx: &Context, poll: Duration) -> Decision {
     let resync = Action::requeue(jittered(poll, rand::random()));
     let synced_ok = Wanted::new(SYNCED, ConditionStatus::True, "ReconcileSuccess", "");
     match outcome {
@@ -279,10 +263,7 @@ fn outcome_status(
             status.external_id = Some(observed.external_id.to_string());
             status.at_provider = Some(observed.at_provider);
             (
-                vec![
-                    Wanted::new(READY, ConditionStatus::True, "Available", ""),
-                    synced_ok,
-                ],
+                vec![Wanted::new(READY, ConditionStatus::True, "Available", ""), synced_ok],
                 resync,
                 event.map(|(reason, note)| (EventType::Normal, reason, note)),
             )
@@ -309,8 +290,7 @@ fn outcome_status(
             let message = format!(
                 "RoleAssignment {owner} already manages this remote assignment; this one changes nothing remotely"
             );
-            let is_new =
-                conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
+            let is_new = conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
             (
                 vec![
                     Wanted::new(READY, ConditionStatus::False, "Conflict", message.clone()),
@@ -359,12 +339,7 @@ async fn sync(
     }
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
     let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
-    let known = ra
-        .spec
-        .external_id
-        .clone()
-        .or(recorded.clone())
-        .map(ExternalId::new);
+    let known = ra.spec.external_id.clone().or(recorded.clone()).map(ExternalId::new);
     let freshness = Freshness { max_age: poll };
     let want = &target.desired;
 
@@ -388,11 +363,7 @@ async fn sync(
             let event = adopted.then(|| {
                 (
                     "Adopted",
-                    format!(
-                        "adopted existing {} assignment {}",
-                        target.kind(),
-                        observed.external_id
-                    ),
+                    format!("adopted existing {} assignment {}", target.kind(), observed.external_id),
                 )
             });
             Outcome::Available { observed, event }
@@ -435,12 +406,7 @@ async fn sync(
 /// created (or found, after a crash) first and the old one deleted afterwards, so the
 /// principal never loses access in between. Status still names `old` until both steps
 /// are done, so a crash in between resumes here instead of leaking `old`.
-async fn replace(
-    client: &Client,
-    want: &crate::providers::Desired,
-    old: &Observed,
-    freshness: Freshness,
-) -> Result<Observed, Failure> {
+async fn replace(client: &Client, want: &crate::providers::Desired, old: &Observed, freshness: Freshness) -> Result<Observed, Failure> {
     let existing = client
         .observe(want, None, freshness)
         .await
@@ -458,12 +424,7 @@ async fn replace(
 }
 
 /// Deletion: remove the remote assignment when the policies say so, then the finalizer.
-async fn finalize(
-    ra: &RoleAssignment,
-    api: &Api<RoleAssignment>,
-    ctx: &Context,
-    key: &str,
-) -> Result<Action, Error> {
+async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context, key: &str) -> Result<Action, Error> {
     if !ra.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
@@ -476,14 +437,7 @@ async fn finalize(
             match deleted {
                 Some((id, Deletion::Deleted)) => {
                     info!(object = %key, external_id = %id, "deleted remote assignment");
-                    publish(
-                        ctx,
-                        ra,
-                        EventType::Normal,
-                        "Deleted",
-                        format!("deleted remote assignment {id}"),
-                    )
-                    .await;
+                    publish(ctx, ra, EventType::Normal, "Deleted", format!("deleted remote assignment {id}")).await;
                 }
                 Some((id, Deletion::LeftAlone(found))) => {
                     warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
@@ -503,18 +457,8 @@ async fn finalize(
             status.conditions = conditions::merge(
                 &old.conditions,
                 &[
-                    Wanted::new(
-                        READY,
-                        ConditionStatus::False,
-                        "Deleting",
-                        "deleting the remote assignment",
-                    ),
-                    Wanted::new(
-                        SYNCED,
-                        ConditionStatus::False,
-                        failure.reason(),
-                        failure.to_string(),
-                    ),
+                    Wanted::new(READY, ConditionStatus::False, "Deleting", "deleting the remote assignment"),
+                    Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string()),
                 ],
                 ra.metadata.generation,
                 &now(),
@@ -522,14 +466,7 @@ async fn finalize(
             if status != old {
                 write_status(api, ra, &status).await?;
                 if !failure.retryable() {
-                    publish(
-                        ctx,
-                        ra,
-                        EventType::Warning,
-                        failure.reason(),
-                        failure.to_string(),
-                    )
-                    .await;
+                    publish(ctx, ra, EventType::Warning, failure.reason(), failure.to_string()).await;
                 }
             }
             Ok(if failure.retryable() {
@@ -543,11 +480,7 @@ async fn finalize(
 
 /// Deletes the remote assignment this resource manages, if it should; returns what it
 /// deleted and how that went.
-async fn delete_remote(
-    ra: &RoleAssignment,
-    ctx: &Context,
-    key: &str,
-) -> Result<Option<(ExternalId, Deletion)>, Failure> {
+async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Option<(ExternalId, Deletion)>, Failure> {
     if !deletes_remote(&ra.spec) {
         return Ok(None);
     }
@@ -574,13 +507,7 @@ async fn delete_remote(
         // Nothing recorded: a crash may have hit between a create and its status write,
         // so look the assignment up by its natural key in fresh data.
         None => match client
-            .observe(
-                &target.desired,
-                None,
-                Freshness {
-                    max_age: Duration::ZERO,
-                },
-            )
+            .observe(&target.desired, None, Freshness { max_age: Duration::ZERO })
             .await
             .map_err(provider("observe"))?
         {
@@ -595,17 +522,8 @@ async fn delete_remote(
     Ok(Some((id, deletion)))
 }
 
-async fn set_finalizer(
-    ra: &RoleAssignment,
-    api: &Api<RoleAssignment>,
-    present: bool,
-) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = ra
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
+async fn set_finalizer(ra: &RoleAssignment, api: &Api<RoleAssignment>, present: bool) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = ra.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     if present {
         finalizers.push(FINALIZER.to_owned());
     }
@@ -614,24 +532,16 @@ async fn set_finalizer(
     let patch = json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
     });
-    api.patch(
-        &ra.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(|source| Error::Kube {
-        object: object_key(ra),
-        source,
-    })?;
+    api.patch(&ra.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|source| Error::Kube {
+            object: object_key(ra),
+            source,
+        })?;
     Ok(())
 }
 
-async fn write_status(
-    api: &Api<RoleAssignment>,
-    ra: &RoleAssignment,
-    status: &RoleAssignmentStatus,
-) -> Result<(), Error> {
+async fn write_status(api: &Api<RoleAssignment>, ra: &RoleAssignment, status: &RoleAssignmentStatus) -> Result<(), Error> {
     let err = |source| Error::Kube {
         object: object_key(ra),
         source,
@@ -642,13 +552,9 @@ async fn write_status(
         {"op": "add", "path": "/status", "value": value}
     ]))
     .map_err(|e| err(kube::Error::SerdeError(e)))?;
-    api.patch_status(
-        &ra.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await
-    .map_err(err)?;
+    api.patch_status(&ra.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+        .map_err(err)?;
     Ok(())
 }
 

@@ -472,11 +472,7 @@ impl Provider for GcoreClient {
         Ok(observed)
     }
 
-    async fn delete(
-        &self,
-        have: &ExternalId,
-        _want: &Assignment,
-    ) -> Result<Deletion, ProviderError> {
+    async fn delete(&self, have: &ExternalId, _want: &Assignment) -> Result<Deletion, ProviderError> {
         let id = parse_id(have)?;
         let request = ApiRequest::new("delete", Method::DELETE, format!("{ASSIGNMENTS}/{id}"));
         let outcome = match self.http.send(request).await {

@@ -5,6 +5,7 @@
 //! layer in front of it and logs every request it answers.
 
 pub mod gcore;
+pub mod zenml;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

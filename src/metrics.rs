@@ -62,8 +62,16 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 12))
         });
         let assignments = Family::<ReadyLabels, Gauge>::default();
-        registry.register("reconciles", "RoleAssignment reconciles by result", reconciles.clone());
-        registry.register("reconcile_errors", "Failed reconciles by reason", errors.clone());
+        registry.register(
+            "reconciles",
+            "RoleAssignment reconciles by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles by reason",
+            errors.clone(),
+        );
         registry.register(
             "provider_requests",
             "Requests to provider APIs by provider, operation and HTTP status or error",
@@ -94,7 +102,9 @@ impl Default for Metrics {
 impl Metrics {
     /// `result` is `success`, `error`, `conflict`, `paused` or `deleted`.
     pub fn reconciled(&self, result: &'static str) {
-        self.reconciles.get_or_create(&ResultLabels { result }).inc();
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
 
     pub fn reconcile_failed(&self, reason: &'static str) {
@@ -168,10 +178,19 @@ mod tests {
         m.set_ready("a/x", Some(true));
         m.set_ready("a/y", Some(false));
         let text = m.encode();
-        assert!(text.contains("rolesync_assignments{ready=\"true\"} 1"), "{text}");
-        assert!(text.contains("rolesync_assignments{ready=\"false\"} 1"), "{text}");
+        assert!(
+            text.contains("rolesync_assignments{ready=\"true\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rolesync_assignments{ready=\"false\"} 1"),
+            "{text}"
+        );
         m.set_ready("a/y", None);
-        assert!(m.encode().contains("rolesync_assignments{ready=\"false\"} 0"));
+        assert!(
+            m.encode()
+                .contains("rolesync_assignments{ready=\"false\"} 0")
+        );
     }
 
     #[test]

@@ -39,7 +39,15 @@ fn crds_parse_back_as_kubernetes_objects() {
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    for wanted in ["Provider", "Role", "Principal", "External-ID", "Ready", "Synced", "Age"] {
+    for wanted in [
+        "Provider",
+        "Role",
+        "Principal",
+        "External-ID",
+        "Ready",
+        "Synced",
+        "Age",
+    ] {
         assert!(columns.contains(&wanted), "missing column {wanted}");
     }
 }
@@ -62,7 +70,11 @@ mod schema_rules {
     fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
         let mut obj = obj.clone();
         schema.apply_defaults(&mut obj);
-        schema.validate(&obj, old).iter().map(ToString::to_string).collect()
+        schema
+            .validate(&obj, old)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -80,12 +92,23 @@ mod schema_rules {
     #[test]
     fn invalid_specs_name_the_field() {
         let schema = ra_schema();
-        let no_block = errors(&schema, &ra(json!({"providerConfigRef": {"name": "p"}})), None);
-        assert!(no_block.iter().any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")), "{no_block:?}");
+        let no_block = errors(
+            &schema,
+            &ra(json!({"providerConfigRef": {"name": "p"}})),
+            None,
+        );
+        assert!(
+            no_block
+                .iter()
+                .any(|e| e.starts_with("spec:") && e.contains("exactly one provider block")),
+            "{no_block:?}"
+        );
 
         let project_without_client = errors(
             &schema,
-            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User", "projectId": 5}})),
+            &ra(
+                json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User", "projectId": 5}}),
+            ),
             None,
         );
         assert!(
@@ -95,10 +118,17 @@ mod schema_rules {
 
         let bad_role = errors(
             &schema,
-            &ra(json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "Boss", "clientId": 8}})),
+            &ra(
+                json!({"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "Boss", "clientId": 8}}),
+            ),
             None,
         );
-        assert!(bad_role.iter().any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")), "{bad_role:?}");
+        assert!(
+            bad_role
+                .iter()
+                .any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")),
+            "{bad_role:?}"
+        );
     }
 
     #[test]
@@ -111,12 +141,19 @@ mod schema_rules {
 
         let new_role = ra(json!({"providerConfigRef": {"name": "p"},
                                  "gcore": {"userId": 777, "role": "User", "clientId": 8, "projectId": 123}}));
-        assert_eq!(errors(&schema, &new_role, Some(&old_defaulted)), Vec::<String>::new());
+        assert_eq!(
+            errors(&schema, &new_role, Some(&old_defaulted)),
+            Vec::<String>::new()
+        );
 
         let new_user = ra(json!({"providerConfigRef": {"name": "p"},
                                  "gcore": {"userId": 778, "role": "Observer", "clientId": 8, "projectId": 123}}));
         let errs = errors(&schema, &new_user, Some(&old_defaulted));
-        assert!(errs.iter().any(|e| e.starts_with("spec.gcore") && e.contains("immutable")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.gcore") && e.contains("immutable")),
+            "{errs:?}"
+        );
 
         let dropped_project = ra(json!({"providerConfigRef": {"name": "p"},
                                         "gcore": {"userId": 777, "role": "Observer", "clientId": 8}}));
@@ -125,7 +162,11 @@ mod schema_rules {
         let other_config = ra(json!({"providerConfigRef": {"name": "q"},
                                      "gcore": {"userId": 777, "role": "Observer", "clientId": 8, "projectId": 123}}));
         let errs = errors(&schema, &other_config, Some(&old_defaulted));
-        assert!(errs.iter().any(|e| e.starts_with("spec.providerConfigRef") && e.contains("immutable")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.providerConfigRef") && e.contains("immutable")),
+            "{errs:?}"
+        );
     }
 }
 
@@ -159,7 +200,11 @@ mod zenml_rules {
             schema.apply_defaults(&mut o);
             o
         });
-        schema.validate(&obj, old.as_ref()).iter().map(ToString::to_string).collect()
+        schema
+            .validate(&obj, old.as_ref())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -170,24 +215,55 @@ mod zenml_rules {
             json!({"roleId": ROLE, "teamId": TEAM, "workspaceId": WS}),
             json!({"roleId": ROLE, "userId": USER, "workspaceId": WS, "projectId": PROJECT}),
         ] {
-            assert_eq!(errors(&schema, &ra(zenml.clone()), None), Vec::<String>::new(), "{zenml}");
+            assert_eq!(
+                errors(&schema, &ra(zenml.clone()), None),
+                Vec::<String>::new(),
+                "{zenml}"
+            );
         }
     }
 
     #[test]
     fn principal_scope_and_uuids_are_checked() {
         let schema = schema(0);
-        let both = errors(&schema, &ra(json!({"roleId": ROLE, "userId": USER, "teamId": TEAM})), None);
-        assert!(both.iter().any(|e| e.contains("exactly one of userId and teamId")), "{both:?}");
-        let neither = errors(&schema, &ra(json!({"roleId": ROLE})), None);
-        assert!(neither.iter().any(|e| e.contains("exactly one of userId and teamId")), "{neither:?}");
-        let orphan = errors(&schema, &ra(json!({"roleId": ROLE, "userId": USER, "projectId": PROJECT})), None);
+        let both = errors(
+            &schema,
+            &ra(json!({"roleId": ROLE, "userId": USER, "teamId": TEAM})),
+            None,
+        );
         assert!(
-            orphan.iter().any(|e| e.starts_with("spec.zenml.workspaceId") && e.contains("workspaceId is required")),
+            both.iter()
+                .any(|e| e.contains("exactly one of userId and teamId")),
+            "{both:?}"
+        );
+        let neither = errors(&schema, &ra(json!({"roleId": ROLE})), None);
+        assert!(
+            neither
+                .iter()
+                .any(|e| e.contains("exactly one of userId and teamId")),
+            "{neither:?}"
+        );
+        let orphan = errors(
+            &schema,
+            &ra(json!({"roleId": ROLE, "userId": USER, "projectId": PROJECT})),
+            None,
+        );
+        assert!(
+            orphan
+                .iter()
+                .any(|e| e.starts_with("spec.zenml.workspaceId")
+                    && e.contains("workspaceId is required")),
             "{orphan:?}"
         );
-        let not_uuid = errors(&schema, &ra(json!({"roleId": "Organization Admin", "userId": USER})), None);
-        assert!(not_uuid.iter().any(|e| e.starts_with("spec.zenml.roleId")), "{not_uuid:?}");
+        let not_uuid = errors(
+            &schema,
+            &ra(json!({"roleId": "Organization Admin", "userId": USER})),
+            None,
+        );
+        assert!(
+            not_uuid.iter().any(|e| e.starts_with("spec.zenml.roleId")),
+            "{not_uuid:?}"
+        );
         let two_blocks = errors(
             &schema,
             &json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
@@ -196,14 +272,21 @@ mod zenml_rules {
                              "gcore": {"userId": 1, "role": "User", "clientId": 8}}}),
             None,
         );
-        assert!(two_blocks.iter().any(|e| e.contains("exactly one provider block (gcore, zenml)")), "{two_blocks:?}");
+        assert!(
+            two_blocks
+                .iter()
+                .any(|e| e.contains("exactly one provider block (gcore, zenml)")),
+            "{two_blocks:?}"
+        );
     }
 
     #[test]
     fn role_may_change_but_principal_and_scope_may_not() {
         let schema = schema(0);
         let old = ra(json!({"roleId": ROLE, "userId": USER, "workspaceId": WS}));
-        let new_role = ra(json!({"roleId": "10000000-0000-4000-8000-000000000004", "userId": USER, "workspaceId": WS}));
+        let new_role = ra(
+            json!({"roleId": "10000000-0000-4000-8000-000000000004", "userId": USER, "workspaceId": WS}),
+        );
         assert_eq!(errors(&schema, &new_role, Some(&old)), Vec::<String>::new());
         for changed in [
             json!({"roleId": ROLE, "userId": TEAM, "workspaceId": WS}),
@@ -212,31 +295,49 @@ mod zenml_rules {
             json!({"roleId": ROLE, "userId": USER, "workspaceId": WS, "projectId": PROJECT}),
         ] {
             let errs = errors(&schema, &ra(changed.clone()), Some(&old));
-            assert!(errs.iter().any(|e| e.starts_with("spec.zenml") && e.contains("immutable")), "{changed}: {errs:?}");
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with("spec.zenml") && e.contains("immutable")),
+                "{changed}: {errs:?}"
+            );
         }
         let gcore_now = json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
                                "metadata": {"name": "x", "namespace": "default"},
                                "spec": {"providerConfigRef": {"name": "p"},
                                         "gcore": {"userId": 1, "role": "User", "clientId": 8}}});
         let errs = errors(&schema, &gcore_now, Some(&old));
-        assert!(errs.iter().any(|e| e.contains("provider of a RoleAssignment cannot change")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("provider of a RoleAssignment cannot change")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn provider_configs_take_a_zenml_block() {
         for index in [1, 2] {
             let schema = schema(index);
-            let kind = if index == 1 { "ProviderConfig" } else { "ClusterProviderConfig" };
+            let kind = if index == 1 {
+                "ProviderConfig"
+            } else {
+                "ClusterProviderConfig"
+            };
             let config = |spec: Value| {
                 json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": kind,
                        "metadata": {"name": "z", "namespace": "default"}, "spec": spec})
             };
             let secret = json!({"secretRef": {"name": "s", "key": "apiKey"}});
-            let ok = config(json!({"zenml": {"endpoint": "https://cloudapi.zenml.io"}, "credentials": secret}));
+            let ok = config(
+                json!({"zenml": {"endpoint": "https://cloudapi.zenml.io"}, "credentials": secret}),
+            );
             assert_eq!(errors(&schema, &ok, None), Vec::<String>::new(), "{kind}");
             let both = config(json!({"zenml": {}, "gcore": {}, "credentials": secret}));
             let errs = errors(&schema, &both, None);
-            assert!(errs.iter().any(|e| e.contains("exactly one provider block")), "{kind}: {errs:?}");
+            assert!(
+                errs.iter()
+                    .any(|e| e.contains("exactly one provider block")),
+                "{kind}: {errs:?}"
+            );
         }
     }
 }

@@ -636,6 +636,8 @@ async fn every_request_is_reported() {
 #[tokio::test]
 async fn simulator_validates_like_gcore() {
     let sim = sim().await;
+    // A bare reqwest client needs the crypto provider rolesync's own client installs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     let url = format!("{}/cloud/v1/users/assignments", sim.endpoint());
     let auth = format!("apikey {KEY}");
@@ -710,6 +712,40 @@ async fn a_create_whose_answer_is_lost_is_found_not_repeated() {
     assert_eq!(sim.assignments().len(), 1, "the create did happen remotely");
     // The retry observes first; even a generous max_age must not answer from the stale list.
     let found = gcore.observe(&w, None, CACHED).await.unwrap();
-    assert!(found.is_some_and(|o| o.up_to_date), "the lost create is adopted");
+    assert!(
+        found.is_some_and(|o| o.up_to_date),
+        "the lost create is adopted"
+    );
     assert_eq!(sim.assignments().len(), 1, "no duplicate");
+}
+
+#[tokio::test]
+async fn a_fresh_lookup_reads_one_user_not_the_whole_account() {
+    let sim = sim().await;
+    let gcore = client(&sim);
+    let w = want(777, Role::Observer, Some(123));
+    assert_eq!(gcore.observe(&w, None, CACHED).await.unwrap(), None);
+    // Someone grants it behind the cached list's back.
+    let id = sim.insert_assignment(777, "Observer", Some(8), Some(123));
+    assert_eq!(
+        gcore.observe(&w, None, CACHED).await.unwrap(),
+        None,
+        "stale by design"
+    );
+    let before = sim.requests().len();
+    let found = gcore
+        .observe(&w, None, LIVE)
+        .await
+        .unwrap()
+        .expect("fresh lookup finds it");
+    assert_eq!(found.external_id, ExternalId::new(id.to_string()));
+    let fresh: Vec<_> = sim.requests().into_iter().skip(before).collect();
+    assert_eq!(fresh.len(), 1);
+    assert!(fresh[0].query.contains("user_id=777"), "{:?}", fresh[0]);
+    // The cached list learned it too.
+    assert!(gcore.observe(&w, None, CACHED).await.unwrap().is_some());
+    // And learns removals of that user's assignments.
+    assert!(sim.remove_assignment(id));
+    assert_eq!(gcore.observe(&w, None, LIVE).await.unwrap(), None);
+    assert_eq!(gcore.observe(&w, None, CACHED).await.unwrap(), None);
 }

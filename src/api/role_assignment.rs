@@ -25,7 +25,11 @@ use crate::providers::gcore;
     printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider"),
     printcolumn(name = "Role", type_ = "string", json_path = ".status.role"),
     printcolumn(name = "Principal", type_ = "string", json_path = ".status.principal"),
-    printcolumn(name = "External-ID", type_ = "string", json_path = ".status.externalID"),
+    printcolumn(
+        name = "External-ID",
+        type_ = "string",
+        json_path = ".status.externalID"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -42,7 +46,11 @@ use crate::providers::gcore;
         priority = 1,
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
     validation = Rule::new("[has(self.gcore), has(self.zenml)].exists_one(x, x)")

@@ -42,7 +42,9 @@ pub struct RunArgs {
 pub fn operator_namespace() -> String {
     std::env::var("POD_NAMESPACE")
         .ok()
-        .or_else(|| std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok())
+        .or_else(|| {
+            std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace").ok()
+        })
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "rolesync-system".to_owned())

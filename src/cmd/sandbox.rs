@@ -60,7 +60,9 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot listen on 127.0.0.1:{port}: {source} (is another sandbox running? try --port 0)")]
+    #[error(
+        "cannot listen on 127.0.0.1:{port}: {source} (is another sandbox running? try --port 0)"
+    )]
     Listen {
         port: u16,
         #[source]
@@ -84,9 +86,10 @@ pub enum SandboxError {
 pub async fn client_for(kubeconfig_yaml: &str) -> Result<kube::Client, SandboxError> {
     let bad = |e: kube::config::KubeconfigError| SandboxError::Kubeconfig(e.to_string());
     let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).map_err(bad)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-        .await
-        .map_err(bad)?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(bad)?;
     Ok(kube::Client::try_from(config)?)
 }
 
@@ -167,12 +170,22 @@ pub async fn connect_provider(
 }
 
 /// Creates the objects of one example file (a YAML stream).
-async fn apply_example(client: &kube::Client, file: &'static str, yaml: &str) -> Result<usize, SandboxError> {
+async fn apply_example(
+    client: &kube::Client,
+    file: &'static str,
+    yaml: &str,
+) -> Result<usize, SandboxError> {
     let bad = |reason: String| SandboxError::Example { file, reason };
     let mut created = 0;
-    for doc in yaml.split("\n---").filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))) {
+    for doc in yaml.split("\n---").filter(|d| {
+        d.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    }) {
         let obj: DynamicObject = serde_saphyr::from_str(doc).map_err(|e| bad(e.to_string()))?;
-        let types = obj.types.clone().ok_or_else(|| bad("no apiVersion/kind".into()))?;
+        let types = obj
+            .types
+            .clone()
+            .ok_or_else(|| bad("no apiVersion/kind".into()))?;
         let gvk = GroupVersionKind::try_from(&types).map_err(|e| bad(e.to_string()))?;
         let plural = format!("{}s", gvk.kind.to_ascii_lowercase());
         let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
@@ -190,7 +203,12 @@ async fn apply_example(client: &kube::Client, file: &'static str, yaml: &str) ->
 }
 
 /// What `sandbox.json` describes.
-fn sandbox_json(api: &ApiServer, kubeconfig: &Path, gcore: &GcoreSim, gcore_key: &str) -> serde_json::Value {
+fn sandbox_json(
+    api: &ApiServer,
+    kubeconfig: &Path,
+    gcore: &GcoreSim,
+    gcore_key: &str,
+) -> serde_json::Value {
     let f = gcore.fixtures();
     json!({
         "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
@@ -251,12 +269,31 @@ async fn print_table(client: &kube::Client, wait: Duration) -> Result<(), Sandbo
             ]
         })
         .collect();
-    let header = ["NAMESPACE/NAME", "PROVIDER", "ROLE", "PRINCIPAL", "EXTERNAL-ID", "READY", "SYNCED"].map(String::from);
+    let header = [
+        "NAMESPACE/NAME",
+        "PROVIDER",
+        "ROLE",
+        "PRINCIPAL",
+        "EXTERNAL-ID",
+        "READY",
+        "SYNCED",
+    ]
+    .map(String::from);
     let widths: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
     Ok(())
@@ -337,7 +374,11 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         }
     }
     let kc = kubeconfig.display();
-    println!("sandbox ready: Kubernetes API at {} (kubeconfig {kc}, details in {}/sandbox.json)", api.url(), dir.display());
+    println!(
+        "sandbox ready: Kubernetes API at {} (kubeconfig {kc}, details in {}/sandbox.json)",
+        api.url(),
+        dir.display()
+    );
     println!();
     println!("Try:");
     println!("  kubectl --kubeconfig {kc} get ra -A -o wide");

@@ -102,7 +102,10 @@ mod tests {
         let b = Backoff::default();
         for i in 0..10 {
             let d = b.delay(4, f64::from(i) / 10.0);
-            assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
+                "{d:?}"
+            );
         }
     }
 

@@ -126,7 +126,10 @@ mod tests {
         let mut c = Claims::default();
         c.set("ns/a", claim("k1", "2026-01-01T00:00:00Z"));
         c.set("ns/b", claim("k1", "2026-01-02T00:00:00Z"));
-        assert_eq!(c.set("ns/a", claim("k2", "2026-01-01T00:00:00Z")), vec!["ns/b".to_string()]);
+        assert_eq!(
+            c.set("ns/a", claim("k2", "2026-01-01T00:00:00Z")),
+            vec!["ns/b".to_string()]
+        );
         assert_eq!(c.owner("k1"), Some("ns/b"));
         assert_eq!(c.owner("k2"), Some("ns/a"));
     }

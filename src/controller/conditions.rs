@@ -33,7 +33,12 @@ impl Wanted {
 
 /// Returns `current` with `wanted` merged in. Conditions of other types are kept in place.
 /// `now` (RFC 3339) is used only for conditions whose status changes or that are new.
-pub fn merge(current: &[Condition], wanted: &[Wanted], generation: Option<i64>, now: &str) -> Vec<Condition> {
+pub fn merge(
+    current: &[Condition],
+    wanted: &[Wanted],
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<Condition> {
     let mut out: Vec<Condition> = current.to_vec();
     for w in wanted {
         let transition_time = match current.iter().find(|c| c.type_ == w.type_) {
@@ -71,7 +76,12 @@ mod tests {
 
     #[test]
     fn new_condition_gets_now() {
-        let out = merge(&[], &[ready(ConditionStatus::True, "Available")], Some(1), "T1");
+        let out = merge(
+            &[],
+            &[ready(ConditionStatus::True, "Available")],
+            Some(1),
+            "T1",
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].last_transition_time, "T1");
         assert_eq!(out[0].observed_generation, Some(1));
@@ -79,16 +89,36 @@ mod tests {
 
     #[test]
     fn same_status_keeps_transition_time_even_if_reason_changes() {
-        let first = merge(&[], &[ready(ConditionStatus::False, "Creating")], Some(1), "T1");
-        let second = merge(&first, &[ready(ConditionStatus::False, "Unavailable")], Some(1), "T2");
+        let first = merge(
+            &[],
+            &[ready(ConditionStatus::False, "Creating")],
+            Some(1),
+            "T1",
+        );
+        let second = merge(
+            &first,
+            &[ready(ConditionStatus::False, "Unavailable")],
+            Some(1),
+            "T2",
+        );
         assert_eq!(second[0].last_transition_time, "T1");
         assert_eq!(second[0].reason, "Unavailable");
     }
 
     #[test]
     fn status_change_moves_transition_time() {
-        let first = merge(&[], &[ready(ConditionStatus::False, "Creating")], Some(1), "T1");
-        let second = merge(&first, &[ready(ConditionStatus::True, "Available")], Some(1), "T2");
+        let first = merge(
+            &[],
+            &[ready(ConditionStatus::False, "Creating")],
+            Some(1),
+            "T1",
+        );
+        let second = merge(
+            &first,
+            &[ready(ConditionStatus::True, "Available")],
+            Some(1),
+            "T2",
+        );
         assert_eq!(second[0].last_transition_time, "T2");
     }
 
@@ -114,7 +144,12 @@ mod tests {
             None,
             "T1",
         );
-        let second = merge(&first, &[ready(ConditionStatus::False, "Deleting")], None, "T2");
+        let second = merge(
+            &first,
+            &[ready(ConditionStatus::False, "Deleting")],
+            None,
+            "T2",
+        );
         assert_eq!(second[0].type_, "Custom");
         assert_eq!(second[1].type_, READY);
         assert_eq!(second[1].status, ConditionStatus::False);

@@ -77,7 +77,10 @@ impl ConfigError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::NotFound(_) | Self::SecretNotFound { .. } | Self::SecretKeyMissing { .. } | Self::Kube(_)
+            Self::NotFound(_)
+                | Self::SecretNotFound { .. }
+                | Self::SecretKeyMissing { .. }
+                | Self::Kube(_)
         )
     }
 
@@ -198,7 +201,9 @@ impl ConfigResolver {
                 cpc = self
                     .cluster_configs
                     .get(&ObjectRef::new(&r.name))
-                    .ok_or_else(|| ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name)))?;
+                    .ok_or_else(|| {
+                        ConfigError::NotFound(format!("ClusterProviderConfig {}", r.name))
+                    })?;
                 let sr = &cpc.spec.credentials.secret_ref;
                 let ns = sr
                     .namespace
@@ -311,7 +316,11 @@ impl ConfigResolver {
         };
         let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
             Ok(HttpSettings {
-                rate_limit: Some(view.rate_limit.map_or(Ok(default), rate_limit).map_err(invalid)?),
+                rate_limit: Some(
+                    view.rate_limit
+                        .map_or(Ok(default), rate_limit)
+                        .map_err(invalid)?,
+                ),
                 observer: Some(self.observer.clone()),
                 ..HttpSettings::default()
             })
@@ -329,7 +338,9 @@ impl ConfigResolver {
                     .map(Client::Zenml)
                     .map_err(invalid)
             }
-            (None, None) => Err(invalid(ProviderError::Config("no provider block is set".to_owned()))),
+            (None, None) => Err(invalid(ProviderError::Config(
+                "no provider block is set".to_owned(),
+            ))),
         }
     }
 }
@@ -338,7 +349,9 @@ fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
     let per_minute = u32::try_from(spec.requests_per_minute)
         .ok()
         .and_then(NonZeroU32::new)
-        .ok_or_else(|| ProviderError::Config("rateLimit.requestsPerMinute must be positive".into()))?;
+        .ok_or_else(|| {
+            ProviderError::Config("rateLimit.requestsPerMinute must be positive".into())
+        })?;
     let burst = match spec.burst {
         // About one second's worth, so a configured rate is not exceeded in bursts.
         None => NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN),

@@ -21,7 +21,10 @@ pub struct Health {
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         h.metrics.encode(),
     )
 }
@@ -35,7 +38,10 @@ async fn readyz(State(h): State<Health>) -> impl IntoResponse {
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves until the task is dropped.
-pub async fn serve(addr: SocketAddr, health: Health) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: SocketAddr,
+    health: Health,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()

@@ -30,7 +30,9 @@ pub enum Decision {
 
 /// Pure decision from the lease's spec at `now`.
 pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: jiff::Timestamp) -> Decision {
-    let Some(spec) = spec else { return Decision::Take };
+    let Some(spec) = spec else {
+        return Decision::Take;
+    };
     let holder = spec.holder_identity.as_deref().unwrap_or("");
     if holder.is_empty() || holder == me {
         return Decision::Take;
@@ -68,7 +70,11 @@ impl Leadership {
             spec.renew_time = None;
             spec.acquire_time = None;
             let name = lease.name_any();
-            if let Err(e) = self.api.replace(&name, &PostParams::default(), &lease).await {
+            if let Err(e) = self
+                .api
+                .replace(&name, &PostParams::default(), &lease)
+                .await
+            {
                 warn!(error = %e, "could not release the leader lease");
             }
         }
@@ -82,7 +88,9 @@ pub async fn acquire(client: kube::Client, settings: LeaseSettings) -> Leadershi
     loop {
         match try_take(&api, &settings).await {
             Ok(Decision::Take) => break,
-            Ok(Decision::Wait(left)) => tokio::time::sleep(left.min(retry).max(Duration::from_millis(200))).await,
+            Ok(Decision::Wait(left)) => {
+                tokio::time::sleep(left.min(retry).max(Duration::from_millis(200))).await
+            }
             Err(e) => {
                 warn!(error = %e, "leader election failed; retrying");
                 tokio::time::sleep(retry).await;
@@ -126,7 +134,11 @@ async fn renew(api: Api<Lease>, settings: LeaseSettings, lost: watch::Sender<boo
 async fn try_take(api: &Api<Lease>, settings: &LeaseSettings) -> Result<Decision, kube::Error> {
     let now = jiff::Timestamp::now();
     let existing = api.get_opt(&settings.name).await?;
-    let decision = decide(existing.as_ref().and_then(|l| l.spec.as_ref()), &settings.identity, now);
+    let decision = decide(
+        existing.as_ref().and_then(|l| l.spec.as_ref()),
+        &settings.identity,
+        now,
+    );
     if decision != Decision::Take {
         return Ok(decision);
     }
@@ -150,7 +162,9 @@ async fn try_take(api: &Api<Lease>, settings: &LeaseSettings) -> Result<Decision
             };
             match api.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(Decision::Take),
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Decision::Wait(settings.duration / 3)),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Ok(Decision::Wait(settings.duration / 3))
+                }
                 Err(e) => Err(e),
             }
         }
@@ -167,7 +181,9 @@ async fn try_take(api: &Api<Lease>, settings: &LeaseSettings) -> Result<Decision
             match api.replace(&name, &PostParams::default(), &lease).await {
                 Ok(_) => Ok(Decision::Take),
                 // Someone else wrote the lease first.
-                Err(kube::Error::Api(s)) if s.code == 409 => Ok(Decision::Wait(settings.duration / 3)),
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    Ok(Decision::Wait(settings.duration / 3))
+                }
                 Err(e) => Err(e),
             }
         }
@@ -199,7 +215,9 @@ mod tests {
     fn someone_elses_live_lease_is_respected() {
         let now = jiff::Timestamp::now();
         match decide(Some(&spec("b", now, 15)), "a", now) {
-            Decision::Wait(d) => assert!(d <= Duration::from_secs(15) && d > Duration::from_secs(14)),
+            Decision::Wait(d) => {
+                assert!(d <= Duration::from_secs(15) && d > Duration::from_secs(14))
+            }
             Decision::Take => panic!("took a live lease"),
         }
     }

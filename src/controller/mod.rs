@@ -15,6 +15,7 @@ pub use configs::SecretPolicy;
 pub use leader::LeaseSettings;
 
 use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,19 +128,45 @@ where
 }
 
 /// RoleAssignments whose spec points at a config for which `matches` holds.
-fn referencing(store: &Store<RoleAssignment>, matches: impl Fn(&ConfigKey) -> bool) -> Vec<ObjectRef<RoleAssignment>> {
+fn referencing(
+    store: &Store<RoleAssignment>,
+    matches: impl Fn(&ConfigKey) -> bool,
+) -> Vec<ObjectRef<RoleAssignment>> {
     store
         .state()
         .iter()
-        .filter(|ra| matches(&ConfigKey::of(&ra.namespace().unwrap_or_default(), &ra.spec.provider_config_ref)))
+        .filter(|ra| {
+            matches(&ConfigKey::of(
+                &ra.namespace().unwrap_or_default(),
+                &ra.spec.provider_config_ref,
+            ))
+        })
         .map(|ra| ObjectRef::from_obj(ra.as_ref()))
         .collect()
+}
+
+/// What, besides a new generation, should wake a reconcile: annotations (poll interval,
+/// pause), finalizers and deletion. Status changes, mostly rolesync's own writes, do not.
+fn wakes_reconcile(ra: &RoleAssignment) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    ra.metadata.generation.hash(&mut h);
+    ra.metadata.annotations.hash(&mut h);
+    ra.metadata.finalizers.hash(&mut h);
+    ra.metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .hash(&mut h);
+    Some(h.finish())
 }
 
 /// The claim a RoleAssignment makes, if its spec names a remote assignment at all.
 fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
     let target = desired::target(&ra.spec).ok()?;
-    let config = ConfigKey::of(&ra.namespace().unwrap_or_default(), &ra.spec.provider_config_ref);
+    let config = ConfigKey::of(
+        &ra.namespace().unwrap_or_default(),
+        &ra.spec.provider_config_ref,
+    );
     Some(Claim {
         key: claim_key(&config, &target.natural_key),
         created: ra
@@ -161,7 +188,9 @@ struct ClaimsTracker {
 
 impl ClaimsTracker {
     fn observe(&mut self, event: &watcher::Event<RoleAssignment>) {
-        let key = |ra: &RoleAssignment| format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any());
+        let key = |ra: &RoleAssignment| {
+            format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any())
+        };
         let affected = match event {
             watcher::Event::Init => {
                 self.relisting = Some(Claims::default());
@@ -192,7 +221,9 @@ impl ClaimsTracker {
         };
         for object in affected {
             if let Some((ns, name)) = object.split_once('/') {
-                let _ = self.affected.unbounded_send(ObjectRef::new(name).within(ns));
+                let _ = self
+                    .affected
+                    .unbounded_send(ObjectRef::new(name).within(ns));
             }
         }
     }
@@ -227,7 +258,8 @@ async fn controller(
                 tracker.observe(ev);
             }
         })
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(wakes_reconcile, Default::default());
 
     let configs = ConfigResolver::new(
         client.clone(),
@@ -258,11 +290,14 @@ async fn controller(
         .reflect(pc_writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let cpc_stream = watcher(Api::<ClusterProviderConfig>::all(client.clone()), watch_config.clone())
-        .default_backoff()
-        .reflect(cpc_writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+    let cpc_stream = watcher(
+        Api::<ClusterProviderConfig>::all(client.clone()),
+        watch_config.clone(),
+    )
+    .default_backoff()
+    .reflect(cpc_writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
     let secret_stream = watcher(Api::<Secret>::all(client.clone()), watch_config.clone())
         .default_backoff()
         .touched_objects();
@@ -275,7 +310,8 @@ async fn controller(
     let operator_ns = settings.secret_policy.operator_namespace.clone();
 
     let gate = {
-        let (ra_store, pc_store, cpc_store) = (ra_store.clone(), pc_store.clone(), cpc_store.clone());
+        let (ra_store, pc_store, cpc_store) =
+            (ra_store.clone(), pc_store.clone(), cpc_store.clone());
         let ready = ready.clone();
         async move {
             let _ = ra_store.wait_until_ready().await;
@@ -311,7 +347,9 @@ async fn controller(
             secret_ctx.configs.secret_changed(&sns, &sname);
             let mut keys = Vec::new();
             for pc in pc_for_secret.state() {
-                if pc.namespace().as_deref() == Some(sns.as_str()) && pc.spec.credentials.secret_ref.name == sname {
+                if pc.namespace().as_deref() == Some(sns.as_str())
+                    && pc.spec.credentials.secret_ref.name == sname
+                {
                     let r = crate::api::ProviderConfigRef {
                         kind: ConfigKind::ProviderConfig,
                         name: pc.name_any(),

@@ -24,6 +24,11 @@ use crate::api::{
 use crate::metrics::Metrics;
 use crate::providers::{Client, Deletion, ExternalId, Freshness, Observed, ProviderError};
 
+/// Data read now, not from a cached list.
+const FRESH: Freshness = Freshness {
+    max_age: Duration::ZERO,
+};
+
 /// Everything reconciles share.
 pub struct Context {
     pub kube: kube::Client,
@@ -116,7 +121,9 @@ enum Outcome {
     /// Observe-only and nothing exists remotely.
     Missing,
     /// An older RoleAssignment manages the same remote assignment.
-    Conflict { owner: String },
+    Conflict {
+        owner: String,
+    },
     Paused,
 }
 
@@ -136,6 +143,46 @@ impl Allowed {
             update: has(ManagementPolicy::Update),
             delete: has(ManagementPolicy::Delete),
         }
+    }
+}
+
+/// What to do about what observe found: the diff between wanted and actual state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Create,
+    /// Nothing exists and the policies forbid creating it.
+    ReportMissing,
+    /// It exists and matches (or the policies forbid fixing it); `adopted` when status
+    /// did not name it yet.
+    Keep {
+        observed: Observed,
+        adopted: bool,
+    },
+    Update(Observed),
+    /// The provider cannot update in place: create the new one, then delete the old.
+    Replace(Observed),
+}
+
+pub fn plan(
+    found: Option<Observed>,
+    recorded: Option<&str>,
+    allowed: Allowed,
+    updates_in_place: bool,
+) -> Step {
+    match found {
+        None if allowed.create => Step::Create,
+        None => Step::ReportMissing,
+        Some(o) if o.up_to_date || !allowed.update => Step::Keep {
+            adopted: recorded != Some(o.external_id.as_str()),
+            observed: o,
+        },
+        Some(o) if updates_in_place => Step::Update(o),
+        // Replacing deletes the old assignment, so it needs both permissions.
+        Some(o) if allowed.create && allowed.delete => Step::Replace(o),
+        Some(o) => Step::Keep {
+            observed: o,
+            adopted: false,
+        },
     }
 }
 
@@ -221,7 +268,12 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             ctx.metrics.reconciled("error");
             ctx.metrics.reconcile_failed(failure.reason());
             warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
-            let synced = Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string());
+            let synced = Wanted::new(
+                SYNCED,
+                ConditionStatus::False,
+                failure.reason(),
+                failure.to_string(),
+            );
             let changed = conditions::find(&old.conditions, SYNCED)
                 .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
             let event = (changed && !failure.retryable())
@@ -252,9 +304,18 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     Ok(action)
 }
 
-type Decision = (Vec<Wanted>, Action, Option<(EventType, &'static str, String)>);
+type Decision = (
+    Vec<Wanted>,
+    Action,
+    Option<(EventType, &'static str, String)>,
+);
 
-fn outcome_status(outcome: Outcome, status: &mut RoleAssignmentStatus, ctx: &Context, poll: Duration) -> Decision {
+fn outcome_status(
+    outcome: Outcome,
+    status: &mut RoleAssignmentStatus,
+    ctx: &Context,
+    poll: Duration,
+) -> Decision {
     let resync = Action::requeue(jittered(poll, rand::random()));
     let synced_ok = Wanted::new(SYNCED, ConditionStatus::True, "ReconcileSuccess", "");
     match outcome {
@@ -263,7 +324,10 @@ fn outcome_status(outcome: Outcome, status: &mut RoleAssignmentStatus, ctx: &Con
             status.external_id = Some(observed.external_id.to_string());
             status.at_provider = Some(observed.at_provider);
             (
-                vec![Wanted::new(READY, ConditionStatus::True, "Available", ""), synced_ok],
+                vec![
+                    Wanted::new(READY, ConditionStatus::True, "Available", ""),
+                    synced_ok,
+                ],
                 resync,
                 event.map(|(reason, note)| (EventType::Normal, reason, note)),
             )
@@ -290,7 +354,8 @@ fn outcome_status(outcome: Outcome, status: &mut RoleAssignmentStatus, ctx: &Con
             let message = format!(
                 "RoleAssignment {owner} already manages this remote assignment; this one changes nothing remotely"
             );
-            let is_new = conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
+            let is_new =
+                conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
             (
                 vec![
                     Wanted::new(READY, ConditionStatus::False, "Conflict", message.clone()),
@@ -339,16 +404,34 @@ async fn sync(
     }
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
     let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
-    let known = ra.spec.external_id.clone().or(recorded.clone()).map(ExternalId::new);
+    let known = ra
+        .spec
+        .external_id
+        .clone()
+        .or(recorded.clone())
+        .map(ExternalId::new);
     let freshness = Freshness { max_age: poll };
     let want = &target.desired;
 
-    let found = client
+    let mut found = client
         .observe(want, known.as_ref(), freshness)
         .await
         .map_err(provider("observe"))?;
-    let outcome = match found {
-        None if allowed.create => {
+    if found.is_none() {
+        // A cached list may predate an assignment someone just made: confirm the absence
+        // with fresh data before creating (a duplicate grant) or reporting it missing.
+        found = client
+            .observe(want, known.as_ref(), FRESH)
+            .await
+            .map_err(provider("observe"))?;
+    }
+    let outcome = match plan(
+        found,
+        recorded.as_deref(),
+        allowed,
+        client.updates_in_place(),
+    ) {
+        Step::Create => {
             let observed = client.create(want).await.map_err(provider("create"))?;
             info!(object = %key, external_id = %observed.external_id, "created remote assignment");
             let note = format!("created {} {}", target.kind(), observed.external_id);
@@ -357,18 +440,7 @@ async fn sync(
                 event: Some(("Created", note)),
             }
         }
-        None => Outcome::Missing,
-        Some(observed) if observed.up_to_date || !allowed.update => {
-            let adopted = recorded.as_deref() != Some(observed.external_id.as_str());
-            let event = adopted.then(|| {
-                (
-                    "Adopted",
-                    format!("adopted existing {} assignment {}", target.kind(), observed.external_id),
-                )
-            });
-            Outcome::Available { observed, event }
-        }
-        Some(old) if client.updates_in_place() => {
+        Step::Update(old) => {
             let observed = client
                 .update(&old.external_id, want)
                 .await
@@ -380,7 +452,7 @@ async fn sync(
                 event: Some(("Updated", note)),
             }
         }
-        Some(old) if allowed.create && allowed.delete => {
+        Step::Replace(old) => {
             let observed = replace(&client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
@@ -394,10 +466,18 @@ async fn sync(
                 event: Some(("Replaced", note)),
             }
         }
-        Some(observed) => Outcome::Available {
-            observed,
-            event: None,
-        },
+        Step::Keep { observed, adopted } => {
+            let event = adopted.then(|| {
+                let note = format!(
+                    "adopted existing {} assignment {}",
+                    target.kind(),
+                    observed.external_id
+                );
+                ("Adopted", note)
+            });
+            Outcome::Available { observed, event }
+        }
+        Step::ReportMissing => Outcome::Missing,
     };
     Ok(outcome)
 }
@@ -406,7 +486,12 @@ async fn sync(
 /// created (or found, after a crash) first and the old one deleted afterwards, so the
 /// principal never loses access in between. Status still names `old` until both steps
 /// are done, so a crash in between resumes here instead of leaking `old`.
-async fn replace(client: &Client, want: &crate::providers::Desired, old: &Observed, freshness: Freshness) -> Result<Observed, Failure> {
+async fn replace(
+    client: &Client,
+    want: &crate::providers::Desired,
+    old: &Observed,
+    freshness: Freshness,
+) -> Result<Observed, Failure> {
     let existing = client
         .observe(want, None, freshness)
         .await
@@ -424,7 +509,12 @@ async fn replace(client: &Client, want: &crate::providers::Desired, old: &Observ
 }
 
 /// Deletion: remove the remote assignment when the policies say so, then the finalizer.
-async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context, key: &str) -> Result<Action, Error> {
+async fn finalize(
+    ra: &RoleAssignment,
+    api: &Api<RoleAssignment>,
+    ctx: &Context,
+    key: &str,
+) -> Result<Action, Error> {
     if !ra.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
@@ -437,7 +527,14 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
             match deleted {
                 Some((id, Deletion::Deleted)) => {
                     info!(object = %key, external_id = %id, "deleted remote assignment");
-                    publish(ctx, ra, EventType::Normal, "Deleted", format!("deleted remote assignment {id}")).await;
+                    publish(
+                        ctx,
+                        ra,
+                        EventType::Normal,
+                        "Deleted",
+                        format!("deleted remote assignment {id}"),
+                    )
+                    .await;
                 }
                 Some((id, Deletion::LeftAlone(found))) => {
                     warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
@@ -457,8 +554,18 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
             status.conditions = conditions::merge(
                 &old.conditions,
                 &[
-                    Wanted::new(READY, ConditionStatus::False, "Deleting", "deleting the remote assignment"),
-                    Wanted::new(SYNCED, ConditionStatus::False, failure.reason(), failure.to_string()),
+                    Wanted::new(
+                        READY,
+                        ConditionStatus::False,
+                        "Deleting",
+                        "deleting the remote assignment",
+                    ),
+                    Wanted::new(
+                        SYNCED,
+                        ConditionStatus::False,
+                        failure.reason(),
+                        failure.to_string(),
+                    ),
                 ],
                 ra.metadata.generation,
                 &now(),
@@ -466,7 +573,14 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
             if status != old {
                 write_status(api, ra, &status).await?;
                 if !failure.retryable() {
-                    publish(ctx, ra, EventType::Warning, failure.reason(), failure.to_string()).await;
+                    publish(
+                        ctx,
+                        ra,
+                        EventType::Warning,
+                        failure.reason(),
+                        failure.to_string(),
+                    )
+                    .await;
                 }
             }
             Ok(if failure.retryable() {
@@ -480,7 +594,11 @@ async fn finalize(ra: &RoleAssignment, api: &Api<RoleAssignment>, ctx: &Context,
 
 /// Deletes the remote assignment this resource manages, if it should; returns what it
 /// deleted and how that went.
-async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Option<(ExternalId, Deletion)>, Failure> {
+async fn delete_remote(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    key: &str,
+) -> Result<Option<(ExternalId, Deletion)>, Failure> {
     if !deletes_remote(&ra.spec) {
         return Ok(None);
     }
@@ -507,7 +625,7 @@ async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<
         // Nothing recorded: a crash may have hit between a create and its status write,
         // so look the assignment up by its natural key in fresh data.
         None => match client
-            .observe(&target.desired, None, Freshness { max_age: Duration::ZERO })
+            .observe(&target.desired, None, FRESH)
             .await
             .map_err(provider("observe"))?
         {
@@ -522,8 +640,17 @@ async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<
     Ok(Some((id, deletion)))
 }
 
-async fn set_finalizer(ra: &RoleAssignment, api: &Api<RoleAssignment>, present: bool) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = ra.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+async fn set_finalizer(
+    ra: &RoleAssignment,
+    api: &Api<RoleAssignment>,
+    present: bool,
+) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = ra
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
     if present {
         finalizers.push(FINALIZER.to_owned());
     }
@@ -532,16 +659,24 @@ async fn set_finalizer(ra: &RoleAssignment, api: &Api<RoleAssignment>, present: 
     let patch = json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
     });
-    api.patch(&ra.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|source| Error::Kube {
-            object: object_key(ra),
-            source,
-        })?;
+    api.patch(
+        &ra.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|source| Error::Kube {
+        object: object_key(ra),
+        source,
+    })?;
     Ok(())
 }
 
-async fn write_status(api: &Api<RoleAssignment>, ra: &RoleAssignment, status: &RoleAssignmentStatus) -> Result<(), Error> {
+async fn write_status(
+    api: &Api<RoleAssignment>,
+    ra: &RoleAssignment,
+    status: &RoleAssignmentStatus,
+) -> Result<(), Error> {
     let err = |source| Error::Kube {
         object: object_key(ra),
         source,
@@ -552,9 +687,13 @@ async fn write_status(api: &Api<RoleAssignment>, ra: &RoleAssignment, status: &R
         {"op": "add", "path": "/status", "value": value}
     ]))
     .map_err(|e| err(kube::Error::SerdeError(e)))?;
-    api.patch_status(&ra.name_any(), &PatchParams::default(), &Patch::<()>::Json(patch))
-        .await
-        .map_err(err)?;
+    api.patch_status(
+        &ra.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await
+    .map_err(err)?;
     Ok(())
 }
 
@@ -574,6 +713,72 @@ async fn publish(ctx: &Context, ra: &RoleAssignment, type_: EventType, reason: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn observed(id: &str, up_to_date: bool) -> Observed {
+        Observed {
+            external_id: ExternalId::new(id),
+            at_provider: serde_json::Value::Null,
+            up_to_date,
+        }
+    }
+
+    const ALL: Allowed = Allowed {
+        create: true,
+        update: true,
+        delete: true,
+    };
+    const OBSERVE: Allowed = Allowed {
+        create: false,
+        update: false,
+        delete: false,
+    };
+
+    #[test]
+    fn absent_is_created_only_when_allowed() {
+        assert_eq!(plan(None, None, ALL, true), Step::Create);
+        assert_eq!(
+            plan(None, Some("7"), ALL, true),
+            Step::Create,
+            "deleted remotely: recreate"
+        );
+        assert_eq!(plan(None, None, OBSERVE, true), Step::ReportMissing);
+    }
+
+    #[test]
+    fn matching_is_kept_and_adoption_noticed() {
+        let keep = |recorded| plan(Some(observed("7", true)), recorded, ALL, true);
+        assert!(matches!(keep(Some("7")), Step::Keep { adopted: false, .. }));
+        assert!(matches!(keep(None), Step::Keep { adopted: true, .. }));
+        assert!(matches!(keep(Some("6")), Step::Keep { adopted: true, .. }));
+    }
+
+    #[test]
+    fn drift_is_updated_or_replaced_as_the_provider_allows() {
+        let drifted = || Some(observed("7", false));
+        assert!(
+            matches!(plan(drifted(), Some("7"), ALL, true), Step::Update(o) if o.external_id.as_str() == "7")
+        );
+        assert!(matches!(
+            plan(drifted(), Some("7"), ALL, false),
+            Step::Replace(_)
+        ));
+        let no_delete = Allowed {
+            delete: false,
+            ..ALL
+        };
+        assert!(matches!(
+            plan(drifted(), Some("7"), no_delete, false),
+            Step::Keep { adopted: false, .. }
+        ));
+        assert!(matches!(
+            plan(drifted(), Some("7"), no_delete, true),
+            Step::Update(_)
+        ));
+        assert!(matches!(
+            plan(drifted(), Some("7"), OBSERVE, true),
+            Step::Keep { adopted: false, .. }
+        ));
+    }
 
     #[test]
     fn policies_map_to_allowed_operations() {

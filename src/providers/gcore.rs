@@ -353,6 +353,49 @@ impl GcoreClient {
         )))
     }
 
+    /// A fresh look at one user's assignments (`?user_id=`), far cheaper than re-reading
+    /// the whole account; the cached list learns what it shows.
+    async fn observe_user_now(
+        &self,
+        want: &Assignment,
+        key: &NaturalKey,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let mut found = Index::default();
+        let mut offset = 0;
+        loop {
+            let page: Page = self
+                .http
+                .send(
+                    ApiRequest::get("list", ASSIGNMENTS)
+                        .query("user_id", key.user)
+                        .query("limit", PAGE_SIZE)
+                        .query("offset", offset),
+                )
+                .await?
+                .json()?;
+            let served = page.results.len() as u64;
+            for item in page.results {
+                found.upsert(item);
+            }
+            offset += served;
+            if served == 0 || offset >= page.count || offset >= PAGE_SIZE * MAX_PAGES {
+                break;
+            }
+        }
+        let cached = self
+            .cache
+            .peek(&(), |index| index.by_user.get(&key.user).cloned())
+            .flatten()
+            .unwrap_or_default();
+        for gone in cached.iter().filter(|id| !found.by_id.contains_key(id)) {
+            self.cache.apply(&(), Change::Remove(*gone));
+        }
+        for item in found.by_id.values() {
+            self.cache.apply(&(), Change::Upsert(item.clone()));
+        }
+        Ok(found.find(key).map(|remote| remote.observed(want)))
+    }
+
     async fn read<R>(
         &self,
         freshness: Freshness,
@@ -379,6 +422,9 @@ impl Provider for GcoreClient {
     ) -> Result<Option<Observed>, ProviderError> {
         let known = known.map(parse_id).transpose()?;
         let key = NaturalKey::of_want(want);
+        if known.is_none() && freshness.max_age.is_zero() {
+            return self.observe_user_now(want, &key).await;
+        }
         self.read(freshness, |index| {
             // A known id wins even if someone changed its user/client/project: it is then
             // reported as not up to date and the update puts the natural key back.
@@ -472,7 +518,11 @@ impl Provider for GcoreClient {
         Ok(observed)
     }
 
-    async fn delete(&self, have: &ExternalId, _want: &Assignment) -> Result<Deletion, ProviderError> {
+    async fn delete(
+        &self,
+        have: &ExternalId,
+        _want: &Assignment,
+    ) -> Result<Deletion, ProviderError> {
         let id = parse_id(have)?;
         let request = ApiRequest::new("delete", Method::DELETE, format!("{ASSIGNMENTS}/{id}"));
         let outcome = match self.http.send(request).await {

@@ -10,7 +10,9 @@ use std::time::Duration;
 use kube::api::{Api, PostParams};
 use kube::runtime::wait::await_condition;
 use rolesync::api::RoleAssignment;
-use rolesync::cmd::sandbox::{SYSTEM_NAMESPACE, client_for, connect_provider, ensure_namespace, install_crds};
+use rolesync::cmd::sandbox::{
+    SYSTEM_NAMESPACE, client_for, connect_provider, ensure_namespace, install_crds,
+};
 use rolesync::sandbox::kube::{ApiServer, ServerConfig};
 use rolesync::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
 use serde_json::{Value, json};
@@ -30,13 +32,19 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
-        let api = ApiServer::start(ServerConfig::default()).await.expect("API server starts");
+        let api = ApiServer::start(ServerConfig::default())
+            .await
+            .expect("API server starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, api.kubeconfig_yaml()).expect("kubeconfig written");
         let client = client_for(&api.kubeconfig_yaml()).await.expect("client");
-        ensure_namespace(&client, SYSTEM_NAMESPACE).await.expect("namespace");
-        ensure_namespace(&client, "default").await.expect("namespace");
+        ensure_namespace(&client, SYSTEM_NAMESPACE)
+            .await
+            .expect("namespace");
+        ensure_namespace(&client, "default")
+            .await
+            .expect("namespace");
         install_crds(&client).await.expect("CRDs installed");
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: GCORE_KEY.to_owned(),
@@ -71,7 +79,13 @@ impl Env {
     }
 
     /// Creates a RoleAssignment from its spec (and optional metadata fields).
-    pub async fn create_ra(&self, ns: &str, name: &str, spec: Value, annotations: Value) -> RoleAssignment {
+    pub async fn create_ra(
+        &self,
+        ns: &str,
+        name: &str,
+        spec: Value,
+        annotations: Value,
+    ) -> RoleAssignment {
         let ra: RoleAssignment = serde_json::from_value(json!({
             "apiVersion": "rolesync.dev/v1alpha1",
             "kind": "RoleAssignment",
@@ -86,7 +100,13 @@ impl Env {
     }
 
     /// Waits (watching, with a deadline) until `pred` holds for `ns/name`.
-    pub async fn wait_ra(&self, ns: &str, name: &str, what: &str, pred: impl Fn(&RoleAssignment) -> bool) -> RoleAssignment {
+    pub async fn wait_ra(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&RoleAssignment) -> bool,
+    ) -> RoleAssignment {
         let api = self.ras(ns);
         let cond = move |obj: Option<&RoleAssignment>| obj.is_some_and(&pred);
         match tokio::time::timeout(WAIT, await_condition(api.clone(), name, cond)).await {
@@ -116,14 +136,21 @@ impl Env {
             if pred(&now) {
                 return now;
             }
-            assert!(tokio::time::Instant::now() < deadline, "remote state never became {what}: {now:#?}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "remote state never became {what}: {now:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// Counts the simulator's requests with this method.
     pub fn requests(&self, method: &str) -> usize {
-        self.gcore.requests().iter().filter(|r| r.method == method).count()
+        self.gcore
+            .requests()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
     }
 }
 
@@ -138,7 +165,15 @@ impl Operator {
         let log = dir.join(format!("operator-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).expect("log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rolesync"))
-            .args(["run", "--metrics-addr", "127.0.0.1:0", "--leader-election", "false", "--poll-interval", "60s"])
+            .args([
+                "run",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--leader-election",
+                "false",
+                "--poll-interval",
+                "60s",
+            ])
             .args(["--log-format", "json"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
@@ -166,9 +201,14 @@ impl Operator {
     /// SIGTERM and wait for a clean exit.
     pub async fn stop(mut self) -> (Option<i32>, String) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
-        let status = tokio::time::timeout(WAIT, self.child.wait()).await.ok().and_then(Result::ok);
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
         (status.and_then(|s| s.code()), self.logs())
     }
 }

@@ -19,6 +19,7 @@ use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
 use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
+use crate::sandbox::sim::zenml::{ZenmlSim, ZenmlSimConfig};
 use crate::telemetry::{self, LogFormat};
 
 /// rolesync's own namespace in the sandbox, where provider Secrets live.
@@ -33,6 +34,18 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "gcore-client-admin.yaml",
         include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+    (
+        "zenml-org-viewer.yaml",
+        include_str!("../../examples/zenml-org-viewer.yaml"),
+    ),
+    (
+        "zenml-workspace-team-manager.yaml",
+        include_str!("../../examples/zenml-workspace-team-manager.yaml"),
+    ),
+    (
+        "zenml-project-admin.yaml",
+        include_str!("../../examples/zenml-project-admin.yaml"),
     ),
 ];
 
@@ -222,6 +235,30 @@ fn sandbox_json(
     })
 }
 
+/// The `providers.zenml` entry of `sandbox.json`.
+fn zenml_json(zenml: &ZenmlSim, key: &str) -> serde_json::Value {
+    let f = zenml.fixtures();
+    let projects: Vec<_> = f
+        .projects
+        .iter()
+        .map(|(w, p)| json!({"workspaceId": w.to_string(), "projectId": p.to_string()}))
+        .collect();
+    let ids = |ids: &[uuid::Uuid]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let roles: Vec<uuid::Uuid> = f.roles.iter().map(|(id, _)| *id).collect();
+    json!({
+        "endpoint": zenml.endpoint(),
+        "apiKey": key,
+        "fixtures": {
+            "organizationId": f.organization_id.to_string(),
+            "roleIds": ids(&roles),
+            "userIds": ids(&f.user_ids),
+            "teamIds": ids(&f.team_ids),
+            "workspaceIds": ids(&f.workspace_ids),
+            "projects": projects,
+        },
+    })
+}
+
 fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
     let path = dir.join(name);
     std::fs::write(&path, contents).map_err(|source| SandboxError::Dir {
@@ -338,7 +375,22 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
     )
     .await?;
-    let info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    let zenml_key = format!("ZENPROKEY_sandbox_{}", uuid::Uuid::new_v4().simple());
+    let zenml = ZenmlSim::start(ZenmlSimConfig {
+        api_key: zenml_key.clone(),
+        ..ZenmlSimConfig::default()
+    })
+    .await
+    .map_err(|e| SandboxError::Simulator("zenml", e))?;
+    connect_provider(
+        &client,
+        "zenml-sandbox",
+        &zenml_key,
+        json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
+    )
+    .await?;
+    let mut info = sandbox_json(&api, &kubeconfig, &gcore, &gcore_key);
+    info["providers"]["zenml"] = zenml_json(&zenml, &zenml_key);
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -393,6 +445,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         let _ = op.await;
     }
     gcore.shutdown().await;
+    zenml.shutdown().await;
     api.shutdown().await;
     Ok(())
 }

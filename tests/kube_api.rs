@@ -1039,6 +1039,7 @@ async fn secrets_fold_string_data_into_data() {
     let created = api.create(&PostParams::default(), &secret).await.unwrap();
     assert_eq!(created.data.unwrap()["token"].0, b"foo");
     assert!(created.string_data.is_none());
+    assert_eq!(created.type_.as_deref(), Some("Opaque"));
 }
 
 #[tokio::test]
@@ -1122,7 +1123,6 @@ async fn shutdown_ends_open_watches() {
 }
 
 #[tokio::test]
-#[ignore = "needs the server-side apply merge in apply.rs"]
 async fn apply_conflicts_name_the_other_manager() {
     let (_server, client) = start_with_widgets(ServerConfig::default()).await;
     let api = Api::<Widget>::namespaced(client, "default");
@@ -1186,4 +1186,273 @@ async fn apply_requires_a_field_manager_and_creates() {
         .unwrap();
     assert_eq!(created.spec.size, 1);
     assert!(created.uid().is_some());
+}
+
+#[tokio::test]
+async fn a_terminating_namespace_waits_for_finalizers_and_refuses_new_content() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "team-b"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let widgets = Api::<Widget>::namespaced(client.clone(), "team-b");
+    let mut held = widget("held", 1);
+    held.metadata.namespace = Some("team-b".into());
+    held.metadata.finalizers = Some(vec!["test.rolesync.io/cleanup".into()]);
+    widgets.create(&PostParams::default(), &held).await.unwrap();
+    namespaces
+        .delete("team-b", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("team-b").await.unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    let status = api_error(
+        Api::<ConfigMap>::namespaced(client, "team-b")
+            .create(&PostParams::default(), &config_map("late", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status.code, 403);
+    assert!(
+        widgets
+            .get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    widgets
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api_error(namespaces.get("team-b").await.unwrap_err()).code,
+        404
+    );
+}
+
+#[tokio::test]
+async fn streaming_list_watchers_get_initial_events() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    api.create(&PostParams::default(), &config_map("before", &[]))
+        .await
+        .unwrap();
+    let mut stream = watcher(api.clone(), watcher::Config::default().streaming_lists()).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(DEADLINE, stream.try_next())
+            .await
+            .expect("event in time")
+            .unwrap()
+        {
+            Some(watcher::Event::InitApply(cm)) => initial.push(cm.name_any()),
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => panic!("stream ended"),
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    api.create(&PostParams::default(), &config_map("after", &[]))
+        .await
+        .unwrap();
+    match tokio::time::timeout(DEADLINE, stream.try_next())
+        .await
+        .expect("event in time")
+        .unwrap()
+    {
+        Some(watcher::Event::Apply(cm)) => assert_eq!(cm.name_any(), "after"),
+        other => panic!("expected the new object, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn delete_preconditions_are_checked() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    api.create(&PostParams::default(), &config_map("c", &[]))
+        .await
+        .unwrap();
+    let wrong = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: Some("not-the-uid".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let status = api_error(api.delete("c", &wrong).await.unwrap_err());
+    assert_eq!(status.code, 409);
+    assert!(api.get("c").await.is_ok());
+}
+
+/// Sends a widget with an undeclared field and answers the status code, the Warning headers
+/// and the body.
+async fn create_with_unknown_field(client: &Client, validation: &str) -> (u16, Vec<String>, Value) {
+    let body = json!({"apiVersion": "test.rolesync.io/v1", "kind": "Widget",
+                      "metadata": {"name": format!("w-{}", validation.to_lowercase())},
+                      "spec": {"size": 1, "foo": "bar"}});
+    let request = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/apis/test.rolesync.io/v1/namespaces/default/widgets?fieldValidation={validation}"
+        ))
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    let response = client.send(request).await.unwrap();
+    let code = response.status().as_u16();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let bytes = kube::client::Body::collect_bytes(response.into_body())
+        .await
+        .unwrap();
+    (code, warnings, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn unknown_fields_follow_field_validation() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let (code, _, status) = create_with_unknown_field(&client, "Strict").await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        status["message"],
+        "strict decoding error: unknown field \"spec.foo\""
+    );
+    let (code, warnings, created) = create_with_unknown_field(&client, "Warn").await;
+    assert_eq!(code, 201);
+    assert_eq!(warnings, ["299 - \"unknown field \\\"spec.foo\\\"\""]);
+    assert!(created["spec"].get("foo").is_none(), "pruned");
+    let (code, warnings, _) = create_with_unknown_field(&client, "Ignore").await;
+    assert_eq!(code, 201);
+    assert!(warnings.is_empty());
+}
+
+#[tokio::test]
+async fn custom_resources_are_defaulted_and_validated() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let api = Api::<Widget>::namespaced(client, "default");
+    let created = api
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        created.spec.color.as_deref(),
+        Some("red"),
+        "default applied"
+    );
+    let mut bad = widget("bad", -1);
+    bad.spec.color = Some("purple".into());
+    let status = api_error(api.create(&PostParams::default(), &bad).await.unwrap_err());
+    assert_eq!(status.code, 422);
+    assert_eq!(status.reason, "Invalid");
+    assert!(
+        status
+            .message
+            .starts_with("Widget.test.rolesync.io \"bad\" is invalid: ["),
+        "{}",
+        status.message
+    );
+    let causes = status.details.unwrap().causes;
+    let fields: Vec<_> = causes.iter().map(|c| c.field.as_str()).collect();
+    assert!(
+        fields.contains(&"spec.size") && fields.contains(&"spec.color"),
+        "{fields:?}"
+    );
+}
+
+#[tokio::test]
+async fn updating_a_crd_changes_what_is_served() {
+    let (_server, client) = start_with_widgets(ServerConfig::default()).await;
+    let crds = Api::<CustomResourceDefinition>::all(client.clone());
+    let patch = json!({"spec": {"names": {"shortNames": ["wd", "wdg"]}}});
+    let updated = crds
+        .patch(
+            "widgets.test.rolesync.io",
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata.generation, Some(2));
+    let (_, list) = raw(
+        &client,
+        "GET",
+        "/apis/test.rolesync.io/v1",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    let widgets = list["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "widgets")
+        .unwrap()
+        .clone();
+    assert_eq!(widgets["shortNames"], json!(["wd", "wdg"]));
+}
+
+#[tokio::test]
+async fn delete_collection_removes_only_selected_objects() {
+    let (_server, client) = start().await;
+    let api = Api::<ConfigMap>::namespaced(client, "default");
+    for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        api.create(&PostParams::default(), &config_map(name, &[("app", app)]))
+            .await
+            .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=web"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    assert_eq!(left, ["c"]);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_with_a_status() {
+    let (_server, client) = start().await;
+    let (code, status) = raw(
+        &client,
+        "GET",
+        "/apis/nothing.example.com/v1/things",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(status["reason"], "NotFound");
+    let (code, status) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps/c",
+        "application/json",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code, 405);
+    assert_eq!(status["reason"], "MethodNotAllowed");
 }

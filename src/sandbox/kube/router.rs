@@ -38,9 +38,16 @@ enum Target {
     CoreVersions,
     Groups,
     Group(String),
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     OpenApiIndex,
-    OpenApiGroupVersion { group: String, version: String },
+    OpenApiGroupVersion {
+        group: String,
+        version: String,
+    },
+    /// Not served: kubectl validates through the server when OpenAPI v3 says it can.
     OpenApiV2,
     Resource(ResourcePath),
     Unknown,
@@ -195,10 +202,7 @@ fn non_resource(shared: &Shared, target: &Target) -> Result<Reply, ApiError> {
         Target::OpenApiGroupVersion { group, version } => {
             found(openapi::v3_group_version(group, version, &resources()))
         }
-        Target::OpenApiV2 => Err(ApiError::not_acceptable(
-            "OpenAPI v2 is not served; use /openapi/v3",
-        )),
-        Target::Resource(_) | Target::Unknown => Err(ApiError::no_such_path()),
+        Target::OpenApiV2 | Target::Resource(_) | Target::Unknown => Err(ApiError::no_such_path()),
     }
 }
 
@@ -264,11 +268,6 @@ async fn dispatch(
         Some(_) => return Err(ApiError::no_such_path()),
     }
     let content_type = header_str(parts, header::CONTENT_TYPE);
-    if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(
-            "protobuf is not supported; send application/json",
-        ));
-    }
     let call = Call {
         served,
         namespace: path.namespace,

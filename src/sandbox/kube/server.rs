@@ -132,6 +132,8 @@ impl ApiServer {
 
 impl Drop for ApiServer {
     fn drop(&mut self) {
+        // The serving task is aborted below before it could end the watches itself.
+        self.faults.shared.stop_all_watches();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -135,6 +135,15 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
+    pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", gr.qualified()),
+        )
+        .with_details(gr.details(name))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -215,8 +224,8 @@ impl ApiError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::schema::FieldErrorKind;
     use super::*;
-    use crate::sandbox::kube::schema::FieldErrorKind;
 
     #[test]
     fn not_found_names_the_qualified_resource() {
@@ -239,19 +248,19 @@ mod tests {
                 kind: FieldErrorKind::Required,
                 field: "spec.a".into(),
                 bad_value: None,
-                detail: "Required value".into(),
+                detail: String::new(),
             },
             FieldError {
                 kind: FieldErrorKind::Invalid,
                 field: "spec.b".into(),
-                bad_value: None,
-                detail: "bad".into(),
+                bad_value: Some(serde_json::json!(5)),
+                detail: "must be even".into(),
             },
         ];
         let err = ApiError::invalid("RoleAssignment", "rolesync.io", "x", &errors);
         assert_eq!(
             err.message,
-            "RoleAssignment.rolesync.io \"x\" is invalid: [spec.a: Required value, spec.b: bad]"
+            "RoleAssignment.rolesync.io \"x\" is invalid: [spec.a: Required value, spec.b: Invalid value: 5: must be even]"
         );
         let causes = &err.to_status()["details"]["causes"];
         assert_eq!(causes[0]["reason"], "FieldValueRequired");

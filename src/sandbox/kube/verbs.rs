@@ -7,10 +7,13 @@ use axum::body::Body;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::apply::{self, AtomicLists, FieldTypes};
+use super::apply;
 use super::cluster::{Cluster, Shared, at_version};
-use super::crd;
-use super::meta::{self, NameRule};
+use super::meta;
+use super::persist::{
+    FieldValidation, WriteOptions, Written, delete_one, metadata_mut, persist, types,
+};
+use super::protobuf::{self, ProtobufError};
 use super::registry::Served;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, GroupResource};
@@ -89,32 +92,14 @@ impl Reply {
     }
 }
 
-/// How unknown fields in a write are treated (`?fieldValidation=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldValidation {
-    Strict,
-    Warn,
-    Ignore,
-}
-
-impl FieldValidation {
-    fn parse(call: &Call) -> Result<Self, ApiError> {
-        match call.param("fieldValidation") {
-            None | Some("Warn") => Ok(Self::Warn),
-            Some("Strict") => Ok(Self::Strict),
-            Some("Ignore") => Ok(Self::Ignore),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            ))),
-        }
-    }
-}
-
-fn types(served: &Served) -> &dyn FieldTypes {
-    match &served.schema {
-        Some(schema) => schema,
-        None => &AtomicLists,
-    }
+fn write_options(call: &Call, applied: bool) -> Result<WriteOptions, ApiError> {
+    Ok(WriteOptions {
+        manager: call.manager(),
+        validation: FieldValidation::parse(call.param("fieldValidation"))?,
+        dry_run: call.param("dryRun") == Some("All"),
+        subresource: call.subresource.clone(),
+        applied,
+    })
 }
 
 fn parse_body(call: &Call) -> Result<Value, ApiError> {
@@ -137,6 +122,12 @@ fn parse_body(call: &Call) -> Result<Value, ApiError> {
             serde_saphyr::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?
         }
+        protobuf::MEDIA_TYPE => protobuf::to_json(&call.body).map_err(|e| match e {
+            ProtobufError::Malformed => ApiError::bad_request(e.to_string()),
+            ProtobufError::NoMagic | ProtobufError::UnsupportedKind(_) => {
+                ApiError::unsupported_media_type(e.to_string())
+            }
+        })?,
         other => {
             return Err(ApiError::unsupported_media_type(format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
@@ -151,10 +142,6 @@ fn rv_of(object: &Value) -> &str {
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or_default()
-}
-
-fn tracks_generation(info: &super::resource::ResourceInfo) -> bool {
-    info.custom || info.kind == "CustomResourceDefinition"
 }
 
 fn serve_object(call: &Call, object: &Value, code: u16) -> Reply {
@@ -293,351 +280,9 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     })
 }
 
-/// What a write does, beyond the new object itself.
-struct WriteOptions {
-    manager: String,
-    validation: FieldValidation,
-    dry_run: bool,
-    subresource: Option<String>,
-    /// Server-side apply already recorded managedFields.
-    applied: bool,
-}
-
-impl WriteOptions {
-    fn from_call(call: &Call, applied: bool) -> Result<Self, ApiError> {
-        Ok(Self {
-            manager: call.manager(),
-            validation: FieldValidation::parse(call)?,
-            dry_run: call.param("dryRun") == Some("All"),
-            subresource: call.subresource.clone(),
-            applied,
-        })
-    }
-}
-
-struct Written {
-    object: Arc<Value>,
-    changed: bool,
-    /// The resourceVersion to wake watches with.
-    rv: Option<u64>,
-}
-
-fn metadata_mut(object: &mut Value) -> Result<&mut serde_json::Map<String, Value>, ApiError> {
-    if !object.is_object() {
-        return Err(ApiError::bad_request("the object must be a JSON object"));
-    }
-    let meta = object
-        .as_object_mut()
-        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
-        .and_then(Value::as_object_mut);
-    meta.ok_or_else(|| ApiError::bad_request("metadata must be an object"))
-}
-
-fn fold_string_data(object: &mut Value) {
-    let Some(Value::Object(string_data)) =
-        object.as_object_mut().and_then(|o| o.remove("stringData"))
-    else {
-        return;
-    };
-    let data = object
-        .as_object_mut()
-        .map(|o| o.entry("data").or_insert_with(|| json!({})));
-    if let Some(Value::Object(data)) = data {
-        for (k, v) in string_data {
-            if let Some(s) = v.as_str() {
-                data.insert(k, Value::String(meta::base64(s.as_bytes())));
-            }
-        }
-    }
-}
-
-fn unknown_field_messages(fields: &[String]) -> Vec<String> {
-    fields
-        .iter()
-        .map(|f| format!("unknown field \"{f}\""))
-        .collect()
-}
-
-/// Validates, completes and stores a created or changed object.
-fn persist(
-    cluster: &mut Cluster,
-    served: &Served,
-    key: &ObjectKey,
-    old: Option<Arc<Value>>,
-    mut new: Value,
-    opts: &WriteOptions,
-    warnings: &mut Vec<String>,
-) -> Result<Written, ApiError> {
-    let info = &served.info;
-    let gr = served.group_resource();
-    let now = meta::now();
-    let status_only = opts.subresource.as_deref() == Some("status");
-    if let Some(kind) = new.get("kind").and_then(Value::as_str)
-        && kind != info.kind
-    {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
-            info.kind
-        )));
-    }
-    new["apiVersion"] = Value::String(info.api_version());
-    new["kind"] = Value::String(info.kind.clone());
-    {
-        let meta = metadata_mut(&mut new)?;
-        meta.insert("name".into(), Value::String(key.1.clone()));
-        if info.namespaced {
-            meta.insert("namespace".into(), Value::String(key.0.clone()));
-        } else {
-            meta.remove("namespace");
-        }
-    }
-    match &old {
-        None => {
-            let meta = metadata_mut(&mut new)?;
-            meta.insert(
-                "uid".into(),
-                Value::String(uuid::Uuid::new_v4().to_string()),
-            );
-            meta.insert("creationTimestamp".into(), Value::String(now.clone()));
-            for field in [
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "resourceVersion",
-                "generation",
-            ] {
-                meta.remove(field);
-            }
-            if tracks_generation(info) {
-                meta.insert("generation".into(), json!(1));
-            }
-            if info.status_subresource
-                && info.custom
-                && let Some(o) = new.as_object_mut()
-            {
-                o.remove("status");
-            }
-            if info.kind == "Namespace" && info.group.is_empty() {
-                new["status"] = json!({"phase": "Active"});
-            }
-        }
-        Some(old) => {
-            if status_only {
-                let status = new.get("status").cloned();
-                let managed = new.pointer("/metadata/managedFields").cloned();
-                new = (**old).clone();
-                match status {
-                    Some(s) => new["status"] = s,
-                    None => {
-                        if let Some(o) = new.as_object_mut() {
-                            o.remove("status");
-                        }
-                    }
-                }
-                if let Some(m) = managed {
-                    new["metadata"]["managedFields"] = m;
-                }
-            } else if info.status_subresource {
-                match old.get("status") {
-                    Some(s) => new["status"] = s.clone(),
-                    None => {
-                        if let Some(o) = new.as_object_mut() {
-                            o.remove("status");
-                        }
-                    }
-                }
-            }
-            let old_meta = old.get("metadata").cloned().unwrap_or_default();
-            let meta = metadata_mut(&mut new)?;
-            for field in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "resourceVersion",
-            ] {
-                match old_meta.get(field) {
-                    Some(v) => meta.insert(field.into(), v.clone()),
-                    None => meta.remove(field),
-                };
-            }
-            if !opts.applied
-                && meta.get("managedFields").is_none_or(Value::is_null)
-                && let Some(m) = old_meta.get("managedFields")
-            {
-                meta.insert("managedFields".into(), m.clone());
-            }
-        }
-    }
-    let name = key.1.as_str();
-    if old.is_none() {
-        let rule = if info.kind == "Namespace" && info.group.is_empty() {
-            NameRule::Label
-        } else {
-            NameRule::Subdomain
-        };
-        let errors = meta::validate_name("metadata.name", name, rule);
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(&info.kind, &info.group, name, &errors));
-        }
-        if info.namespaced
-            && cluster
-                .store
-                .get(
-                    &GroupResource::new("", "namespaces"),
-                    &(String::new(), key.0.clone()),
-                )
-                .is_none()
-        {
-            return Err(ApiError::not_found(
-                &GroupResource::new("", "namespaces"),
-                &key.0,
-            ));
-        }
-    }
-    if let Some(schema) = &served.schema {
-        let unknown = schema.prune(&mut new);
-        if !unknown.is_empty() {
-            match opts.validation {
-                FieldValidation::Strict => {
-                    return Err(ApiError::bad_request(format!(
-                        "strict decoding error: {}",
-                        unknown_field_messages(&unknown).join(", ")
-                    )));
-                }
-                FieldValidation::Warn => warnings.extend(unknown_field_messages(&unknown)),
-                FieldValidation::Ignore => {}
-            }
-        }
-        schema.apply_defaults(&mut new);
-        let errors = schema.validate(&new, old.as_deref());
-        if !errors.is_empty() {
-            return Err(ApiError::invalid(&info.kind, &info.group, name, &errors));
-        }
-    }
-    if info.kind == "Secret" && info.group.is_empty() {
-        fold_string_data(&mut new);
-    }
-    let crd_resources = if info.kind == "CustomResourceDefinition" && new.get("metadata").is_some()
-    {
-        let resources = crd::served_resources(&new)
-            .map_err(|errors| ApiError::invalid(&info.kind, &info.group, name, &errors))?;
-        let group = new
-            .pointer("/spec/group")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let plural = new
-            .pointer("/spec/names/plural")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if cluster.registry.claimed_by_other(name, group, plural) {
-            return Err(ApiError::conflict(
-                &gr,
-                name,
-                "the resource is already served",
-            ));
-        }
-        let transition_time = old
-            .as_ref()
-            .and_then(|o| o.pointer("/status/conditions/0/lastTransitionTime"))
-            .and_then(Value::as_str)
-            .unwrap_or(&now)
-            .to_owned();
-        new["status"] = crd::accepted_status(&new, &transition_time);
-        Some(resources)
-    } else {
-        None
-    };
-    if let Some(old) = &old {
-        if meta::is_noop(old, &new) {
-            return Ok(Written {
-                object: old.clone(),
-                changed: false,
-                rv: None,
-            });
-        }
-        if tracks_generation(info) && meta::spec_changed(old, &new, info.status_subresource) {
-            let generation = old
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            new["metadata"]["generation"] = json!(generation + 1);
-        }
-    }
-    if !opts.applied {
-        apply::record_update(
-            old.as_deref(),
-            &mut new,
-            &opts.manager,
-            opts.subresource.as_deref(),
-            &now,
-            types(served),
-        );
-    }
-    if opts.dry_run {
-        return Ok(Written {
-            object: Arc::new(new),
-            changed: false,
-            rv: None,
-        });
-    }
-    let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
-        && new
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty);
-    let object = if finalized {
-        remove_object(cluster, served, key, new)
-    } else {
-        let object = cluster.store.put(&gr, key.clone(), new);
-        if let Some(resources) = crd_resources {
-            cluster.registry.set_crd(name, resources);
-        }
-        object
-    };
-    Ok(Written {
-        object,
-        changed: true,
-        rv: Some(cluster.store.current_rv()),
-    })
-}
-
-/// Removes an object for good, with what its removal implies (a CRD's resources, a
-/// namespace's contents).
-fn remove_object(
-    cluster: &mut Cluster,
-    served: &Served,
-    key: &ObjectKey,
-    last: Value,
-) -> Arc<Value> {
-    let gr = served.group_resource();
-    if served.info.kind == "CustomResourceDefinition" {
-        let group = last
-            .pointer("/spec/group")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let plural = last
-            .pointer("/spec/names/plural")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let resource = GroupResource::new(group, plural);
-        let doomed: Vec<(ObjectKey, Value)> = cluster
-            .store
-            .range(&resource, None, None)
-            .map(|(k, o)| (k.clone(), (**o).clone()))
-            .collect();
-        for (k, o) in doomed {
-            cluster.store.remove(&resource, &k, o);
-        }
-        cluster.store.drop_resource(&resource);
-        cluster.registry.remove_crd(&key.1);
-    }
-    cluster.store.remove(&gr, key, last)
-}
-
 pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let mut body = parse_body(call)?;
-    let opts = WriteOptions::from_call(call, false)?;
+    let opts = write_options(call, false)?;
     let info = &call.served.info;
     let name = {
         let meta = metadata_mut(&mut body)?;
@@ -717,7 +362,7 @@ fn current(cluster: &Cluster, call: &Call) -> Result<Arc<Value>, ApiError> {
 
 pub fn update(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let body = parse_body(call)?;
-    let opts = WriteOptions::from_call(call, false)?;
+    let opts = write_options(call, false)?;
     let name = call.name.clone().unwrap_or_default();
     if let Some(body_name) = body.pointer("/metadata/name").and_then(Value::as_str)
         && body_name != name
@@ -780,7 +425,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
                 "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests",
             ));
         }
-        let opts = WriteOptions::from_call(call, true)?;
+        let opts = write_options(call, true)?;
         let written = {
             let mut cluster = shared.cluster();
             let old = cluster.store.get(&gr, &call.key()).cloned();
@@ -821,7 +466,7 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         return finish(shared, call, written.0, code, warnings);
     }
     let patch = parse_body(call)?;
-    let opts = WriteOptions::from_call(call, false)?;
+    let opts = write_options(call, false)?;
     let written = {
         let mut cluster = shared.cluster();
         let old = current(&cluster, call)?;
@@ -873,95 +518,6 @@ pub fn patch(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         )?
     };
     finish(shared, call, written, 200, warnings)
-}
-
-/// Marks an object deleted, or removes it when no finalizer holds it. Returns the object
-/// as the client sees it afterwards and whether anything changed.
-fn delete_one(
-    cluster: &mut Cluster,
-    served: &Served,
-    key: &ObjectKey,
-    old: Arc<Value>,
-    dry_run: bool,
-) -> (Arc<Value>, bool) {
-    let finalizers = old
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    let is_namespace = served.info.kind == "Namespace" && served.info.group.is_empty();
-    if is_namespace && !dry_run {
-        let remaining = empty_namespace(cluster, &key.1);
-        if remaining > 0 {
-            if old.pointer("/metadata/deletionTimestamp").is_some() {
-                return (old, false);
-            }
-            let mut new = (*old).clone();
-            new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
-            new["status"] = json!({"phase": "Terminating"});
-            return (
-                cluster
-                    .store
-                    .put(&served.group_resource(), key.clone(), new),
-                true,
-            );
-        }
-    }
-    if finalizers {
-        if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
-            return (old, false);
-        }
-        let mut new = (*old).clone();
-        new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
-        new["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-        if tracks_generation(&served.info) {
-            let generation = old
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            new["metadata"]["generation"] = json!(generation + 1);
-        }
-        return (
-            cluster
-                .store
-                .put(&served.group_resource(), key.clone(), new),
-            true,
-        );
-    }
-    if dry_run {
-        return (old, false);
-    }
-    (remove_object(cluster, served, key, (*old).clone()), true)
-}
-
-/// Deletes everything in a namespace; returns how many objects finalizers still hold.
-fn empty_namespace(cluster: &mut Cluster, namespace: &str) -> usize {
-    let namespaced: Vec<Arc<Served>> = cluster
-        .registry
-        .infos()
-        .iter()
-        .filter(|i| i.namespaced)
-        .filter_map(|i| cluster.registry.lookup(&i.group, &i.version, &i.plural))
-        .collect();
-    let mut remaining = 0;
-    let mut seen = std::collections::HashSet::new();
-    for served in namespaced {
-        let gr = served.group_resource();
-        if !seen.insert(gr.clone()) {
-            continue;
-        }
-        let objects: Vec<(ObjectKey, Arc<Value>)> = cluster
-            .store
-            .range(&gr, Some(namespace), None)
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
-        for (key, object) in objects {
-            delete_one(cluster, &served, &key, object, false);
-            if cluster.store.get(&gr, &key).is_some() {
-                remaining += 1;
-            }
-        }
-    }
-    remaining
 }
 
 fn check_preconditions(call: &Call, old: &Value) -> Result<(), ApiError> {

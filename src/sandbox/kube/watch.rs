@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -151,6 +151,8 @@ impl Watcher {
             self.shared.bookmark_interval,
         );
         loop {
+            // Marks the current version seen: `changed()` below then waits for a newer one.
+            changes.borrow_and_update();
             let events = self.shared.cluster().store.events_after(cursor);
             match events {
                 Err(e) => {
@@ -160,6 +162,8 @@ impl Watcher {
                     return;
                 }
                 Ok(events) => {
+                    // Everything that arrived since the last wake-up goes out in one write.
+                    let mut batch = BytesMut::new();
                     for event in events {
                         cursor = event.rv;
                         if event.resource != gr || !self.in_scope(&event.namespace) {
@@ -178,9 +182,10 @@ impl Watcher {
                         } else {
                             self.line(kind.as_str(), &event.object)
                         };
-                        if !self.send(line).await {
-                            return;
-                        }
+                        batch.extend_from_slice(&line);
+                    }
+                    if !batch.is_empty() && !self.send(batch.freeze()).await {
+                        return;
                     }
                 }
             }

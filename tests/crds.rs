@@ -484,3 +484,175 @@ mod hyperstack_rules {
         }
     }
 }
+
+mod zenml_rules {
+    use rolesync::sandbox::kube::schema::Schema;
+    use serde_json::{Value, json};
+
+    const ROLE: &str = "10000000-0000-4000-8000-000000000002";
+    const USER: &str = "20000000-0000-4000-8000-000000000002";
+    const TEAM: &str = "30000000-0000-4000-8000-000000000001";
+    const WS: &str = "40000000-0000-4000-8000-000000000001";
+    const PROJECT: &str = "50000000-0000-4000-8000-000000000001";
+
+    fn schema(index: usize) -> Schema {
+        let crd = serde_json::to_value(rolesync::api::crds().remove(index)).expect("CRD to JSON");
+        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
+    }
+
+    fn ra(zenml: Value) -> Value {
+        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+               "metadata": {"name": "x", "namespace": "default"},
+               "spec": {"providerConfigRef": {"name": "p"}, "zenml": zenml}})
+    }
+
+    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
+        let mut obj = obj.clone();
+        schema.apply_defaults(&mut obj);
+        let old = old.map(|o| {
+            let mut o = o.clone();
+            schema.apply_defaults(&mut o);
+            o
+        });
+        schema
+            .validate(&obj, old.as_ref())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn valid_zenml_assignments_pass_at_every_scope() {
+        let schema = schema(0);
+        for zenml in [
+            json!({"roleId": ROLE, "userId": USER}),
+            json!({"roleId": ROLE, "teamId": TEAM, "workspaceId": WS}),
+            json!({"roleId": ROLE, "userId": USER, "workspaceId": WS, "projectId": PROJECT}),
+        ] {
+            assert_eq!(
+                errors(&schema, &ra(zenml.clone()), None),
+                Vec::<String>::new(),
+                "{zenml}"
+            );
+        }
+    }
+
+    #[test]
+    fn principal_scope_and_uuids_are_checked() {
+        let schema = schema(0);
+        let both = errors(
+            &schema,
+            &ra(json!({"roleId": ROLE, "userId": USER, "teamId": TEAM})),
+            None,
+        );
+        assert!(
+            both.iter()
+                .any(|e| e.contains("exactly one of userId and teamId")),
+            "{both:?}"
+        );
+        let neither = errors(&schema, &ra(json!({"roleId": ROLE})), None);
+        assert!(
+            neither
+                .iter()
+                .any(|e| e.contains("exactly one of userId and teamId")),
+            "{neither:?}"
+        );
+        let orphan = errors(
+            &schema,
+            &ra(json!({"roleId": ROLE, "userId": USER, "projectId": PROJECT})),
+            None,
+        );
+        assert!(
+            orphan
+                .iter()
+                .any(|e| e.starts_with("spec.zenml.workspaceId")
+                    && e.contains("workspaceId is required")),
+            "{orphan:?}"
+        );
+        let not_uuid = errors(
+            &schema,
+            &ra(json!({"roleId": "Organization Admin", "userId": USER})),
+            None,
+        );
+        assert!(
+            not_uuid.iter().any(|e| e.starts_with("spec.zenml.roleId")),
+            "{not_uuid:?}"
+        );
+        let two_blocks = errors(
+            &schema,
+            &json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+                    "metadata": {"name": "x", "namespace": "default"},
+                    "spec": {"providerConfigRef": {"name": "p"}, "zenml": {"roleId": ROLE, "userId": USER},
+                             "gcore": {"userId": 1, "role": "User", "clientId": 8}}}),
+            None,
+        );
+        assert!(
+            two_blocks
+                .iter()
+                .any(|e| e.contains("exactly one provider block (")),
+            "{two_blocks:?}"
+        );
+    }
+
+    #[test]
+    fn role_may_change_but_principal_and_scope_may_not() {
+        let schema = schema(0);
+        let old = ra(json!({"roleId": ROLE, "userId": USER, "workspaceId": WS}));
+        let new_role = ra(
+            json!({"roleId": "10000000-0000-4000-8000-000000000004", "userId": USER, "workspaceId": WS}),
+        );
+        assert_eq!(errors(&schema, &new_role, Some(&old)), Vec::<String>::new());
+        for changed in [
+            json!({"roleId": ROLE, "userId": TEAM, "workspaceId": WS}),
+            json!({"roleId": ROLE, "teamId": TEAM, "workspaceId": WS}),
+            json!({"roleId": ROLE, "userId": USER}),
+            json!({"roleId": ROLE, "userId": USER, "workspaceId": WS, "projectId": PROJECT}),
+        ] {
+            let errs = errors(&schema, &ra(changed.clone()), Some(&old));
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with("spec.zenml") && e.contains("immutable")),
+                "{changed}: {errs:?}"
+            );
+        }
+        let gcore_now = json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+                               "metadata": {"name": "x", "namespace": "default"},
+                               "spec": {"providerConfigRef": {"name": "p"},
+                                        "gcore": {"userId": 1, "role": "User", "clientId": 8}}});
+        let errs = errors(&schema, &gcore_now, Some(&old));
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("provider of a RoleAssignment cannot change")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn provider_configs_take_a_zenml_block() {
+        for index in [1, 2] {
+            let schema = schema(index);
+            let kind = if index == 1 {
+                "ProviderConfig"
+            } else {
+                "ClusterProviderConfig"
+            };
+            let config = |spec: Value| {
+                json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": kind,
+                       "metadata": {"name": "z", "namespace": "default"}, "spec": spec})
+            };
+            let secret = json!({"secretRef": {"name": "s", "key": "apiKey"}});
+            let ok = config(
+                json!({"zenml": {"endpoint": "https://cloudapi.zenml.io"}, "credentials": secret}),
+            );
+            assert_eq!(errors(&schema, &ok, None), Vec::<String>::new(), "{kind}");
+            let both = config(json!({"zenml": {}, "gcore": {}, "credentials": secret}));
+            let errs = errors(&schema, &both, None);
+            assert!(
+                errs.iter()
+                    .any(|e| e.contains("exactly one provider block")),
+                "{kind}: {errs:?}"
+            );
+        }
+    }
+}

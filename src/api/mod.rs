@@ -6,6 +6,7 @@ mod harness;
 mod hyperstack;
 mod provider_config;
 mod role_assignment;
+mod zenml;
 
 pub use condition::{Condition, ConditionStatus};
 pub use harness::{HarnessAssignmentSpec, HarnessConfig, HarnessPrincipalSpec};
@@ -18,6 +19,7 @@ pub use role_assignment::{
     ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy, ProviderConfigRef,
     RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
 };
+pub use zenml::{ZenmlAssignmentSpec, ZenmlConfig};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -26,11 +28,11 @@ pub const GROUP: &str = "rolesync.dev";
 
 /// CEL: exactly one provider block is set (RoleAssignment and both config kinds).
 const EXACTLY_ONE_PROVIDER: &str =
-    "[has(self.gcore), has(self.harness), has(self.hyperstack)].exists_one(x, x)";
+    "[has(self.gcore), has(self.harness), has(self.zenml), has(self.hyperstack)].exists_one(x, x)";
 const EXACTLY_ONE_PROVIDER_MESSAGE: &str =
-    "exactly one provider block (gcore, harness or hyperstack) must be set";
+    "exactly one provider block (gcore, harness, zenml or hyperstack) must be set";
 /// CEL transition rule: a RoleAssignment stays with the provider it was created for.
-const SAME_PROVIDER: &str = "has(self.gcore) == has(oldSelf.gcore) && has(self.harness) == has(oldSelf.harness) && has(self.hyperstack) == has(oldSelf.hyperstack)";
+const SAME_PROVIDER: &str = "has(self.gcore) == has(oldSelf.gcore) && has(self.harness) == has(oldSelf.harness) && has(self.zenml) == has(oldSelf.zenml) && has(self.hyperstack) == has(oldSelf.hyperstack)";
 pub const FINALIZER: &str = "rolesync.dev/finalizer";
 /// Per-object resync interval, a duration such as `30s` or `10m`.
 pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";

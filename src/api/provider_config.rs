@@ -7,8 +7,9 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::HyperstackConfig;
-use super::{Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE};
+use super::{
+    Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, HyperstackConfig, ZenmlConfig,
+};
 
 /// A provider account usable by RoleAssignments in the same namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -43,6 +44,7 @@ pub struct ProviderConfigSpec {
     pub harness: Option<super::HarnessConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
+    pub zenml: Option<ZenmlConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +83,7 @@ pub struct ClusterProviderConfigSpec {
     pub harness: Option<super::HarnessConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
+    pub zenml: Option<ZenmlConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,8 +7,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::HyperstackAssignmentSpec;
-use super::{Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, SAME_PROVIDER};
+use super::{
+    Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, HyperstackAssignmentSpec,
+    SAME_PROVIDER, ZenmlAssignmentSpec,
+};
 use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
@@ -92,6 +94,9 @@ pub struct RoleAssignmentSpec {
     /// A Hyperstack organization member's RBAC role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackAssignmentSpec>,
+    /// A ZenML Pro role assignment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zenml: Option<ZenmlAssignmentSpec>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]

@@ -21,6 +21,7 @@ use crate::sandbox::kube::{ApiServer, ServerConfig};
 use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
 use crate::sandbox::sim::harness::{HarnessSim, HarnessSimConfig};
 use crate::sandbox::sim::hyperstack::{HyperstackSim, HyperstackSimConfig};
+use crate::sandbox::sim::zenml::{ZenmlSim, ZenmlSimConfig};
 use crate::telemetry::{self, LogFormat};
 
 /// rolesync's own namespace in the sandbox, where provider Secrets live.
@@ -29,12 +30,12 @@ pub const SYSTEM_NAMESPACE: &str = "rolesync-system";
 /// The example RoleAssignments, built into the binary so the sandbox runs from anywhere.
 pub const EXAMPLES: &[(&str, &str)] = &[
     (
-        "gcore-project-observer.yaml",
-        include_str!("../../examples/gcore-project-observer.yaml"),
-    ),
-    (
         "gcore-client-admin.yaml",
         include_str!("../../examples/gcore-client-admin.yaml"),
+    ),
+    (
+        "gcore-project-observer.yaml",
+        include_str!("../../examples/gcore-project-observer.yaml"),
     ),
     (
         "harness-account-viewer.yaml",
@@ -49,12 +50,24 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../examples/harness-project-pipeline-executor.yaml"),
     ),
     (
-        "hyperstack-member-developer.yaml",
-        include_str!("../../examples/hyperstack-member-developer.yaml"),
+        "zenml-org-viewer.yaml",
+        include_str!("../../examples/zenml-org-viewer.yaml"),
+    ),
+    (
+        "zenml-project-admin.yaml",
+        include_str!("../../examples/zenml-project-admin.yaml"),
+    ),
+    (
+        "zenml-workspace-team-manager.yaml",
+        include_str!("../../examples/zenml-workspace-team-manager.yaml"),
     ),
     (
         "hyperstack-member-admin-by-id.yaml",
         include_str!("../../examples/hyperstack-member-admin-by-id.yaml"),
+    ),
+    (
+        "hyperstack-member-developer.yaml",
+        include_str!("../../examples/hyperstack-member-developer.yaml"),
     ),
 ];
 
@@ -224,48 +237,133 @@ async fn apply_example(
     Ok(created)
 }
 
-/// What `sandbox.json` describes.
-fn sandbox_json(
-    api: &ApiServer,
-    kubeconfig: &Path,
-    gcore: &GcoreSim,
-    gcore_key: &str,
-    harness: &HarnessSim,
-    harness_key: &str,
-) -> serde_json::Value {
-    let f = gcore.fixtures();
-    let mut info = json!({
-        "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
-        "providers": {
+/// A rate limit that never holds the sandbox back; Hyperstack keeps its published default.
+fn unlimited() -> serde_json::Value {
+    json!({"requestsPerMinute": 60000, "burst": 1000})
+}
+
+fn key_for(provider: &str) -> String {
+    format!("sandbox-{provider}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Every provider simulator of the sandbox, each with the API key it accepts.
+pub struct Simulators {
+    pub gcore: (GcoreSim, String),
+    pub harness: (HarnessSim, String),
+    pub zenml: (ZenmlSim, String),
+    pub hyperstack: (HyperstackSim, String),
+}
+
+impl Simulators {
+    pub async fn start() -> Result<Self, SandboxError> {
+        let gcore_key = key_for("gcore");
+        let gcore = GcoreSim::start(GcoreSimConfig {
+            api_key: gcore_key.clone(),
+            ..GcoreSimConfig::default()
+        })
+        .await
+        .map_err(|e| SandboxError::Simulator("gcore", e))?;
+        let harness_key = key_for("harness");
+        let harness = HarnessSim::start(HarnessSimConfig {
+            api_key: harness_key.clone(),
+            ..HarnessSimConfig::default()
+        })
+        .await
+        .map_err(|e| SandboxError::Simulator("harness", e))?;
+        // ZenML organization API keys carry this prefix.
+        let zenml_key = format!("ZENPROKEY_{}", key_for("zenml"));
+        let zenml = ZenmlSim::start(ZenmlSimConfig {
+            api_key: zenml_key.clone(),
+            ..ZenmlSimConfig::default()
+        })
+        .await
+        .map_err(|e| SandboxError::Simulator("zenml", e))?;
+        let hyperstack_key = key_for("hyperstack");
+        let hyperstack = HyperstackSim::start(HyperstackSimConfig {
+            api_key: hyperstack_key.clone(),
+            ..HyperstackSimConfig::default()
+        })
+        .await
+        .map_err(|e| SandboxError::Simulator("hyperstack", e))?;
+        Ok(Self {
+            gcore: (gcore, gcore_key),
+            harness: (harness, harness_key),
+            zenml: (zenml, zenml_key),
+            hyperstack: (hyperstack, hyperstack_key),
+        })
+    }
+
+    /// Creates a Secret and a `<provider>-sandbox` ClusterProviderConfig per simulator.
+    pub async fn connect(&self, client: &kube::Client) -> Result<(), SandboxError> {
+        let (gcore, key) = &self.gcore;
+        let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
+        connect_provider(client, "gcore-sandbox", key, block).await?;
+        let (harness, key) = &self.harness;
+        let block = json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}, "rateLimit": unlimited()});
+        connect_provider(client, "harness-sandbox", key, block).await?;
+        let (zenml, key) = &self.zenml;
+        let block = json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": unlimited()});
+        connect_provider(client, "zenml-sandbox", key, block).await?;
+        // Hyperstack blocks the whole IP for a minute past its limit: keep its default.
+        let (hyperstack, key) = &self.hyperstack;
+        let block = json!({"hyperstack": {"endpoint": hyperstack.endpoint()}});
+        connect_provider(client, "hyperstack-sandbox", key, block).await
+    }
+
+    /// The `providers` object of `sandbox.json`: endpoints, keys and fixtures.
+    pub fn describe(&self) -> serde_json::Value {
+        let (gcore, gcore_key) = &self.gcore;
+        let g = gcore.fixtures();
+        let (harness, harness_key) = &self.harness;
+        let (hyperstack, hyperstack_key) = &self.hyperstack;
+        let h = hyperstack.fixtures();
+        let (zenml, zenml_key) = &self.zenml;
+        let z = zenml.fixtures();
+        let ids = |ids: &[uuid::Uuid]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let roles: Vec<uuid::Uuid> = z.roles.iter().map(|(id, _)| *id).collect();
+        let projects: Vec<_> = z
+            .projects
+            .iter()
+            .map(|(w, p)| json!({"workspaceId": w.to_string(), "projectId": p.to_string()}))
+            .collect();
+        json!({
             "gcore": {
                 "endpoint": gcore.endpoint(),
                 "apiKey": gcore_key,
-                "fixtures": {"clientId": f.client_id, "userIds": f.user_ids, "projectIds": f.project_ids},
-            }
-        }
-    });
-    info["providers"]["harness"] = json!({
-        "endpoint": harness.endpoint(),
-        "apiKey": harness_key,
-        "accountId": harness.account_id(),
-        "fixtures": harness.fixtures(),
-    });
-    info
-}
+                "fixtures": {"clientId": g.client_id, "userIds": g.user_ids, "projectIds": g.project_ids},
+            },
+            "harness": {
+                "endpoint": harness.endpoint(),
+                "apiKey": harness_key,
+                "accountId": harness.account_id(),
+                "fixtures": harness.fixtures(),
+            },
+            "zenml": {
+                "endpoint": zenml.endpoint(),
+                "apiKey": zenml_key,
+                "fixtures": {
+                    "organizationId": z.organization_id.to_string(),
+                    "roleIds": ids(&roles),
+                    "userIds": ids(&z.user_ids),
+                    "teamIds": ids(&z.team_ids),
+                    "workspaceIds": ids(&z.workspace_ids),
+                    "projects": projects,
+                },
+            },
+            "hyperstack": {
+                "endpoint": hyperstack.endpoint(),
+                "apiKey": hyperstack_key,
+                "fixtures": {"userIds": h.user_ids, "roles": h.roles},
+            },
+        })
+    }
 
-/// `providers.hyperstack` of `sandbox.json`.
-fn with_hyperstack(
-    mut info: serde_json::Value,
-    sim: &HyperstackSim,
-    api_key: &str,
-) -> serde_json::Value {
-    let f = sim.fixtures();
-    info["providers"]["hyperstack"] = json!({
-        "endpoint": sim.endpoint(),
-        "apiKey": api_key,
-        "fixtures": {"userIds": f.user_ids, "roles": f.roles},
-    });
-    info
+    pub async fn shutdown(self) {
+        self.gcore.0.shutdown().await;
+        self.harness.0.shutdown().await;
+        self.zenml.0.shutdown().await;
+        self.hyperstack.0.shutdown().await;
+    }
 }
 
 fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
@@ -370,58 +468,12 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
     install_crds(&client).await?;
 
-    let gcore_key = format!("sandbox-gcore-{}", uuid::Uuid::new_v4().simple());
-    let gcore = GcoreSim::start(GcoreSimConfig {
-        api_key: gcore_key.clone(),
-        ..GcoreSimConfig::default()
-    })
-    .await
-    .map_err(|e| SandboxError::Simulator("gcore", e))?;
-    connect_provider(
-        &client,
-        "gcore-sandbox",
-        &gcore_key,
-        json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
-    )
-    .await?;
-    let harness_key = format!("sandbox-harness-{}", uuid::Uuid::new_v4().simple());
-    let harness = HarnessSim::start(HarnessSimConfig {
-        api_key: harness_key.clone(),
-        ..HarnessSimConfig::default()
-    })
-    .await
-    .map_err(|e| SandboxError::Simulator("harness", e))?;
-    connect_provider(
-        &client,
-        "harness-sandbox",
-        &harness_key,
-        json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 1000}}),
-    )
-    .await?;
-    let hyperstack_key = format!("sandbox-hyperstack-{}", uuid::Uuid::new_v4().simple());
-    let hyperstack = HyperstackSim::start(HyperstackSimConfig {
-        api_key: hyperstack_key.clone(),
-        ..HyperstackSimConfig::default()
-    })
-    .await
-    .map_err(|e| SandboxError::Simulator("hyperstack", e))?;
-    // No rateLimit: the default keeps well under the simulator's 500/min, as under Hyperstack's.
-    connect_provider(
-        &client,
-        "hyperstack-sandbox",
-        &hyperstack_key,
-        json!({"hyperstack": {"endpoint": hyperstack.endpoint()}}),
-    )
-    .await?;
-    let info = sandbox_json(
-        &api,
-        &kubeconfig,
-        &gcore,
-        &gcore_key,
-        &harness,
-        &harness_key,
-    );
-    let info = with_hyperstack(info, &hyperstack, &hyperstack_key);
+    let sims = Simulators::start().await?;
+    sims.connect(&client).await?;
+    let info = json!({
+        "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
+        "providers": sims.describe(),
+    });
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -475,9 +527,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     if let Some(op) = operator {
         let _ = op.await;
     }
-    gcore.shutdown().await;
-    harness.shutdown().await;
-    hyperstack.shutdown().await;
+    sims.shutdown().await;
     api.shutdown().await;
     Ok(())
 }

@@ -13,10 +13,10 @@ use secrecy::SecretString;
 
 use crate::api::{
     ClusterProviderConfig, ConfigKind, GcoreConfig, HarnessConfig, HyperstackConfig,
-    ProviderConfig, ProviderConfigRef, RateLimitSpec,
+    ProviderConfig, ProviderConfigRef, RateLimitSpec, ZenmlConfig,
 };
 use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::{Client, ProviderError, ProviderKind, gcore, harness, hyperstack};
+use crate::providers::{Client, ProviderError, ProviderKind, gcore, harness, hyperstack, zenml};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -102,6 +102,7 @@ struct ConfigView<'a> {
     gcore: Option<&'a GcoreConfig>,
     harness: Option<&'a HarnessConfig>,
     hyperstack: Option<&'a HyperstackConfig>,
+    zenml: Option<&'a ZenmlConfig>,
     secret_namespace: String,
     secret_name: &'a str,
     secret_key: &'a str,
@@ -192,6 +193,7 @@ impl ConfigResolver {
                     gcore: pc.spec.gcore.as_ref(),
                     harness: pc.spec.harness.as_ref(),
                     hyperstack: pc.spec.hyperstack.as_ref(),
+                    zenml: pc.spec.zenml.as_ref(),
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
@@ -222,6 +224,7 @@ impl ConfigResolver {
                     gcore: cpc.spec.gcore.as_ref(),
                     harness: cpc.spec.harness.as_ref(),
                     hyperstack: cpc.spec.hyperstack.as_ref(),
+                    zenml: cpc.spec.zenml.as_ref(),
                     secret_namespace: ns,
                     secret_name: &sr.name,
                     secret_key: &sr.key,
@@ -236,6 +239,8 @@ impl ConfigResolver {
             ProviderKind::Harness
         } else if view.hyperstack.is_some() {
             ProviderKind::Hyperstack
+        } else if view.zenml.is_some() {
+            ProviderKind::Zenml
         } else {
             return Err(ConfigError::Invalid {
                 config: key.as_str().to_owned(),
@@ -335,6 +340,13 @@ impl ConfigResolver {
             let settings = settings(gcore::default_rate_limit())?;
             return gcore::GcoreClient::new(endpoint, api_key, settings)
                 .map(Client::Gcore)
+                .map_err(invalid);
+        }
+        if let Some(z) = view.zenml {
+            let endpoint = z.endpoint.as_deref().unwrap_or(zenml::DEFAULT_ENDPOINT);
+            let settings = settings(zenml::default_rate_limit())?;
+            return zenml::ZenmlClient::new(endpoint, api_key, settings)
+                .map(Client::Zenml)
                 .map_err(invalid);
         }
         if let Some(h) = view.harness {

@@ -1,8 +1,10 @@
 //! Turns a RoleAssignment's spec into the typed assignment a provider works with, plus
 //! the identity used to find other RoleAssignments that claim the same remote assignment.
 
-use crate::api::{HarnessAssignmentSpec, HyperstackAssignmentSpec, RoleAssignmentSpec};
-use crate::providers::{Desired, ProviderKind, gcore, harness, hyperstack};
+use crate::api::{
+    HarnessAssignmentSpec, HyperstackAssignmentSpec, RoleAssignmentSpec, ZenmlAssignmentSpec,
+};
+use crate::providers::{Desired, ProviderKind, gcore, harness, hyperstack, zenml};
 
 /// What one RoleAssignment wants, parsed once at the edge.
 pub struct Target {
@@ -37,6 +39,12 @@ pub enum SpecError {
     ProjectWithoutOrg,
     #[error("exactly one of spec.hyperstack.roleId and spec.hyperstack.roleName must be set")]
     HyperstackRole,
+    #[error("{field} must be a UUID, got {value:?}")]
+    NotUuid { field: &'static str, value: String },
+    #[error("exactly one of spec.zenml.userId and spec.zenml.teamId must be set")]
+    PrincipalNotExactlyOne,
+    #[error("workspaceId is required when projectId is set")]
+    ProjectWithoutWorkspace,
 }
 
 fn positive(field: &'static str, value: i64) -> Result<u64, SpecError> {
@@ -52,6 +60,9 @@ pub fn target(spec: &RoleAssignmentSpec) -> Result<Target, SpecError> {
     }
     if let Some(h) = &spec.hyperstack {
         return hyperstack_target(h);
+    }
+    if let Some(z) = &spec.zenml {
+        return zenml_target(z);
     }
     let Some(g) = &spec.gcore else {
         return Err(SpecError::NoProvider);
@@ -170,6 +181,48 @@ fn hyperstack_target(h: &HyperstackAssignmentSpec) -> Result<Target, SpecError> 
         role: display,
         principal: format!("user:{user}"),
         desired: Desired::Hyperstack(hyperstack::Assignment { user, role }),
+    })
+}
+
+fn uuid<T: std::str::FromStr>(field: &'static str, value: &str) -> Result<T, SpecError> {
+    value.parse().map_err(|_| SpecError::NotUuid {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+/// ZenML assignments have no id: the natural key is the whole assignment, role included,
+/// so two RoleAssignments granting different roles to one principal do not conflict.
+fn zenml_target(z: &ZenmlAssignmentSpec) -> Result<Target, SpecError> {
+    let principal = match (&z.user_id, &z.team_id) {
+        (Some(u), None) => zenml::Principal::User(uuid("spec.zenml.userId", u)?),
+        (None, Some(t)) => zenml::Principal::Team(uuid("spec.zenml.teamId", t)?),
+        _ => return Err(SpecError::PrincipalNotExactlyOne),
+    };
+    let workspace = z
+        .workspace_id
+        .as_deref()
+        .map(|w| uuid("spec.zenml.workspaceId", w))
+        .transpose()?;
+    let project = z
+        .project_id
+        .as_deref()
+        .map(|p| uuid("spec.zenml.projectId", p))
+        .transpose()?;
+    let assignment = zenml::Assignment {
+        role: uuid("spec.zenml.roleId", &z.role_id)?,
+        principal,
+        scope: zenml::Scope::of(workspace, project)
+            .map_err(|_| SpecError::ProjectWithoutWorkspace)?,
+    };
+    Ok(Target {
+        natural_key: format!("zenml:{assignment}"),
+        role: assignment.role.to_string(),
+        principal: match principal {
+            zenml::Principal::User(u) => format!("user:{u}"),
+            zenml::Principal::Team(t) => format!("team:{t}"),
+        },
+        desired: Desired::Zenml(assignment),
     })
 }
 
@@ -318,6 +371,70 @@ mod tests {
             Some(SpecError::NotPositive {
                 field: "spec.hyperstack.roleId",
                 value: 0
+            })
+        );
+    }
+
+    fn zenml_spec(z: serde_json::Value) -> RoleAssignmentSpec {
+        serde_json::from_value(serde_json::json!({"providerConfigRef": {"name": "p"}, "zenml": z}))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    const ROLE: &str = "0b3e7a4e-9c1a-4f7e-8a55-0d1c2b3a4f01";
+    const USER: &str = "5f0c6f7a-1b2c-4d3e-9f40-a1b2c3d4e5f6";
+    const WS: &str = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    #[test]
+    fn zenml_natural_key_is_the_whole_assignment() {
+        let t = target(&zenml_spec(
+            serde_json::json!({"roleId": ROLE, "userId": USER, "workspaceId": WS}),
+        ))
+        .unwrap();
+        assert_eq!(
+            t.natural_key,
+            format!("zenml:role={ROLE}/user={USER}/workspace={WS}")
+        );
+        assert_eq!(t.principal, format!("user:{USER}"));
+        assert_eq!(t.role, ROLE);
+        assert_eq!(t.kind(), ProviderKind::Zenml);
+        let team = target(&zenml_spec(
+            serde_json::json!({"roleId": ROLE, "teamId": USER, "workspaceId": WS}),
+        ))
+        .unwrap();
+        let org = target(&zenml_spec(
+            serde_json::json!({"roleId": ROLE, "userId": USER}),
+        ))
+        .unwrap();
+        let other_role = target(&zenml_spec(
+            serde_json::json!({"roleId": WS, "userId": USER, "workspaceId": WS}),
+        ))
+        .unwrap();
+        for other in [&team, &org, &other_role] {
+            assert_ne!(t.natural_key, other.natural_key);
+        }
+        assert_eq!(team.principal, format!("team:{USER}"));
+    }
+
+    #[test]
+    fn zenml_rejects_what_the_schema_should_have() {
+        let err = |z| target(&zenml_spec(z)).err();
+        assert_eq!(
+            err(serde_json::json!({"roleId": ROLE, "userId": USER, "teamId": USER})),
+            Some(SpecError::PrincipalNotExactlyOne)
+        );
+        assert_eq!(
+            err(serde_json::json!({"roleId": ROLE})),
+            Some(SpecError::PrincipalNotExactlyOne)
+        );
+        assert_eq!(
+            err(serde_json::json!({"roleId": ROLE, "userId": USER, "projectId": WS})),
+            Some(SpecError::ProjectWithoutWorkspace)
+        );
+        assert_eq!(
+            err(serde_json::json!({"roleId": "admin", "userId": USER})),
+            Some(SpecError::NotUuid {
+                field: "spec.zenml.roleId",
+                value: "admin".into()
             })
         );
     }

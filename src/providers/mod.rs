@@ -6,6 +6,7 @@ pub mod gcore;
 pub mod harness;
 pub mod http;
 pub mod hyperstack;
+pub mod zenml;
 
 use std::fmt;
 use std::future::Future;
@@ -175,6 +176,7 @@ pub enum ProviderKind {
     Gcore,
     Harness,
     Hyperstack,
+    Zenml,
 }
 
 impl ProviderKind {
@@ -183,6 +185,7 @@ impl ProviderKind {
             Self::Gcore => "gcore",
             Self::Harness => "harness",
             Self::Hyperstack => "hyperstack",
+            Self::Zenml => "zenml",
         }
     }
 }
@@ -198,6 +201,7 @@ pub enum Desired {
     Gcore(gcore::Assignment),
     Harness(harness::Assignment),
     Hyperstack(hyperstack::Assignment),
+    Zenml(zenml::Assignment),
 }
 
 impl Desired {
@@ -206,6 +210,7 @@ impl Desired {
             Self::Gcore(_) => ProviderKind::Gcore,
             Self::Harness(_) => ProviderKind::Harness,
             Self::Hyperstack(_) => ProviderKind::Hyperstack,
+            Self::Zenml(_) => ProviderKind::Zenml,
         }
     }
 }
@@ -215,6 +220,7 @@ pub enum Client {
     Gcore(gcore::GcoreClient),
     Harness(harness::HarnessClient),
     Hyperstack(hyperstack::HyperstackClient),
+    Zenml(zenml::ZenmlClient),
 }
 
 /// Runs `$body` with the typed client and assignment when both belong to one provider.
@@ -224,6 +230,7 @@ macro_rules! with_provider {
             (Client::Gcore($c), Desired::Gcore($w)) => $body,
             (Client::Harness($c), Desired::Harness($w)) => $body,
             (Client::Hyperstack($c), Desired::Hyperstack($w)) => $body,
+            (Client::Zenml($c), Desired::Zenml($w)) => $body,
             _ => Err(ProviderError::Config(
                 "provider config and RoleAssignment are for different providers".into(),
             )),
@@ -237,6 +244,7 @@ impl Client {
             Self::Gcore(_) => ProviderKind::Gcore,
             Self::Harness(_) => ProviderKind::Harness,
             Self::Hyperstack(_) => ProviderKind::Hyperstack,
+            Self::Zenml(_) => ProviderKind::Zenml,
         }
     }
 
@@ -245,6 +253,7 @@ impl Client {
             Self::Gcore(c) => c.updates_in_place(),
             Self::Harness(c) => c.updates_in_place(),
             Self::Hyperstack(c) => c.updates_in_place(),
+            Self::Zenml(c) => c.updates_in_place(),
         }
     }
 

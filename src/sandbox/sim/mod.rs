@@ -7,6 +7,7 @@
 pub mod gcore;
 pub mod harness;
 pub mod hyperstack;
+pub mod zenml;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

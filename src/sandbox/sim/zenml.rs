@@ -1,0 +1,603 @@
+//! A simulator of ZenML Pro's role-assignment API (`/roles/{role_id}/assignments`) and
+//! its API-key login (`/auth/login`).
+//!
+//! It enforces the organization's rules: exactly one of user and team, a project only
+//! within its workspace, and neither the owner's admin role nor a member's last role can
+//! be revoked. Errors are FastAPI bodies as ZenML sends them. Assigning what already
+//! exists is refused with 409 EntityExistsError (UNCONFIRMED upstream; the harder case).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{Faults, RequestLog, SimServer};
+
+/// Fixture ids are fixed so that examples and tests can name them.
+const fn id(prefix: u128, n: u128) -> Uuid {
+    Uuid::from_u128((prefix << 96) | 0x0000_4000_8000_0000_0000_0000 | n)
+}
+
+/// The organization, its members, teams, roles, workspaces and projects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZenmlFixtures {
+    pub organization_id: Uuid,
+    /// Roles by id, with their names; the first is the organization admin role.
+    pub roles: Vec<(Uuid, String)>,
+    /// The member role every user but the owner starts with (organization-wide).
+    pub member_role_id: Uuid,
+    /// The organization owner, who holds the admin role; it cannot be revoked.
+    pub owner_id: Uuid,
+    pub user_ids: Vec<Uuid>,
+    pub team_ids: Vec<Uuid>,
+    pub workspace_ids: Vec<Uuid>,
+    /// `(workspace, project)` pairs.
+    pub projects: Vec<(Uuid, Uuid)>,
+}
+
+impl ZenmlFixtures {
+    pub fn admin_role_id(&self) -> Uuid {
+        self.roles[0].0
+    }
+}
+
+impl Default for ZenmlFixtures {
+    fn default() -> Self {
+        let roles = [
+            "Organization Admin",
+            "Organization Manager",
+            "Organization Member",
+            "Organization Viewer",
+        ];
+        Self {
+            organization_id: id(0x0e000000, 1),
+            roles: roles
+                .iter()
+                .zip(1..)
+                .map(|(name, n)| (id(0x10000000, n), (*name).to_owned()))
+                .collect(),
+            member_role_id: id(0x10000000, 3),
+            owner_id: id(0x20000000, 1),
+            user_ids: (1..=6).map(|n| id(0x20000000, n)).collect(),
+            team_ids: (1..=2).map(|n| id(0x30000000, n)).collect(),
+            workspace_ids: (1..=2).map(|n| id(0x40000000, n)).collect(),
+            projects: vec![
+                (id(0x40000000, 1), id(0x50000000, 1)),
+                (id(0x40000000, 1), id(0x50000000, 2)),
+                (id(0x40000000, 2), id(0x50000000, 3)),
+            ],
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ZenmlSimConfig {
+    pub api_key: String,
+    pub fixtures: ZenmlFixtures,
+    pub faults: Faults,
+    /// How long issued tokens live (`expires_in`); short in tests that need expiry.
+    pub token_lifetime: Duration,
+    /// Answer lists as page objects of this many items instead of plain arrays.
+    pub page_size: Option<usize>,
+}
+
+impl Default for ZenmlSimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "ZENPROKEY_sandbox".to_owned(),
+            fixtures: ZenmlFixtures::default(),
+            faults: Faults::default(),
+            token_lifetime: Duration::from_secs(3600),
+            page_size: None,
+        }
+    }
+}
+
+/// One role assignment: exactly one of `user_id` / `team_id`; `project_id` only with
+/// `workspace_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SimAssignment {
+    pub role_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
+    pub workspace_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+}
+
+struct Store {
+    api_key: String,
+    token_lifetime: Duration,
+    /// Issued tokens and when they expire.
+    tokens: HashMap<String, Instant>,
+    /// Ordered so that paging is stable.
+    assignments: BTreeSet<SimAssignment>,
+}
+
+struct Inner {
+    fixtures: ZenmlFixtures,
+    names: HashMap<Uuid, String>,
+    page_size: Option<usize>,
+    store: Mutex<Store>,
+}
+
+impl Inner {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn named(&self, id: Uuid) -> Value {
+        json!({"id": id.to_string(), "name": self.names.get(&id)})
+    }
+
+    fn to_json(&self, a: &SimAssignment) -> Value {
+        json!({
+            "user": a.user_id.map(|u| self.named(u)),
+            "team": a.team_id.map(|t| self.named(t)),
+            "role": self.named(a.role_id),
+            "organization_id": self.fixtures.organization_id.to_string(),
+            "workspace_id": a.workspace_id.map(|w| w.to_string()),
+            "project_id": a.project_id.map(|p| p.to_string()),
+        })
+    }
+}
+
+/// ZenML's error body: `detail` is a message, `[exception class, message]`, or a list of
+/// validation errors.
+fn error_body(status: u16, message: &str) -> Value {
+    match status {
+        401 => json!({"detail": message}),
+        429 => json!({"detail": "Too many requests"}),
+        _ => json!({"detail": [class_of(status), message]}),
+    }
+}
+
+fn class_of(status: u16) -> &'static str {
+    match status {
+        403 => "IllegalOperationError",
+        404 => "KeyError",
+        409 => "EntityExistsError",
+        400 | 422 => "ValueError",
+        _ => "RuntimeError",
+    }
+}
+
+/// An error answer; handlers return it with `?`.
+struct ApiError(StatusCode, Value);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> ApiError {
+    ApiError(status, error_body(status.as_u16(), message))
+}
+
+/// FastAPI's 422 for a bad parameter.
+fn invalid(place: &str, name: &str, msg: &str) -> ApiError {
+    ApiError(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"detail": [{"loc": [place, name], "msg": msg, "type": "value_error"}]}),
+    )
+}
+
+fn not_found(what: &str, id: Uuid) -> ApiError {
+    error(StatusCode::NOT_FOUND, &format!("{what} {id} not found"))
+}
+
+fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let Some(token) = token else {
+        return Err(error(StatusCode::UNAUTHORIZED, "Not authenticated"));
+    };
+    match inner.store().tokens.get(&token) {
+        Some(expires) if *expires > Instant::now() => Ok(()),
+        Some(_) => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Authentication error: the access token has expired",
+        )),
+        None => Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Authentication error: invalid access token",
+        )),
+    }
+}
+
+/// Reads `password` out of an `application/x-www-form-urlencoded` body.
+fn form_password(body: &[u8]) -> Option<String> {
+    std::str::from_utf8(body).ok()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "password").then(|| {
+            percent_encoding::percent_decode_str(&value.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+async fn login(State(inner): State<Arc<Inner>>, body: Bytes) -> Result<Response, ApiError> {
+    let Some(password) = form_password(&body) else {
+        return Err(invalid("body", "password", "Field required"));
+    };
+    let mut store = inner.store();
+    if password != store.api_key {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "Authentication error: invalid API key",
+        ));
+    }
+    let token = format!("zenpro-token-{}", Uuid::new_v4().simple());
+    let lifetime = store.token_lifetime;
+    store
+        .tokens
+        .insert(token.clone(), Instant::now() + lifetime);
+    Ok(axum::Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": lifetime.as_secs(),
+    }))
+    .into_response())
+}
+
+fn uuid_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Uuid>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            Uuid::try_parse(v).map_err(|_| invalid("query", name, "Input should be a valid UUID"))
+        })
+        .transpose()
+}
+
+fn role_param(inner: &Inner, raw: &str) -> Result<Uuid, ApiError> {
+    let role = Uuid::try_parse(raw)
+        .map_err(|_| invalid("path", "role_id", "Input should be a valid UUID"))?;
+    if inner.fixtures.roles.iter().any(|(r, _)| *r == role) {
+        Ok(role)
+    } else {
+        Err(not_found("Role", role))
+    }
+}
+
+/// The scope named by `workspace_id` / `project_id`, checked against the fixtures.
+fn scope_params(
+    inner: &Inner,
+    params: &HashMap<String, String>,
+) -> Result<(Option<Uuid>, Option<Uuid>), ApiError> {
+    let workspace = uuid_param(params, "workspace_id")?;
+    let project = uuid_param(params, "project_id")?;
+    if let Some(w) = workspace
+        && !inner.fixtures.workspace_ids.contains(&w)
+    {
+        return Err(not_found("Workspace", w));
+    }
+    match (workspace, project) {
+        (None, Some(_)) => Err(invalid(
+            "query",
+            "project_id",
+            "workspace_id is required when project_id is set",
+        )),
+        (Some(w), Some(p)) if !inner.fixtures.projects.contains(&(w, p)) => Err(error(
+            StatusCode::NOT_FOUND,
+            &format!("Project {p} not found in workspace {w}"),
+        )),
+        scope => Ok(scope),
+    }
+}
+
+/// A write's assignment: the role from the path, the rest from the query.
+fn write_params(
+    inner: &Inner,
+    raw_role: &str,
+    params: &HashMap<String, String>,
+) -> Result<SimAssignment, ApiError> {
+    let role_id = role_param(inner, raw_role)?;
+    let user_id = uuid_param(params, "user_id")?;
+    let team_id = uuid_param(params, "team_id")?;
+    match (user_id, team_id) {
+        (Some(u), None) if !inner.fixtures.user_ids.contains(&u) => {
+            return Err(not_found("User", u));
+        }
+        (None, Some(t)) if !inner.fixtures.team_ids.contains(&t) => {
+            return Err(not_found("Team", t));
+        }
+        (Some(_), None) | (None, Some(_)) => {}
+        _ => {
+            return Err(invalid(
+                "query",
+                "user_id",
+                "exactly one of user_id and team_id must be set",
+            ));
+        }
+    }
+    let (workspace_id, project_id) = scope_params(inner, params)?;
+    Ok(SimAssignment {
+        role_id,
+        user_id,
+        team_id,
+        workspace_id,
+        project_id,
+    })
+}
+
+async fn list(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_role): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let role = role_param(&inner, &raw_role)?;
+    let (workspace, project) = scope_params(&inner, &params)?;
+    let matching: Vec<Value> = inner
+        .store()
+        .assignments
+        .iter()
+        .filter(|a| a.role_id == role && a.workspace_id == workspace && a.project_id == project)
+        .map(|a| inner.to_json(a))
+        .collect();
+    let Some(size) = inner.page_size.filter(|s| *s > 0) else {
+        return Ok(axum::Json(matching).into_response());
+    };
+    let index = match params.get("page") {
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|p| *p >= 1)
+            .ok_or_else(|| invalid("query", "page", "Input should be an integer >= 1"))?,
+        None => 1,
+    };
+    let total = matching.len();
+    let items: Vec<Value> = matching
+        .into_iter()
+        .skip((index - 1).saturating_mul(size))
+        .take(size)
+        .collect();
+    Ok(axum::Json(json!({
+        "index": index,
+        "max_size": size,
+        "total_pages": total.div_ceil(size).max(1),
+        "total": total,
+        "items": items,
+    }))
+    .into_response())
+}
+
+async fn assign(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_role): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let wanted = write_params(&inner, &raw_role, &params)?;
+    if !inner.store().assignments.insert(wanted) {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "The role is already assigned in this scope",
+        ));
+    }
+    Ok(axum::Json(inner.to_json(&wanted)).into_response())
+}
+
+async fn revoke(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_role): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let target = write_params(&inner, &raw_role, &params)?;
+    let mut store = inner.store();
+    if !store.assignments.contains(&target) {
+        return Err(error(StatusCode::NOT_FOUND, "Role assignment not found"));
+    }
+    if let Some(user) = target.user_id {
+        let owner_admin = user == inner.fixtures.owner_id
+            && target.role_id == inner.fixtures.admin_role_id()
+            && target.workspace_id.is_none();
+        if owner_admin {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "Cannot revoke the admin role of the organization owner",
+            ));
+        }
+        if store
+            .assignments
+            .iter()
+            .filter(|a| a.user_id == Some(user))
+            .count()
+            == 1
+        {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "Cannot revoke the last role of member {user}: assign another role first or remove the member from the organization"
+                ),
+            ));
+        }
+    }
+    store.assignments.remove(&target);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A running ZenML Pro simulator.
+pub struct ZenmlSim {
+    server: SimServer,
+    inner: Arc<Inner>,
+}
+
+impl ZenmlSim {
+    pub async fn start(config: ZenmlSimConfig) -> std::io::Result<ZenmlSim> {
+        let f = &config.fixtures;
+        let mut names: HashMap<Uuid, String> = f.roles.iter().cloned().collect();
+        let people = ["alice", "bob", "carol", "dave", "erin", "frank"];
+        for (i, u) in f.user_ids.iter().enumerate() {
+            names.insert(
+                *u,
+                people
+                    .get(i)
+                    .map_or_else(|| format!("user-{i}"), |p| (*p).to_owned()),
+            );
+        }
+        for (i, t) in f.team_ids.iter().enumerate() {
+            names.insert(*t, format!("team-{}", i + 1));
+        }
+        let seeded = f.user_ids.iter().map(|u| SimAssignment {
+            role_id: if *u == f.owner_id {
+                f.admin_role_id()
+            } else {
+                f.member_role_id
+            },
+            user_id: Some(*u),
+            team_id: None,
+            workspace_id: None,
+            project_id: None,
+        });
+        let inner = Arc::new(Inner {
+            names,
+            page_size: config.page_size,
+            store: Mutex::new(Store {
+                api_key: config.api_key,
+                token_lifetime: config.token_lifetime,
+                tokens: HashMap::new(),
+                assignments: seeded.collect(),
+            }),
+            fixtures: config.fixtures,
+        });
+        let router = Router::new()
+            .route("/auth/login", post(login))
+            .route(
+                "/roles/{role_id}/assignments",
+                get(list).post(assign).delete(revoke),
+            )
+            .with_state(inner.clone());
+        let server = SimServer::start(router, config.faults, error_body).await?;
+        Ok(ZenmlSim { server, inner })
+    }
+
+    /// What a ProviderConfig's endpoint would hold: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        self.server.endpoint()
+    }
+
+    /// Revokes the old API key: it and every token issued for it are refused from now on.
+    pub fn set_api_key(&self, key: &str) {
+        let mut store = self.inner.store();
+        store.api_key = key.to_owned();
+        store.tokens.clear();
+    }
+
+    /// Every issued token expires now, as if its lifetime had run out.
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for expires in self.inner.store().tokens.values_mut() {
+            *expires = now;
+        }
+    }
+
+    /// The remote state, in a stable order.
+    pub fn assignments(&self) -> Vec<SimAssignment> {
+        self.inner.store().assignments.iter().copied().collect()
+    }
+
+    /// The remote state as the API lists it.
+    pub fn assignments_json(&self) -> Vec<Value> {
+        let store = self.inner.store();
+        store
+            .assignments
+            .iter()
+            .map(|a| self.inner.to_json(a))
+            .collect()
+    }
+
+    /// An assignment someone else made (no validation); false when it existed.
+    pub fn insert_assignment(&self, a: SimAssignment) -> bool {
+        self.inner.store().assignments.insert(a)
+    }
+
+    /// Someone revoked an assignment (no rules); false when it did not exist.
+    pub fn remove_assignment(&self, a: &SimAssignment) -> bool {
+        self.inner.store().assignments.remove(a)
+    }
+
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.server.requests()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        self.server.faults()
+    }
+
+    pub fn fixtures(&self) -> &ZenmlFixtures {
+        &self.inner.fixtures
+    }
+
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_ids_are_fixed_and_readable() {
+        let f = ZenmlFixtures::default();
+        assert_eq!(
+            f.owner_id.to_string(),
+            "20000000-0000-4000-8000-000000000001"
+        );
+        assert_eq!(
+            f.admin_role_id().to_string(),
+            "10000000-0000-4000-8000-000000000001"
+        );
+        assert_eq!(
+            f.projects[2].1.to_string(),
+            "50000000-0000-4000-8000-000000000003"
+        );
+        assert_eq!(
+            f.organization_id.to_string(),
+            "0e000000-0000-4000-8000-000000000001"
+        );
+    }
+
+    #[test]
+    fn form_passwords_are_decoded() {
+        assert_eq!(
+            form_password(b"password=a%20b%26c").as_deref(),
+            Some("a b&c")
+        );
+        assert_eq!(form_password(b"x=1&password=k+y").as_deref(), Some("k y"));
+        assert_eq!(form_password(b"username=u"), None);
+    }
+
+    #[test]
+    fn errors_look_like_zenml() {
+        assert_eq!(
+            error_body(401, "Not authenticated"),
+            json!({"detail": "Not authenticated"})
+        );
+        assert_eq!(
+            error_body(403, "no"),
+            json!({"detail": ["IllegalOperationError", "no"]})
+        );
+    }
+}

@@ -656,3 +656,53 @@ mod zenml_rules {
         }
     }
 }
+
+/// An unset provider block must be absent on the wire, not `null`: CEL's `has()` counts a
+/// null field as set, so a null block would break the exactly-one rule.
+#[test]
+fn unset_blocks_are_not_serialized_as_null() {
+    fn nulls(path: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null => out.push(path.to_owned()),
+            serde_json::Value::Object(m) => m
+                .iter()
+                .for_each(|(k, v)| nulls(&format!("{path}.{k}"), v, out)),
+            serde_json::Value::Array(a) => {
+                a.iter().for_each(|v| nulls(&format!("{path}[]"), v, out))
+            }
+            _ => {}
+        }
+    }
+    let ra: rolesync::api::RoleAssignment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment", "metadata": {"name": "x"},
+        "spec": {"providerConfigRef": {"name": "p"}, "gcore": {"userId": 1, "role": "User"}}
+    }))
+    .expect("RoleAssignment");
+    let pc: rolesync::api::ClusterProviderConfig = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rolesync.dev/v1alpha1", "kind": "ClusterProviderConfig", "metadata": {"name": "x"},
+        "spec": {"gcore": {}, "credentials": {"secretRef": {"name": "s", "key": "k"}}}
+    }))
+    .expect("ClusterProviderConfig");
+    let pcn: rolesync::api::ProviderConfig = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rolesync.dev/v1alpha1", "kind": "ProviderConfig", "metadata": {"name": "x"},
+        "spec": {"gcore": {}, "credentials": {"secretRef": {"name": "s", "key": "k"}}}
+    }))
+    .expect("ProviderConfig");
+    let mut found = Vec::new();
+    nulls(
+        "ra.spec",
+        &serde_json::to_value(&ra.spec).expect("json"),
+        &mut found,
+    );
+    nulls(
+        "cpc.spec",
+        &serde_json::to_value(&pc.spec).expect("json"),
+        &mut found,
+    );
+    nulls(
+        "pc.spec",
+        &serde_json::to_value(&pcn.spec).expect("json"),
+        &mut found,
+    );
+    assert!(found.is_empty(), "serialized as null: {found:?}");
+}

@@ -44,6 +44,7 @@ pub struct ProviderConfigSpec {
     pub harness: Option<super::HarnessConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zenml: Option<ZenmlConfig>,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
@@ -83,6 +84,7 @@ pub struct ClusterProviderConfigSpec {
     pub harness: Option<super::HarnessConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hyperstack: Option<HyperstackConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zenml: Option<ZenmlConfig>,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.

@@ -1,0 +1,241 @@
+//! The operator killed (SIGKILL) at the three moments where a crash could cost access or
+//! leave a grant behind, for every provider:
+//! - after the remote create and before the status records it: no duplicate on restart;
+//! - during deletion: the finalizer is released only after the remote delete;
+//! - during a role change: the principal never loses access and nothing is left behind.
+//!
+//! Each window is opened deterministically: the simulator answers slowly and the
+//! Kubernetes API refuses every write, so the remote step lands while its record cannot.
+
+mod fleet;
+mod support;
+
+use std::time::Duration;
+
+use fleet::{Fleet, Kind, expected, slot_key, spec};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use support::{WAIT, condition, external_id, is_ready};
+
+const NS: &str = "default";
+const SLOW: Duration = Duration::from_secs(2);
+/// Slot 1 of each provider: a principal and scope the fixtures leave unassigned.
+const SLOT: usize = 1;
+
+/// The remote assignments of `kind` for the principal and scope of `SLOT`.
+fn slot_remote(fleet: &Fleet, kind: Kind) -> Vec<String> {
+    let key = format!("{}|", slot_key(kind, SLOT));
+    fleet
+        .remote(kind)
+        .into_iter()
+        .filter(|r| r.starts_with(&key))
+        .collect()
+}
+
+async fn wait_slot(fleet: &Fleet, kind: Kind, what: &str, pred: impl Fn(&[String]) -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = slot_remote(fleet, kind);
+        if pred(&now) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: remote never became {what}: {now:#?}",
+            kind.name()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fleet with an operator running and `name` Ready with role variant 0.
+async fn ready(kind: Kind, name: &str) -> (Fleet, support::Operator) {
+    let fleet = Fleet::start().await;
+    let op = fleet.env.operator(&[]);
+    fleet
+        .env
+        .create_ra(NS, name, spec(kind, SLOT, 0), json!({}))
+        .await;
+    fleet.env.wait_ra(NS, name, "Ready", is_ready).await;
+    assert_eq!(slot_remote(&fleet, kind), [expected(kind, SLOT, 0)]);
+    (fleet, op)
+}
+
+async fn killed_after_create_before_status(kind: Kind) {
+    let fleet = Fleet::start().await;
+    let env = &fleet.env;
+    fleet.faults(kind).set_latency(SLOW);
+    let op = env.operator(&[]);
+    env.create_ra(NS, "crash", spec(kind, SLOT, 0), json!({}))
+        .await;
+    env.wait_ra(NS, "crash", "finalized", |ra| !ra.finalizers().is_empty())
+        .await;
+    env.api.faults().fail_writes(u32::MAX, 500);
+    wait_slot(&fleet, kind, "created", |r| !r.is_empty()).await;
+    drop(op.kill().await);
+    env.api.faults().fail_writes(0, 500);
+    let ra = env.ras(NS).get("crash").await.expect("get");
+    assert_eq!(external_id(&ra), None, "the status write was lost");
+    let posts = fleet.requests(kind, "POST") + fleet.requests(kind, "PUT");
+
+    fleet.faults(kind).clear();
+    let _op = env.operator(&[]);
+    env.wait_ra(NS, "crash", "Ready", is_ready).await;
+    assert_eq!(
+        slot_remote(&fleet, kind),
+        [expected(kind, SLOT, 0)],
+        "{}: exactly one remote assignment after the crash",
+        kind.name()
+    );
+    assert_eq!(
+        fleet.requests(kind, "POST") + fleet.requests(kind, "PUT"),
+        posts,
+        "{}: the restarted operator wrote nothing: it adopted what it had made",
+        kind.name()
+    );
+    fleet.shutdown().await;
+}
+
+async fn killed_during_deletion(kind: Kind) {
+    let (fleet, op) = ready(kind, "leaving").await;
+    let env = &fleet.env;
+
+    // The remote delete keeps failing: the resource must stay, finalizer and all.
+    fleet.faults(kind).fail_next(100_000, 503);
+    env.ras(NS)
+        .delete("leaving", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    let ra = env
+        .wait_ra(NS, "leaving", "Deleting", |ra| {
+            condition(ra, "Ready").is_some_and(|(_, reason)| reason == "Deleting")
+        })
+        .await;
+    assert!(
+        ra.finalizers()
+            .iter()
+            .any(|f| f == "rolesync.dev/finalizer")
+    );
+    assert_eq!(slot_remote(&fleet, kind), [expected(kind, SLOT, 0)]);
+    drop(op.kill().await);
+
+    // Now the remote delete lands but releasing the finalizer cannot.
+    fleet.faults(kind).clear();
+    fleet.faults(kind).set_latency(SLOW);
+    env.api.faults().fail_writes(u32::MAX, 500);
+    let op = env.operator(&[]);
+    wait_slot(&fleet, kind, "deleted", <[String]>::is_empty).await;
+    drop(op.kill().await);
+    env.api.faults().fail_writes(0, 500);
+    let ra = env.ras(NS).get_opt("leaving").await.expect("get");
+    assert!(
+        ra.is_some_and(|ra| ra
+            .finalizers()
+            .iter()
+            .any(|f| f == "rolesync.dev/finalizer")),
+        "{}: the finalizer outlives a crash after the remote delete",
+        kind.name()
+    );
+
+    fleet.faults(kind).clear();
+    let _op = env.operator(&[]);
+    env.wait_gone(NS, "leaving").await;
+    assert!(slot_remote(&fleet, kind).is_empty());
+    fleet.shutdown().await;
+}
+
+async fn killed_during_replacement(kind: Kind) {
+    let (fleet, op) = ready(kind, "promote").await;
+    let env = &fleet.env;
+    let (old, new) = (expected(kind, SLOT, 0), expected(kind, SLOT, 1));
+
+    fleet.faults(kind).set_latency(SLOW);
+    env.ras(NS)
+        .patch(
+            "promote",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec(kind, SLOT, 1)})),
+        )
+        .await
+        .expect("role change accepted");
+    env.api.faults().fail_writes(u32::MAX, 500);
+    // Watch the remote state closely from the change on: access must never lapse.
+    let mut lapsed = false;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = slot_remote(&fleet, kind);
+        if now.is_empty() {
+            lapsed = true;
+        }
+        if now.contains(&new) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: the new role never arrived: {now:#?}",
+            kind.name()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Killed as soon as the new role exists: for providers that replace, before the old
+    // one is deleted (that takes another slow request).
+    drop(op.kill().await);
+    env.api.faults().fail_writes(0, 500);
+    let at_kill = slot_remote(&fleet, kind);
+    if matches!(kind, Kind::Harness | Kind::Zenml) {
+        assert_eq!(
+            at_kill,
+            {
+                let mut both = vec![old.clone(), new.clone()];
+                both.sort();
+                both
+            },
+            "the old assignment stays until the new one exists"
+        );
+    }
+
+    fleet.faults(kind).clear();
+    let _op = env.operator(&[]);
+    env.wait_ra(NS, "promote", "Ready", |ra| {
+        is_ready(ra) && ra.metadata.generation == Some(2)
+    })
+    .await;
+    wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
+    assert!(
+        !lapsed,
+        "{}: the principal had no role for a moment",
+        kind.name()
+    );
+    fleet.shutdown().await;
+}
+
+macro_rules! per_provider {
+    ($($module:ident => $kind:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn killed_after_the_remote_create_before_the_status_write() {
+                killed_after_create_before_status($kind).await;
+            }
+
+            #[tokio::test]
+            async fn killed_during_deletion() {
+                super::killed_during_deletion($kind).await;
+            }
+
+            #[tokio::test]
+            async fn killed_during_a_role_change() {
+                killed_during_replacement($kind).await;
+            }
+        }
+    )*};
+}
+
+per_provider! {
+    gcore => Kind::Gcore,
+    harness => Kind::Harness,
+    zenml => Kind::Zenml,
+    hyperstack => Kind::Hyperstack,
+}

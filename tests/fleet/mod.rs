@@ -112,10 +112,13 @@ fn zid(prefix: u128, n: u128) -> String {
     uuid::Uuid::from_u128((prefix << 96) | 0x0000_4000_8000_0000_0000_0000 | n).to_string()
 }
 
+/// `((field, principal), workspace, project)` of one ZenML slot.
+type ZenmlSlot = ((&'static str, String), Option<String>, Option<String>);
+
 /// ZenML principal and scope per slot: users (not the owner) at workspace and project
 /// scope, teams everywhere. Users are left out of the organization scope, where each
 /// already holds the member role from the fixtures.
-fn zenml_slots() -> Vec<((&'static str, String), Option<String>, Option<String>)> {
+fn zenml_slots() -> Vec<ZenmlSlot> {
     let mut slots = Vec::new();
     let users = (2..=6).map(|n| ("userId", zid(0x20000000, n)));
     let teams = (1..=2).map(|n| ("teamId", zid(0x30000000, n)));

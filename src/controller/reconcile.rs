@@ -614,6 +614,16 @@ async fn delete_remote(
     {
         return Ok(None);
     }
+    if !applied(ra) {
+        // The remote may still hold what an earlier generation asked for, which the
+        // delete below would not recognise as this resource's (Hyperstack leaves a role it
+        // did not expect in place): apply the spec first. A spec that can never be
+        // applied must not block the deletion, so only retryable failures stop here.
+        match sync(ra, ctx, key, &target, ctx.default_poll).await {
+            Err(failure) if failure.retryable() => return Err(failure),
+            _ => {}
+        }
+    }
     let known = ra
         .status
         .as_ref()
@@ -637,7 +647,29 @@ async fn delete_remote(
         .delete(&id, &target.desired)
         .await
         .map_err(provider("delete"))?;
+    // A replacement cut short by a crash leaves the new assignment made but not yet
+    // recorded: it is this resource's too and must not outlive it.
+    if let Some(unrecorded) = client
+        .observe(&target.desired, None, FRESH)
+        .await
+        .map_err(provider("observe"))?
+        .filter(|o| o.external_id != id)
+    {
+        client
+            .delete(&unrecorded.external_id, &target.desired)
+            .await
+            .map_err(provider("delete"))?;
+    }
     Ok(Some((id, deletion)))
+}
+
+/// Whether the last reconcile brought the remote in line with the current generation.
+fn applied(ra: &RoleAssignment) -> bool {
+    ra.status.as_ref().is_some_and(|s| {
+        conditions::find(&s.conditions, READY).is_some_and(|c| {
+            c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
+        })
+    })
 }
 
 async fn set_finalizer(

@@ -60,7 +60,7 @@ const HEADER: &str = "scenario      n  seconds  prov_req prov_wr  kube_wr rss_mi
 async fn main() {
     let args = Args::parse();
     let opts = Options {
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_rolesync")),
+        bin: std::env::var_os("BENCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rolesync")), PathBuf::from),
         gcore: args.gcore,
         churn: args.churn,
         harness: args.harness,

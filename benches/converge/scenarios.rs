@@ -503,7 +503,6 @@ async fn scenarios(
         );
 
         // steady: a restarted operator resyncs every unchanged assignment once.
-        let cold_rss = operator.peak_rss_mib();
         operator.stop().await;
         let before = sandbox.stats("gcore").await?;
         let started = Instant::now();
@@ -522,7 +521,7 @@ async fn scenarios(
                 provider_requests: after.requests - before.requests,
                 provider_writes: after.writes - before.writes,
                 kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib().max(cold_rss),
+                peak_rss_mib: operator.peak_rss_mib(),
                 rate_limited: after.rate_limited - before.rate_limited,
                 remote_left: Some(after.assignments),
                 request_budget: Some(n.div_ceil(GCORE_PAGE) as u64),
@@ -583,7 +582,7 @@ async fn scenarios(
                 provider_requests: after.requests - before.requests,
                 provider_writes: after.writes - before.writes,
                 kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib().max(cold_rss),
+                peak_rss_mib: operator.peak_rss_mib(),
                 rate_limited: after.rate_limited - before.rate_limited,
                 remote_left: Some(after.assignments),
                 ..Measurement::default()
@@ -627,6 +626,7 @@ async fn scenarios(
             &mut out,
         );
     }
+    // Every operator process of the run: the cold one and the restarted one.
     let peak = out.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max);
     push(
         Measurement {

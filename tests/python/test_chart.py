@@ -187,6 +187,35 @@ class ValuesSchemaTest(unittest.TestCase):
         walk(values, schema, "")
 
 
+class DocsAndImageTest(unittest.TestCase):
+    def test_the_readme_documents_every_crd_field(self):
+        readme = (ROOT / "README.md").read_text()
+
+        def paths(node, prefix):
+            for key, child in node.get("properties", {}).items():
+                yield f"{prefix}.{key}"
+                yield from paths(child, f"{prefix}.{key}")
+
+        for crd in yaml.safe_load_all((ROOT / "crds" / "rolesync.dev.yaml").read_text()):
+            if not crd:
+                continue
+            schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+            for part in ("spec", "status"):
+                for path in paths(schema.get(part, {}), part):
+                    with self.subTest(kind=crd["spec"]["names"]["kind"], field=path):
+                        self.assertIn(f"`{path}`", readme)
+
+    def test_the_image_is_static_minimal_and_runs_as_the_charts_user(self):
+        stages = [l.split()[1] for l in (ROOT / "Dockerfile").read_text().splitlines() if l.startswith("FROM ")]
+        self.assertGreaterEqual(len(stages), 2, "multi-stage build")
+        self.assertTrue(stages[-1] == "scratch" or "distroless" in stages[-1], stages[-1])
+        dockerfile = (ROOT / "Dockerfile").read_text()
+        self.assertIn("unknown-linux-musl", dockerfile)
+        user = [l.split()[1] for l in dockerfile.splitlines() if l.startswith("USER ")][-1]
+        pod = one(chart.render(), "Deployment")["spec"]["template"]["spec"]["securityContext"]
+        self.assertEqual(user, f"{pod['runAsUser']}:{pod['runAsGroup']}")
+
+
 @unittest.skipIf(shutil.which("kubectl") is None, "kubectl is not on PATH")
 class KustomizeTest(unittest.TestCase):
     def build(self):

@@ -39,8 +39,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 What rolesync does to the objects it watches: read RoleAssignments (from a watch cache,
-so no "get") and patch them (finalizers) and their status, read ProviderConfigs, and
-record Events about them. Granted cluster-wide or, with watchNamespace, there only.
+so no "get") and patch them (finalizers) and their status, read ProviderConfigs and
+report their Ready condition, and record Events about them. Granted cluster-wide or, with watchNamespace, there only.
 */}}
 {{- define "rolesync.watchedRules" -}}
 - apiGroups: ["rolesync.dev"]
@@ -52,6 +52,9 @@ record Events about them. Granted cluster-wide or, with watchNamespace, there on
 - apiGroups: ["rolesync.dev"]
   resources: ["providerconfigs"]
   verbs: ["list", "watch"]
+- apiGroups: ["rolesync.dev"]
+  resources: ["providerconfigs/status"]
+  verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

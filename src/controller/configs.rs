@@ -7,8 +7,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Api;
+use kube::runtime::reflector::{ObjectRef, Store};
 use secrecy::SecretString;
 
 use crate::api::{

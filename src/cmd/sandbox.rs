@@ -15,6 +15,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::api::{ClusterProviderConfig, RoleAssignment};
+use crate::cmd::dir_lock::{DirLock, LockError};
 use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
@@ -130,6 +131,8 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    DirInUse(#[from] LockError),
     #[error("cannot start the {0} simulator: {1}")]
     Simulator(&'static str, #[source] std::io::Error),
     #[error("the sandbox's kubeconfig is unusable: {0}")]
@@ -543,6 +546,11 @@ async fn report_stats(api: &ApiServer, sims: &Simulators) {
 /// What the operator's Kubernetes client sends as User-Agent (followed by its version).
 const ROLESYNC_USER_AGENT: &str = "rolesync/";
 
+/// One line of start-up progress, on stderr so stdout keeps only the table and instructions.
+fn progress(step: &str) {
+    eprintln!("rolesync sandbox: {step}…");
+}
+
 pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     telemetry::init(LogFormat::Text);
     let dir_err = |source| SandboxError::Dir {
@@ -551,8 +559,9 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     };
     std::fs::create_dir_all(&args.dir).map_err(dir_err)?;
     let dir = std::fs::canonicalize(&args.dir).map_err(dir_err)?;
+    let _lock = DirLock::acquire(&dir)?;
 
-    eprintln!("rolesync sandbox: starting the Kubernetes API and provider simulators…");
+    progress("starting the Kubernetes API");
     let api = ApiServer::start(ServerConfig {
         addr: ([127, 0, 0, 1], args.port).into(),
         ..ServerConfig::default()
@@ -566,8 +575,13 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let client = client_for(&api.kubeconfig_yaml()).await?;
 
     ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
+    progress(&format!(
+        "Kubernetes API serving at {}; installing rolesync's CRDs",
+        api.url()
+    ));
     install_crds(&client).await?;
 
+    progress("starting the Gcore, Harness, ZenML Pro and Hyperstack simulators");
     let sims = Simulators::start_with(args.simulators.clone()).await?;
     sims.connect(&client).await?;
     let info = json!({
@@ -599,7 +613,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         ))
     });
 
+    if operator.is_some() {
+        progress("controller running");
+    }
     if !args.no_examples {
+        progress(&format!(
+            "applying {} examples and waiting for them to settle",
+            EXAMPLES.len()
+        ));
         ensure_namespace(&client, "default").await?;
         for (file, yaml) in EXAMPLES {
             apply_example(&client, file, yaml).await?;

@@ -4,6 +4,7 @@
 mod backoff;
 mod claims;
 mod conditions;
+mod config_status;
 mod configs;
 mod desired;
 mod health;
@@ -274,6 +275,11 @@ async fn controller(
     let ctx = Arc::new(Context {
         kube: client.clone(),
         configs,
+        config_health: config_status::ConfigHealth::new(
+            client.clone(),
+            pc_store.clone(),
+            cpc_store.clone(),
+        ),
         claims,
         failures: Default::default(),
         backoff: Backoff::default(),

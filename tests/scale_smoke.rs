@@ -33,7 +33,10 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
 
     let cold = find(&results, "cold");
     assert_eq!(cold.remote_left, Some(300), "one remote assignment each");
-    assert_eq!(cold.provider_writes, 300, "exactly one create each: {cold:?}");
+    assert_eq!(
+        cold.provider_writes, 300,
+        "exactly one create each: {cold:?}"
+    );
     assert!(cold.kube_writes <= 3 * 300, "{cold:?}");
 
     let steady = find(&results, "steady");
@@ -45,7 +48,11 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
     );
 
     let churn = find(&results, "churn");
-    assert_eq!(churn.remote_left, Some(0), "deletion leaves nothing: {churn:?}");
+    assert_eq!(
+        churn.remote_left,
+        Some(0),
+        "deletion leaves nothing: {churn:?}"
+    );
     assert_eq!(
         churn.provider_writes,
         30 + 300,

@@ -50,17 +50,22 @@ fn row(m: &Measurement) -> String {
         opt(m.limit_seconds, 1),
         opt(m.ratio, 3),
         m.rate_limited,
-        m.remote_left.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+        m.remote_left
+            .map_or_else(|| "-".to_owned(), |v| v.to_string()),
     )
 }
 
-const HEADER: &str = "scenario      n  seconds  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left";
+const HEADER: &str =
+    "scenario      n  seconds  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left";
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let opts = Options {
-        bin: std::env::var_os("BENCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rolesync")), PathBuf::from),
+        bin: std::env::var_os("BENCH_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_rolesync")),
+            PathBuf::from,
+        ),
         gcore: args.gcore,
         churn: args.churn,
         harness: args.harness,

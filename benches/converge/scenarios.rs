@@ -128,7 +128,10 @@ impl Sandbox {
             .kill_on_drop(true)
             .spawn()?;
         let stdin = child.stdin.take().ok_or_else(|| fail("no sandbox stdin"))?;
-        let out = child.stdout.take().ok_or_else(|| fail("no sandbox stdout"))?;
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail("no sandbox stdout"))?;
         let mut stdout = BufReader::new(out).lines();
         loop {
             match stdout.next_line().await? {
@@ -137,7 +140,8 @@ impl Sandbox {
                 None => return Err(fail("the sandbox exited before it was ready")),
             }
         }
-        let info: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox.json"))?)?;
+        let info: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("sandbox.json"))?)?;
         let kubeconfig = PathBuf::from(
             info["kubernetes"]["kubeconfig"]
                 .as_str()
@@ -193,7 +197,9 @@ struct Operator {
 
 impl Operator {
     async fn start(opts: &Options, kubeconfig: &Path, log: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let addr = format!("127.0.0.1:{port}");
         let log_file = std::fs::File::create(log)?;
         let child = Command::new(&opts.bin)
@@ -377,8 +383,8 @@ fn gcore_spec(fixtures: &Value, i: usize) -> Result<Value> {
         "providerConfigRef": {"kind": "ClusterProviderConfig", "name": "gcore-sandbox"},
         "gcore": {"userId": user, "role": "Observer", "clientId": fixtures["clientId"]},
     });
-    if i % scopes > 0 {
-        spec["gcore"]["projectId"] = projects[i % scopes - 1].clone();
+    if let Some(project) = (i % scopes).checked_sub(1) {
+        spec["gcore"]["projectId"] = projects[project].clone();
     }
     Ok(spec)
 }
@@ -464,7 +470,8 @@ async fn scenarios(
         out.push(m);
     };
 
-    let mut operator = Operator::start(opts, &sandbox.kubeconfig, &dir.join("operator-1.log")).await?;
+    let mut operator =
+        Operator::start(opts, &sandbox.kubeconfig, &dir.join("operator-1.log")).await?;
     if opts.gcore > 0 {
         let n = opts.gcore;
         let fixtures = sandbox.info["providers"]["gcore"]["fixtures"].clone();

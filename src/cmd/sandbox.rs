@@ -293,9 +293,9 @@ impl Simulators {
     pub async fn start_with(options: SimOptions) -> Result<Self, SandboxError> {
         let gcore_key = key_for("gcore");
         let mut gcore_fixtures = GcoreFixtures::default();
-        gcore_fixtures.user_ids.extend(
-            (1..=u64::from(options.extra_users)).map(|i| GCORE_EXTRA_USER_BASE + i),
-        );
+        gcore_fixtures
+            .user_ids
+            .extend((1..=u64::from(options.extra_users)).map(|i| GCORE_EXTRA_USER_BASE + i));
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: gcore_key.clone(),
             fixtures: gcore_fixtures,
@@ -358,7 +358,8 @@ impl Simulators {
         let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
         connect_provider(client, "gcore-sandbox", key, block).await?;
         let (harness, key) = &self.harness;
-        let mut block = json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
+        let mut block =
+            json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
         if self.options.harness_requests_per_minute.is_none() {
             block["rateLimit"] = unlimited();
         }

@@ -4,6 +4,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --- Install checks (charts/, deploy/, Argo CD): a venv in .venv with the real Helm engine
+# (helm-python-sdk) and the Kubernetes schemas (kubernetes-validate), and Lua 5.1, the Lua
+# Argo CD runs health checks in. Installed once; reinstalled when requirements change.
+setup_install_checks() {
+  if ! command -v lua5.1 >/dev/null; then
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+      echo "scripts/test.sh: lua5.1 is missing; install it (Debian: apt-get install lua5.1)" >&2
+      exit 1
+    fi
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1; } >/dev/null ||
+      { echo "scripts/test.sh: installing lua5.1 with apt-get failed" >&2; exit 1; }
+  fi
+  local wanted=tests/python/requirements.txt installed=.venv/rolesync-requirements.txt
+  if [ ! -x .venv/bin/python ] || ! cmp -s "$wanted" "$installed"; then
+    { python3 -m venv .venv &&
+      .venv/bin/pip install -q --disable-pip-version-check -r "$wanted" &&
+      cp "$wanted" "$installed"; } ||
+      { echo "scripts/test.sh: setting up .venv from $wanted failed" >&2; exit 1; }
+  fi
+}
+setup_install_checks
+.venv/bin/python -m unittest discover --quiet --start-directory tests/python --top-level-directory tests/python
+# --- end of install checks
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # --- Dependency audit: cargo deny (deny.toml) ------------------------------------------

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use rolesync::api::{ProviderConfig, RoleAssignment};
+use rolesync::api::{ClusterProviderConfig, ProviderConfig, RoleAssignment};
 use serde_json::json;
 use support::{Env, GCORE_KEY, condition, external_id, gcore_spec, is_ready};
 
@@ -47,6 +47,33 @@ async fn wait_event(env: &Env, ns: &str, name: &str, reason: &str) -> String {
         assert!(
             tokio::time::Instant::now() < deadline,
             "no {reason} event for {ns}/{name}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the `gcore` ClusterProviderConfig's Ready condition has this status and reason.
+async fn wait_config_ready(env: &Env, status: &str, reason: &str) {
+    let configs: Api<ClusterProviderConfig> = Api::all(env.client.clone());
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let ready = configs.get("gcore").await.ok().and_then(|c| {
+            let cond = c
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            Some((format!("{:?}", cond.status), cond.reason))
+        });
+        if ready
+            .as_ref()
+            .is_some_and(|(s, r)| s == status && r == reason)
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "config Ready never {status}/{reason}: {ready:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -383,6 +410,7 @@ async fn a_wrong_key_is_reported_without_a_request_storm_and_rotation_fixes_it()
     );
     assert_eq!(condition(&ra, "Ready").map(|c| c.0), Some("False".into()));
     wait_event(&env, "default", "locked", "Unauthorized").await;
+    wait_config_ready(&env, "False", "CredentialsRejected").await;
 
     // Rotate: the provider gets a new key and so does the Secret; no restart needed.
     env.gcore.set_api_key("rotated-key-7e1c");
@@ -396,6 +424,7 @@ async fn a_wrong_key_is_reported_without_a_request_storm_and_rotation_fixes_it()
         .await
         .expect("secret rotated");
     env.wait_ra("default", "locked", "Ready", is_ready).await;
+    wait_config_ready(&env, "True", "CredentialsAccepted").await;
     // A 401 is terminal: a slow requeue, not a hot loop while the key was wrong.
     let total = env.gcore.requests().len();
     assert!(

@@ -15,11 +15,13 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use crate::api::{ClusterProviderConfig, RoleAssignment};
+use crate::cmd::dir_lock::{DirLock, LockError};
 use crate::cmd::run::shutdown_signal;
 use crate::controller::{self, SecretPolicy, Settings};
 use crate::sandbox::kube::{ApiServer, ServerConfig};
-use crate::sandbox::sim::gcore::{GcoreSim, GcoreSimConfig};
-use crate::sandbox::sim::harness::{HarnessSim, HarnessSimConfig};
+use crate::sandbox::sim::RequestLog;
+use crate::sandbox::sim::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig};
+use crate::sandbox::sim::harness::{HarnessFixtures, HarnessSim, HarnessSimConfig};
 use crate::sandbox::sim::hyperstack::{HyperstackSim, HyperstackSimConfig};
 use crate::sandbox::sim::zenml::{ZenmlSim, ZenmlSimConfig};
 use crate::telemetry::{self, LogFormat};
@@ -85,7 +87,33 @@ pub struct SandboxArgs {
     /// Don't apply the examples.
     #[arg(long)]
     pub no_examples: bool,
+    #[command(flatten)]
+    pub simulators: SimOptions,
+    /// Report what reached the sandbox as one JSON line on stdout (rolesync's Kubernetes
+    /// writes, each simulator's requests and assignments) for every line read from stdin,
+    /// and stop when stdin closes. For benchmarks.
+    #[arg(long)]
+    pub stats: bool,
 }
+
+/// How the simulators behave, for benchmarks against a realistic (slower, limited) provider.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SimOptions {
+    /// Delay every simulator adds to each response, e.g. 10ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub latency: Option<Duration>,
+    /// The Harness simulator refuses (429) requests past this many in any minute, and
+    /// harness-sandbox keeps rolesync's default Harness rate limit instead of none.
+    #[arg(long)]
+    pub harness_requests_per_minute: Option<u32>,
+    /// Users added to the Gcore (ids from 100000) and Harness (bench_user_1, ...)
+    /// simulators, so that thousands of distinct grants exist.
+    #[arg(long, default_value_t = 0)]
+    pub extra_users: u32,
+}
+
+/// The first id of the users `--extra-users` adds to the Gcore simulator.
+pub const GCORE_EXTRA_USER_BASE: u64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
@@ -103,6 +131,8 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    DirInUse(#[from] LockError),
     #[error("cannot start the {0} simulator: {1}")]
     Simulator(&'static str, #[source] std::io::Error),
     #[error("the sandbox's kubeconfig is unusable: {0}")]
@@ -252,20 +282,35 @@ pub struct Simulators {
     pub harness: (HarnessSim, String),
     pub zenml: (ZenmlSim, String),
     pub hyperstack: (HyperstackSim, String),
+    options: SimOptions,
 }
 
 impl Simulators {
     pub async fn start() -> Result<Self, SandboxError> {
+        Self::start_with(SimOptions::default()).await
+    }
+
+    pub async fn start_with(options: SimOptions) -> Result<Self, SandboxError> {
         let gcore_key = key_for("gcore");
+        let mut gcore_fixtures = GcoreFixtures::default();
+        gcore_fixtures
+            .user_ids
+            .extend((1..=u64::from(options.extra_users)).map(|i| GCORE_EXTRA_USER_BASE + i));
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: gcore_key.clone(),
+            fixtures: gcore_fixtures,
             ..GcoreSimConfig::default()
         })
         .await
         .map_err(|e| SandboxError::Simulator("gcore", e))?;
         let harness_key = key_for("harness");
+        let mut harness_fixtures = HarnessFixtures::default();
+        harness_fixtures
+            .users
+            .extend((1..=options.extra_users).map(|i| format!("bench_user_{i}")));
         let harness = HarnessSim::start(HarnessSimConfig {
             api_key: harness_key.clone(),
+            fixtures: harness_fixtures,
             ..HarnessSimConfig::default()
         })
         .await
@@ -285,11 +330,25 @@ impl Simulators {
         })
         .await
         .map_err(|e| SandboxError::Simulator("hyperstack", e))?;
+        if let Some(latency) = options.latency {
+            for faults in [
+                gcore.faults(),
+                harness.faults(),
+                zenml.faults(),
+                hyperstack.faults(),
+            ] {
+                faults.set_latency(latency);
+            }
+        }
+        harness
+            .faults()
+            .set_rate_limit_per(options.harness_requests_per_minute, Duration::from_secs(60));
         Ok(Self {
             gcore: (gcore, gcore_key),
             harness: (harness, harness_key),
             zenml: (zenml, zenml_key),
             hyperstack: (hyperstack, hyperstack_key),
+            options,
         })
     }
 
@@ -299,7 +358,11 @@ impl Simulators {
         let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
         connect_provider(client, "gcore-sandbox", key, block).await?;
         let (harness, key) = &self.harness;
-        let block = json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}, "rateLimit": unlimited()});
+        let mut block =
+            json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
+        if self.options.harness_requests_per_minute.is_none() {
+            block["rateLimit"] = unlimited();
+        }
         connect_provider(client, "harness-sandbox", key, block).await?;
         let (zenml, key) = &self.zenml;
         let block = json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": unlimited()});
@@ -355,6 +418,24 @@ impl Simulators {
                 "apiKey": hyperstack_key,
                 "fixtures": {"userIds": h.user_ids, "roles": h.roles},
             },
+        })
+    }
+
+    /// Requests each simulator answered (all, writes, 429s) and the assignments it holds.
+    pub fn stats(&self) -> serde_json::Value {
+        let counts = |log: Vec<RequestLog>, assignments: usize| {
+            json!({
+                "requests": log.len(),
+                "writes": log.iter().filter(|r| r.method != "GET").count(),
+                "rateLimited": log.iter().filter(|r| r.status == 429).count(),
+                "assignments": assignments,
+            })
+        };
+        json!({
+            "gcore": counts(self.gcore.0.requests(), self.gcore.0.assignments().len()),
+            "harness": counts(self.harness.0.requests(), self.harness.0.assignments().len()),
+            "zenml": counts(self.zenml.0.requests(), self.zenml.0.assignments().len()),
+            "hyperstack": counts(self.hyperstack.0.requests(), self.hyperstack.0.assigned().len()),
         })
     }
 
@@ -443,6 +524,34 @@ async fn print_table(client: &kube::Client, wait: Duration) -> Result<(), Sandbo
     Ok(())
 }
 
+/// Prints a stats line for every line on stdin; returns when stdin closes.
+async fn report_stats(api: &ApiServer, sims: &Simulators) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // Blocking stdin reads get a thread of their own; it ends with stdin (or the sandbox).
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            if line.is_err() || tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    while rx.recv().await.is_some() {
+        let stats = json!({
+            "kubernetes": {"writesByRolesync": api.writes_by(ROLESYNC_USER_AGENT)},
+            "providers": sims.stats(),
+        });
+        println!("{stats}");
+    }
+}
+
+/// What the operator's Kubernetes client sends as User-Agent (followed by its version).
+const ROLESYNC_USER_AGENT: &str = "rolesync/";
+
+/// One line of start-up progress, on stderr so stdout keeps only the table and instructions.
+fn progress(step: &str) {
+    eprintln!("rolesync sandbox: {step}…");
+}
+
 pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     telemetry::init(LogFormat::Text);
     let dir_err = |source| SandboxError::Dir {
@@ -451,8 +560,9 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     };
     std::fs::create_dir_all(&args.dir).map_err(dir_err)?;
     let dir = std::fs::canonicalize(&args.dir).map_err(dir_err)?;
+    let _lock = DirLock::acquire(&dir)?;
 
-    eprintln!("rolesync sandbox: starting the Kubernetes API and provider simulators…");
+    progress("starting the Kubernetes API");
     let api = ApiServer::start(ServerConfig {
         addr: ([127, 0, 0, 1], args.port).into(),
         ..ServerConfig::default()
@@ -466,9 +576,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let client = client_for(&api.kubeconfig_yaml()).await?;
 
     ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
+    progress(&format!(
+        "Kubernetes API serving at {}; installing rolesync's CRDs",
+        api.url()
+    ));
     install_crds(&client).await?;
 
-    let sims = Simulators::start().await?;
+    progress("starting the Gcore, Harness, ZenML Pro and Hyperstack simulators");
+    let sims = Simulators::start_with(args.simulators.clone()).await?;
     sims.connect(&client).await?;
     let info = json!({
         "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
@@ -499,7 +614,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         ))
     });
 
+    if operator.is_some() {
+        progress("controller running");
+    }
     if !args.no_examples {
+        progress(&format!(
+            "applying {} examples and waiting for them to settle",
+            EXAMPLES.len()
+        ));
         ensure_namespace(&client, "default").await?;
         for (file, yaml) in EXAMPLES {
             apply_example(&client, file, yaml).await?;
@@ -522,7 +644,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     println!();
     println!("Press Ctrl-C to stop.");
 
-    shutdown_signal().await;
+    if args.stats {
+        tokio::select! {
+            () = report_stats(&api, &sims) => {},
+            () = shutdown_signal() => {},
+        }
+    } else {
+        shutdown_signal().await;
+    }
     let _ = stop_tx.send(());
     if let Some(op) = operator {
         let _ = op.await;

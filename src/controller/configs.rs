@@ -7,8 +7,8 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
 use crate::api::{
@@ -107,11 +107,11 @@ struct ConfigView<'a> {
     secret_name: &'a str,
     secret_key: &'a str,
     rate_limit: Option<RateLimitSpec>,
-    resource_version: Option<String>,
+    generation: Option<i64>,
 }
 
 struct Cached {
-    resource_version: Option<String>,
+    generation: Option<i64>,
     secret: (String, String),
     client: Arc<Client>,
 }
@@ -198,7 +198,7 @@ impl ConfigResolver {
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
                     rate_limit: pc.spec.rate_limit,
-                    resource_version: pc.resource_version(),
+                    generation: pc.metadata.generation,
                 }
             }
             ConfigKind::ClusterProviderConfig => {
@@ -229,7 +229,7 @@ impl ConfigResolver {
                     secret_name: &sr.name,
                     secret_key: &sr.key,
                     rate_limit: cpc.spec.rate_limit,
-                    resource_version: cpc.resource_version(),
+                    generation: cpc.metadata.generation,
                 }
             }
         };
@@ -254,18 +254,18 @@ impl ConfigResolver {
                 wanted,
             });
         }
-        if let Some(client) = self.cached(&key, &view.resource_version) {
+        if let Some(client) = self.cached(&key, view.generation) {
             return Ok((key, client));
         }
         let _building = self.building.lock().await;
-        if let Some(client) = self.cached(&key, &view.resource_version) {
+        if let Some(client) = self.cached(&key, view.generation) {
             return Ok((key, client));
         }
         let client = Arc::new(self.build(&key, &view).await?);
         self.lock().insert(
             key.clone(),
             Cached {
-                resource_version: view.resource_version.clone(),
+                generation: view.generation,
                 secret: (view.secret_namespace.clone(), view.secret_name.to_owned()),
                 client: client.clone(),
             },
@@ -280,10 +280,12 @@ impl ConfigResolver {
             .retain(|_, c| !(c.secret.0 == namespace && c.secret.1 == name));
     }
 
-    fn cached(&self, key: &ConfigKey, resource_version: &Option<String>) -> Option<Arc<Client>> {
+    /// The client built for this generation of the config's spec; status writes don't
+    /// bump the generation, so they keep the client (and its rate limiter).
+    fn cached(&self, key: &ConfigKey, generation: Option<i64>) -> Option<Arc<Client>> {
         self.lock()
             .get(key)
-            .filter(|c| &c.resource_version == resource_version)
+            .filter(|c| c.generation == generation)
             .map(|c| c.client.clone())
     }
 

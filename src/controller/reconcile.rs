@@ -15,6 +15,7 @@ use tracing::{Instrument, info, warn};
 use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
 use super::claims::Claims;
 use super::conditions::{self, READY, SYNCED, Wanted};
+use super::config_status::{ConfigHealth, Verdict};
 use super::configs::{ConfigError, ConfigKey, ConfigResolver};
 use super::desired::{SpecError, Target, target};
 use crate::api::{
@@ -33,6 +34,7 @@ const FRESH: Freshness = Freshness {
 pub struct Context {
     pub kube: kube::Client,
     pub configs: ConfigResolver,
+    pub config_health: ConfigHealth,
     pub claims: Arc<Mutex<Claims>>,
     pub failures: FailureCounts,
     pub backoff: Backoff,
@@ -109,6 +111,25 @@ impl Failure {
 
 fn provider(operation: &'static str) -> impl FnOnce(ProviderError) -> Failure {
     move |source| Failure::Provider { operation, source }
+}
+
+/// What a pass says about the provider config's credentials, if anything.
+fn config_verdict(result: &Result<Outcome, Failure>) -> Option<Verdict> {
+    let refused = |reason, message: String| Some(Verdict::Refused { reason, message });
+    match result {
+        Ok(Outcome::Available { .. } | Outcome::Missing) => Some(Verdict::Accepted),
+        Err(Failure::Provider {
+            source: e @ ProviderError::Unauthorized { .. },
+            ..
+        }) => refused("CredentialsRejected", e.to_string()),
+        Err(Failure::Config(
+            e @ (ConfigError::SecretNotFound { .. }
+            | ConfigError::SecretKeyMissing { .. }
+            | ConfigError::SecretNamespaceNotAllowed { .. }
+            | ConfigError::Invalid { .. }),
+        )) => refused(e.reason(), e.to_string()),
+        _ => None,
+    }
 }
 
 /// What a successful pass found.
@@ -244,6 +265,12 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     };
     let poll = poll.unwrap_or(ctx.default_poll);
     let target = target.ok();
+    if let Some(verdict) = config_verdict(&result) {
+        let ns = ra.namespace().unwrap_or_default();
+        ctx.config_health
+            .report(&ns, &ra.spec.provider_config_ref, verdict)
+            .await;
+    }
 
     let old = ra.status.clone().unwrap_or_default();
     let mut status = old.clone();

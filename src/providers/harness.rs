@@ -33,10 +33,11 @@ const TOTAL_ELEMENTS: &str = "x-total-elements";
 /// What rolesync's own identifiers start with.
 const IDENTIFIER_PREFIX: &str = "rolesync_";
 
-/// Harness publishes 1000 requests per minute per API key.
+/// Harness publishes 1000 requests per minute per API key. A full burst on top of a
+/// minute at the steady rate must stay within it, or a mass create meets 429s.
 pub fn default_rate_limit() -> RateLimit {
     RateLimit {
-        requests_per_minute: NonZeroU32::new(1000).unwrap_or(NonZeroU32::MIN),
+        requests_per_minute: NonZeroU32::new(950).unwrap_or(NonZeroU32::MIN),
         burst: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
     }
 }

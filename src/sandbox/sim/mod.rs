@@ -45,9 +45,10 @@ const HANG_FOR: Duration = Duration::from_secs(300);
 struct FaultState {
     latency: Duration,
     error_rate: f64,
-    /// Requests per second; more in the same second get 429.
-    rate_limit: Option<u32>,
-    window: Option<(Instant, u32)>,
+    /// At most this many requests in any window of this length; more get 429.
+    rate_limit: Option<(u32, Duration)>,
+    /// When each request still inside the window was let through, oldest first.
+    admitted: VecDeque<Instant>,
     fail_next: VecDeque<u16>,
     hang_next: u32,
     corrupt_next: VecDeque<BodyFault>,
@@ -84,9 +85,15 @@ impl Faults {
 
     /// At most this many requests per second; the rest get 429 with `Retry-After: 1`.
     pub fn set_rate_limit(&self, per_second: Option<u32>) {
+        self.set_rate_limit_per(per_second, Duration::from_secs(1));
+    }
+
+    /// At most `limit` requests in any (sliding) `window`, the strictest reading of a
+    /// published "N requests per minute"; the rest get 429.
+    pub fn set_rate_limit_per(&self, limit: Option<u32>, window: Duration) {
         let mut state = lock(&self.state);
-        state.rate_limit = per_second;
-        state.window = None;
+        state.rate_limit = limit.map(|l| (l, window));
+        state.admitted.clear();
     }
 
     /// The next `n` requests fail with `status` (429 comes with `Retry-After: 1`).
@@ -114,19 +121,23 @@ impl Faults {
     }
 
     fn verdict(&self) -> Verdict {
+        self.verdict_at(Instant::now())
+    }
+
+    fn verdict_at(&self, now: Instant) -> Verdict {
         let mut state = lock(&self.state);
-        if let Some(limit) = state.rate_limit {
-            let now = Instant::now();
-            let (start, count) = match state.window {
-                Some((start, count)) if now.duration_since(start) < Duration::from_secs(1) => {
-                    (start, count + 1)
-                }
-                _ => (now, 1),
-            };
-            state.window = Some((start, count));
-            if count > limit {
+        if let Some((limit, window)) = state.rate_limit {
+            while state
+                .admitted
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                state.admitted.pop_front();
+            }
+            if state.admitted.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
                 return Verdict::RateLimited;
             }
+            state.admitted.push_back(now);
         }
         if let Some(status) = state.fail_next.pop_front() {
             return Verdict::Fail(status);
@@ -346,6 +357,20 @@ mod tests {
         assert!(matches!(faults.verdict(), Verdict::RateLimited));
         faults.set_rate_limit(None);
         assert!(pass(faults.verdict()));
+    }
+
+    #[test]
+    fn rate_limit_window_slides() {
+        let faults = Faults::default();
+        faults.set_rate_limit_per(Some(2), Duration::from_secs(60));
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        assert!(pass(faults.verdict_at(at(0))));
+        assert!(pass(faults.verdict_at(at(30))));
+        assert!(matches!(faults.verdict_at(at(59)), Verdict::RateLimited));
+        // The first request left the window; the second is still in it.
+        assert!(pass(faults.verdict_at(at(60))));
+        assert!(matches!(faults.verdict_at(at(61)), Verdict::RateLimited));
     }
 
     #[test]

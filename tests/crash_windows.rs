@@ -2,7 +2,8 @@
 //! leave a grant behind, for every provider:
 //! - after the remote create and before the status records it: no duplicate on restart;
 //! - during deletion: the finalizer is released only after the remote delete;
-//! - during a role change: the principal never loses access and nothing is left behind.
+//! - during a role change: the principal never loses access and nothing is left behind,
+//!   also when the spec changes again before rolesync runs again.
 //!
 //! Each window is opened deterministically: the simulator answers slowly and the
 //! Kubernetes API refuses every write, so the remote step lands while its record cannot.
@@ -22,6 +23,7 @@ const NS: &str = "default";
 const SLOW: Duration = Duration::from_secs(2);
 /// Slot 1 of each provider: a principal and scope the fixtures leave unassigned.
 const SLOT: usize = 1;
+const REPLACING: &str = "rolesync.dev/replacing";
 
 /// The remote assignments of `kind` for the principal and scope of `SLOT`.
 fn slot_remote(fleet: &Fleet, kind: Kind) -> Vec<String> {
@@ -159,6 +161,14 @@ async fn killed_during_replacement(kind: Kind) {
         )
         .await
         .expect("role change accepted");
+    let replaces = matches!(kind, Kind::Harness | Kind::Zenml);
+    if replaces {
+        // rolesync records the replacement before it creates anything.
+        env.wait_ra(NS, "promote", "marked as replacing", |ra| {
+            ra.annotations().contains_key(REPLACING)
+        })
+        .await;
+    }
     env.api.faults().fail_writes(u32::MAX, 500);
     // Watch the remote state closely from the change on: access must never lapse.
     let mut lapsed = false;
@@ -183,7 +193,7 @@ async fn killed_during_replacement(kind: Kind) {
     drop(op.kill().await);
     env.api.faults().fail_writes(0, 500);
     let at_kill = slot_remote(&fleet, kind);
-    if matches!(kind, Kind::Harness | Kind::Zenml) {
+    if replaces {
         assert_eq!(
             at_kill,
             {
@@ -202,11 +212,58 @@ async fn killed_during_replacement(kind: Kind) {
     })
     .await;
     wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
+    env.wait_ra(NS, "promote", "done replacing", |ra| {
+        !ra.annotations().contains_key(REPLACING)
+    })
+    .await;
     assert!(
         !lapsed,
         "{}: the principal had no role for a moment",
         kind.name()
     );
+    fleet.shutdown().await;
+}
+
+/// A role change cut short by a crash, then overtaken by another change (`then` = 0: back
+/// to the first role) before rolesync runs again: whatever the cut-short change made must
+/// not outlive it.
+async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize) {
+    let (fleet, op) = ready(kind, "flip").await;
+    let env = &fleet.env;
+    fleet.faults(kind).set_latency(SLOW);
+    let patch = |variant| Patch::Merge(json!({"spec": spec(kind, SLOT, variant)}));
+    env.ras(NS)
+        .patch("flip", &PatchParams::default(), &patch(1))
+        .await
+        .expect("role change accepted");
+    if matches!(kind, Kind::Harness | Kind::Zenml) {
+        env.wait_ra(NS, "flip", "marked as replacing", |ra| {
+            ra.annotations().contains_key(REPLACING)
+        })
+        .await;
+    }
+    env.api.faults().fail_writes(u32::MAX, 500);
+    let second = expected(kind, SLOT, 1);
+    wait_slot(&fleet, kind, "the second role", |r| r.contains(&second)).await;
+    drop(op.kill().await);
+    env.api.faults().fail_writes(0, 500);
+    fleet.faults(kind).clear();
+
+    env.ras(NS)
+        .patch("flip", &PatchParams::default(), &patch(then))
+        .await
+        .expect("second change accepted");
+    let _op = env.operator(&[]);
+    env.wait_ra(NS, "flip", "Ready", |ra| {
+        is_ready(ra) && ra.metadata.generation == Some(3)
+    })
+    .await;
+    let last = expected(kind, SLOT, then);
+    wait_slot(&fleet, kind, "only the last role", |r| r == [last.clone()]).await;
+    env.wait_ra(NS, "flip", "done replacing", |ra| {
+        !ra.annotations().contains_key(REPLACING)
+    })
+    .await;
     fleet.shutdown().await;
 }
 
@@ -228,6 +285,16 @@ macro_rules! per_provider {
             #[tokio::test]
             async fn killed_during_a_role_change() {
                 killed_during_replacement($kind).await;
+            }
+
+            #[tokio::test]
+            async fn killed_during_a_role_change_then_changed_back() {
+                super::killed_during_a_role_change_then_changed_again($kind, 0).await;
+            }
+
+            #[tokio::test]
+            async fn killed_during_a_role_change_then_changed_again() {
+                super::killed_during_a_role_change_then_changed_again($kind, 2).await;
             }
         }
     )*};

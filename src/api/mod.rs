@@ -38,6 +38,10 @@ pub const FINALIZER: &str = "rolesync.dev/finalizer";
 pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";
 /// `"true"` stops all remote calls for the object until removed.
 pub const PAUSED_ANNOTATION: &str = "rolesync.dev/paused";
+/// Set by rolesync while a replacement is under way: the spec (JSON) whose assignment it is
+/// creating, so that the assignment can be found again if the spec changes before the
+/// replacement finishes.
+pub const REPLACING_ANNOTATION: &str = "rolesync.dev/replacing";
 
 /// Every CRD rolesync serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {

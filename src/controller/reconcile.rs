@@ -20,7 +20,8 @@ use super::configs::{ConfigError, ConfigKey, ConfigResolver};
 use super::desired::{SpecError, Target, target};
 use crate::api::{
     ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
-    POLL_INTERVAL_ANNOTATION, RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
+    POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
+    RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
 use crate::providers::{Client, Deletion, ExternalId, Freshness, Observed, ProviderError};
@@ -89,6 +90,8 @@ enum Failure {
         operation: &'static str,
         source: ProviderError,
     },
+    #[error("recording the replacement under way: {0}")]
+    Record(#[source] kube::Error),
 }
 
 impl Failure {
@@ -97,6 +100,7 @@ impl Failure {
             Self::Spec(_) | Self::Annotation(_) => false,
             Self::Config(e) => e.is_retryable(),
             Self::Provider { source, .. } => source.is_retryable(),
+            Self::Record(_) => true,
         }
     }
 
@@ -105,6 +109,7 @@ impl Failure {
             Self::Spec(_) | Self::Annotation(_) => "InvalidSpec",
             Self::Config(e) => e.reason(),
             Self::Provider { source, .. } => source.reason(),
+            Self::Record(_) => "KubernetesError",
         }
     }
 }
@@ -280,6 +285,16 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
+    // Once status names the assignment a replacement made, nothing needs the record of it.
+    let replacement_recorded = matches!(&result, Ok(Outcome::Available { .. }))
+        && ra.annotations().contains_key(REPLACING_ANNOTATION)
+        || matches!(
+            &result,
+            Ok(Outcome::Available {
+                event: Some(("Replaced", _)),
+                ..
+            })
+        );
     let (wanted, action, event) = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
@@ -324,6 +339,14 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     }
     if status != old {
         write_status(&api, ra, &status).await?;
+    }
+    if replacement_recorded {
+        mark_replacing(ra, ctx, None)
+            .await
+            .map_err(|source| Error::Kube {
+                object: key.clone(),
+                source,
+            })?;
     }
     if let Some((type_, reason, note)) = event {
         publish(ctx, ra, type_, reason, note).await;
@@ -431,6 +454,7 @@ async fn sync(
     }
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
     let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
+    clean_up_replacement(ra, ctx, &client, target, recorded.as_deref(), allowed).await?;
     let known = ra
         .spec
         .external_id
@@ -480,6 +504,10 @@ async fn sync(
             }
         }
         Step::Replace(old) => {
+            mark_replacing(ra, ctx, Some(&ra.spec))
+                .await
+                .map_err(Failure::Record)?;
+            // Forgotten only once status names the new assignment (see clean_up_replacement).
             let observed = replace(&client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
@@ -507,6 +535,71 @@ async fn sync(
         Step::ReportMissing => Outcome::Missing,
     };
     Ok(outcome)
+}
+
+/// Records (or with `None` forgets) the spec whose assignment a replacement creates.
+async fn mark_replacing(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    spec: Option<&RoleAssignmentSpec>,
+) -> Result<(), kube::Error> {
+    let value = match spec {
+        Some(spec) => json!(serde_json::to_string(spec).map_err(kube::Error::SerdeError)?),
+        None => serde_json::Value::Null,
+    };
+    let api: Api<RoleAssignment> =
+        Api::namespaced(ctx.kube.clone(), &ra.namespace().unwrap_or_default());
+    let patch = json!({"metadata": {"annotations": {REPLACING_ANNOTATION: value}}});
+    api.patch(
+        &ra.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A replacement cut short (by a crash) and then overtaken by another spec change leaves
+/// an assignment for a spec the resource no longer has: remove it. The assignment status
+/// records is never removed here: the normal replacement of it keeps access unbroken.
+async fn clean_up_replacement(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    client: &Client,
+    current: &Target,
+    recorded: Option<&str>,
+    allowed: Allowed,
+) -> Result<(), Failure> {
+    let Some(raw) = ra.annotations().get(REPLACING_ANNOTATION) else {
+        return Ok(());
+    };
+    let stale = serde_json::from_str::<RoleAssignmentSpec>(raw)
+        .ok()
+        .and_then(|spec| target(&spec).ok());
+    if let Some(stale) = stale {
+        if stale.natural_key == current.natural_key {
+            // The replacement of the current spec: done once a reconcile of this generation
+            // succeeded and wrote the new assignment into status; until then, resumed.
+            return if applied(ra) {
+                mark_replacing(ra, ctx, None).await.map_err(Failure::Record)
+            } else {
+                Ok(())
+            };
+        }
+        let found = client
+            .observe(&stale.desired, None, FRESH)
+            .await
+            .map_err(provider("observe"))?
+            .filter(|o| allowed.delete && recorded != Some(o.external_id.as_str()));
+        if let Some(found) = found {
+            client
+                .delete(&found.external_id, &stale.desired)
+                .await
+                .map_err(provider("delete"))?;
+            info!(external_id = %found.external_id, "deleted what an interrupted replacement created");
+        }
+    }
+    mark_replacing(ra, ctx, None).await.map_err(Failure::Record)
 }
 
 /// Replaces `old` for providers that cannot update in place: the new assignment is
@@ -641,6 +734,15 @@ async fn delete_remote(
     {
         return Ok(None);
     }
+    clean_up_replacement(
+        ra,
+        ctx,
+        &client,
+        &target,
+        ra.status.as_ref().and_then(|s| s.external_id.as_deref()),
+        Allowed::from_policies(&ra.spec.management_policies),
+    )
+    .await?;
     if !applied(ra) {
         // The remote may still hold what an earlier generation asked for, which the
         // delete below would not recognise as this resource's (Hyperstack leaves a role it

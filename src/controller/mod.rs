@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, channel::mpsc};
+use futures::{FutureExt, StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
@@ -331,8 +331,27 @@ async fn controller(
         }
     };
     let gate = futures::future::FutureExt::shared(Box::pin(gate));
-    // Readiness must not wait for a first RoleAssignment to reconcile.
-    let _readiness = tokio::spawn(gate.clone());
+    // Readiness must not wait for a first RoleAssignment to reconcile, which is what
+    // drives `gate`: check the caches on our own until they have synced.
+    let _readiness = {
+        let stores = (ra_store.clone(), pc_store.clone(), cpc_store.clone());
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            let synced = |s: &(
+                Store<RoleAssignment>,
+                Store<ProviderConfig>,
+                Store<ClusterProviderConfig>,
+            )| {
+                s.0.wait_until_ready().now_or_never().is_some()
+                    && s.1.wait_until_ready().now_or_never().is_some()
+                    && s.2.wait_until_ready().now_or_never().is_some()
+            };
+            while !synced(&stores) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            ready.store(true, Ordering::Relaxed);
+        })
+    };
 
     Controller::for_stream(ra_stream, ra_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))

@@ -7,6 +7,7 @@ mod conditions;
 mod config_status;
 mod configs;
 mod desired;
+mod events;
 mod health;
 mod leader;
 mod reconcile;
@@ -25,7 +26,6 @@ use std::time::Duration;
 use futures::{StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
@@ -284,13 +284,7 @@ async fn controller(
         failures: Default::default(),
         backoff: Backoff::default(),
         default_poll: settings.poll_interval,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "rolesync".into(),
-                instance: Some(settings.instance.clone()),
-            },
-        ),
+        events: events::Publisher::new(client.clone(), "rolesync", &settings.instance),
         metrics,
     });
 

@@ -130,3 +130,28 @@ async fn metrics_and_health_are_served() {
     }
     assert!(!text.contains(support::GCORE_KEY));
 }
+
+#[tokio::test]
+async fn ready_before_any_role_assignment_exists() {
+    let env = Env::start().await;
+    let op = env.operator(&[]);
+    let addr = op.metrics_addr().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let code = http
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        if code.as_ref().is_ok_and(|c| *c == 200) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready with no RoleAssignments: {code:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -325,6 +325,8 @@ async fn controller(
         }
     };
     let gate = futures::future::FutureExt::shared(Box::pin(gate));
+    // Readiness must not wait for a first RoleAssignment to reconcile.
+    let _readiness = tokio::spawn(gate.clone());
 
     Controller::for_stream(ra_stream, ra_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))

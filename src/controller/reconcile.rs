@@ -444,9 +444,10 @@ async fn sync(
         .observe(want, known.as_ref(), freshness)
         .await
         .map_err(provider("observe"))?;
-    if found.is_none() {
+    if found.is_none() && !(allowed.create && client.create_is_idempotent()) {
         // A cached list may predate an assignment someone just made: confirm the absence
-        // with fresh data before creating (a duplicate grant) or reporting it missing.
+        // with fresh data before creating (where that could duplicate a grant) or
+        // reporting it missing.
         found = client
             .observe(want, known.as_ref(), FRESH)
             .await

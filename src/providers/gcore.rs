@@ -414,6 +414,11 @@ impl Provider for GcoreClient {
         true
     }
 
+    /// Gcore accepts a second, identical assignment (a duplicate grant).
+    fn create_is_idempotent(&self) -> bool {
+        false
+    }
+
     async fn observe(
         &self,
         want: &Assignment,

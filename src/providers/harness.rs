@@ -684,6 +684,12 @@ impl Provider for HarnessClient {
         false
     }
 
+    /// Harness refuses a second assignment with the same identifier or grant, and `create`
+    /// then adopts the one that exists.
+    fn create_is_idempotent(&self) -> bool {
+        true
+    }
+
     async fn observe(
         &self,
         want: &Assignment,

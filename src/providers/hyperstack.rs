@@ -451,6 +451,11 @@ impl Provider for HyperstackClient {
         true
     }
 
+    /// Assigning a role a member already holds changes nothing.
+    fn create_is_idempotent(&self) -> bool {
+        true
+    }
+
     async fn observe(
         &self,
         want: &Assignment,

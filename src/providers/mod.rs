@@ -131,6 +131,11 @@ pub trait Provider: Send + Sync + 'static {
     /// replaces: it creates the new assignment first and deletes the old one afterwards.
     fn updates_in_place(&self) -> bool;
 
+    /// Whether creating an assignment that already exists is harmless: the provider
+    /// refuses it (and the client adopts the existing one) or the write is idempotent.
+    /// When it is not, the controller confirms an absence with fresh data before creating.
+    fn create_is_idempotent(&self) -> bool;
+
     fn observe(
         &self,
         want: &Self::Assignment,
@@ -254,6 +259,15 @@ impl Client {
             Self::Harness(c) => c.updates_in_place(),
             Self::Hyperstack(c) => c.updates_in_place(),
             Self::Zenml(c) => c.updates_in_place(),
+        }
+    }
+
+    pub fn create_is_idempotent(&self) -> bool {
+        match self {
+            Self::Gcore(c) => c.create_is_idempotent(),
+            Self::Harness(c) => c.create_is_idempotent(),
+            Self::Hyperstack(c) => c.create_is_idempotent(),
+            Self::Zenml(c) => c.create_is_idempotent(),
         }
     }
 

@@ -714,6 +714,11 @@ impl Provider for ZenmlClient {
         false
     }
 
+    /// ZenML answers 409 to an existing assignment, and `create` then adopts it.
+    fn create_is_idempotent(&self) -> bool {
+        true
+    }
+
     async fn observe(
         &self,
         want: &Assignment,

@@ -2,7 +2,7 @@
 //! oldest (creationTimestamp, then namespace/name) does; the others are in Conflict and
 //! touch nothing remote. Kept up to date from the watch stream, so checking costs O(1).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// What one RoleAssignment claims: the remote assignment's identity (provider config plus
 /// natural key) and when the claimant was created (RFC 3339, which sorts by time).
@@ -12,9 +12,13 @@ pub struct Claim {
     pub created: String,
 }
 
+/// Claimants of one key as `(created, object)`, oldest first. Almost always one: a sorted
+/// Vec holds it in one small allocation where a BTreeSet node has room for eleven.
+type Claimants = Vec<(String, String)>;
+
 #[derive(Default, Debug)]
 pub struct Claims {
-    by_key: HashMap<String, BTreeSet<(String, String)>>,
+    by_key: HashMap<String, Claimants>,
     by_object: HashMap<String, Claim>,
 }
 
@@ -29,7 +33,10 @@ impl Claims {
         if let Some(old) = self.by_object.remove(object) {
             let was_owner = self.owner(&old.key) == Some(object);
             if let Some(set) = self.by_key.get_mut(&old.key) {
-                set.remove(&(old.created, object.to_owned()));
+                let entry = (old.created, object.to_owned());
+                if let Ok(i) = set.binary_search(&entry) {
+                    set.remove(i);
+                }
                 if set.is_empty() {
                     self.by_key.remove(&old.key);
                 }
@@ -41,7 +48,10 @@ impl Claims {
         if let Some(claim) = claim {
             let set = self.by_key.entry(claim.key.clone()).or_default();
             let previous_owner = set.first().map(|(_, o)| o.clone());
-            set.insert((claim.created.clone(), object.to_owned()));
+            let entry = (claim.created.clone(), object.to_owned());
+            if let Err(i) = set.binary_search(&entry) {
+                set.insert(i, entry);
+            }
             let owner = set.first().map(|(_, o)| o.clone());
             if let (Some(prev), Some(now)) = (previous_owner, owner)
                 && prev != now

@@ -7,6 +7,7 @@ mod conditions;
 mod config_status;
 mod configs;
 mod desired;
+mod events;
 mod health;
 mod leader;
 mod reconcile;
@@ -25,7 +26,6 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
@@ -36,6 +36,9 @@ use crate::metrics::Metrics;
 use claims::{Claim, Claims};
 use configs::{ConfigKey, ConfigResolver};
 use reconcile::{Context, claim_key};
+
+/// kubectl's copy of the last applied object, which rolesync never reads.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// How `rolesync run` behaves.
 #[derive(Clone, Debug)]
@@ -254,8 +257,12 @@ async fn controller(
     let ra_stream = watcher(api_for::<RoleAssignment>(&client, ns), watch_config.clone())
         .default_backoff()
         // managedFields are most of an object's size and rolesync never reads them: the
-        // cache of 10,000 RoleAssignments shrinks several times over without them.
-        .modify(|ra| ra.managed_fields_mut().clear())
+        // cache of 10,000 RoleAssignments shrinks several times over without them. Nor does
+        // it read kubectl's copy of the last applied object, which doubles an object's size.
+        .modify(|ra| {
+            ra.managed_fields_mut().clear();
+            ra.annotations_mut().remove(LAST_APPLIED);
+        })
         .reflect(ra_writer)
         .inspect(move |ev| {
             if let Ok(ev) = ev {
@@ -284,13 +291,7 @@ async fn controller(
         failures: Default::default(),
         backoff: Backoff::default(),
         default_poll: settings.poll_interval,
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "rolesync".into(),
-                instance: Some(settings.instance.clone()),
-            },
-        ),
+        events: events::Publisher::new(client.clone(), "rolesync", &settings.instance),
         metrics,
     });
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, warn};
@@ -18,6 +17,7 @@ use super::conditions::{self, READY, SYNCED, Wanted};
 use super::config_status::{ConfigHealth, Verdict};
 use super::configs::{ConfigError, ConfigKey, ConfigResolver};
 use super::desired::{SpecError, Target, target};
+use super::events::{EventType, Publisher};
 use crate::api::{
     ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
     POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
@@ -40,7 +40,7 @@ pub struct Context {
     pub failures: FailureCounts,
     pub backoff: Backoff,
     pub default_poll: Duration,
-    pub recorder: Recorder,
+    pub events: Publisher,
     pub metrics: Arc<Metrics>,
 }
 
@@ -860,14 +860,11 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Context, ra: &RoleAssignment, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: reason.to_owned(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &ra.object_ref(&())).await {
+    if let Err(e) = ctx
+        .events
+        .publish(&ra.object_ref(&()), type_, reason, note)
+        .await
+    {
         warn!(object = %object_key(ra), error = %e, "could not publish event");
     }
 }

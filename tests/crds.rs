@@ -52,29 +52,55 @@ fn crds_parse_back_as_kubernetes_objects() {
     }
 }
 
+/// The compiled schema of CRD `index` of `rolesync::api::crds()` (0: RoleAssignment,
+/// 1: ProviderConfig, 2: ClusterProviderConfig), as the sandbox's API server uses it.
+fn schema(index: usize) -> rolesync::sandbox::kube::schema::Schema {
+    let crd = serde_json::to_value(&rolesync::api::crds()[index]).expect("CRD to JSON");
+    rolesync::sandbox::kube::schema::Schema::compile(
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+    )
+    .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
+}
+
+/// Validation errors for `obj` (and `old`, for transition rules), both defaulted as the
+/// API server stores them.
+fn errors(
+    schema: &rolesync::sandbox::kube::schema::Schema,
+    obj: &serde_json::Value,
+    old: Option<&serde_json::Value>,
+) -> Vec<String> {
+    let defaulted = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        schema.apply_defaults(&mut v);
+        v
+    };
+    let old = old.map(defaulted);
+    schema
+        .validate(&defaulted(obj), old.as_ref())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A RoleAssignment whose spec holds only `provider: block`.
+fn ra_with(provider: &str, block: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
+           "metadata": {"name": "x", "namespace": "default"},
+           "spec": {"providerConfigRef": {"name": "p"}, provider: block}})
+}
+
 mod schema_rules {
+    use super::errors;
     use rolesync::sandbox::kube::schema::Schema;
     use serde_json::{Value, json};
 
     fn ra_schema() -> Schema {
-        let crd = serde_json::to_value(rolesync::api::crds().remove(0)).expect("CRD to JSON");
-        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-            .unwrap_or_else(|e| panic!("RoleAssignment schema compiles: {e:?}"))
+        super::schema(0)
     }
 
     fn ra(spec: Value) -> Value {
         json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
                "metadata": {"name": "x", "namespace": "default"}, "spec": spec})
-    }
-
-    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
-        let mut obj = obj.clone();
-        schema.apply_defaults(&mut obj);
-        schema
-            .validate(&obj, old)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
     }
 
     #[test]
@@ -171,35 +197,18 @@ mod schema_rules {
 }
 
 mod harness_rules {
+    use super::{errors, schema};
     use rolesync::sandbox::kube::schema::Schema;
     use serde_json::{Value, json};
 
-    fn schema(index: usize) -> Schema {
-        let crd = serde_json::to_value(rolesync::api::crds().remove(index)).expect("CRD to JSON");
-        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
-    }
-
     fn ra(harness: Value) -> Value {
-        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
-               "metadata": {"name": "x", "namespace": "default"},
-               "spec": {"providerConfigRef": {"name": "p"}, "harness": harness}})
+        super::ra_with("harness", harness)
     }
 
     fn project_viewer() -> Value {
         json!({"org": "default", "project": "payments", "role": "_project_viewer",
                "resourceGroup": "_all_project_level_resources",
                "principal": {"type": "USER_GROUP", "identifier": "devs", "scopeLevel": "account"}})
-    }
-
-    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
-        let mut obj = obj.clone();
-        schema.apply_defaults(&mut obj);
-        schema
-            .validate(&obj, old)
-            .iter()
-            .map(ToString::to_string)
-            .collect()
     }
 
     fn defaulted(schema: &Schema, obj: &Value) -> Value {
@@ -341,34 +350,11 @@ mod harness_rules {
 }
 
 mod hyperstack_rules {
-    use rolesync::sandbox::kube::schema::Schema;
+    use super::{errors, schema};
     use serde_json::{Value, json};
 
-    fn schema(index: usize) -> Schema {
-        let crd = serde_json::to_value(&rolesync::api::crds()[index]).expect("CRD to JSON");
-        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
-    }
-
     fn ra(hyperstack: Value) -> Value {
-        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
-               "metadata": {"name": "x", "namespace": "default"},
-               "spec": {"providerConfigRef": {"name": "p"}, "hyperstack": hyperstack}})
-    }
-
-    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
-        let mut obj = obj.clone();
-        schema.apply_defaults(&mut obj);
-        let old = old.map(|o| {
-            let mut o = o.clone();
-            schema.apply_defaults(&mut o);
-            o
-        });
-        schema
-            .validate(&obj, old.as_ref())
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        super::ra_with("hyperstack", hyperstack)
     }
 
     #[test]
@@ -486,7 +472,7 @@ mod hyperstack_rules {
 }
 
 mod zenml_rules {
-    use rolesync::sandbox::kube::schema::Schema;
+    use super::{errors, schema};
     use serde_json::{Value, json};
 
     const ROLE: &str = "10000000-0000-4000-8000-000000000002";
@@ -495,31 +481,8 @@ mod zenml_rules {
     const WS: &str = "40000000-0000-4000-8000-000000000001";
     const PROJECT: &str = "50000000-0000-4000-8000-000000000001";
 
-    fn schema(index: usize) -> Schema {
-        let crd = serde_json::to_value(rolesync::api::crds().remove(index)).expect("CRD to JSON");
-        Schema::compile(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
-            .unwrap_or_else(|e| panic!("schema compiles: {e:?}"))
-    }
-
     fn ra(zenml: Value) -> Value {
-        json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": "RoleAssignment",
-               "metadata": {"name": "x", "namespace": "default"},
-               "spec": {"providerConfigRef": {"name": "p"}, "zenml": zenml}})
-    }
-
-    fn errors(schema: &Schema, obj: &Value, old: Option<&Value>) -> Vec<String> {
-        let mut obj = obj.clone();
-        schema.apply_defaults(&mut obj);
-        let old = old.map(|o| {
-            let mut o = o.clone();
-            schema.apply_defaults(&mut o);
-            o
-        });
-        schema
-            .validate(&obj, old.as_ref())
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+        super::ra_with("zenml", zenml)
     }
 
     #[test]

@@ -21,37 +21,6 @@ fn fast_poll() -> serde_json::Value {
     json!({"rolesync.dev/poll-interval": "1s"})
 }
 
-async fn events_for(env: &Env, ns: &str, name: &str) -> Vec<(String, String)> {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), ns);
-    events
-        .list(&ListParams::default())
-        .await
-        .expect("events list")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
-        .collect()
-}
-
-async fn wait_event(env: &Env, ns: &str, name: &str, reason: &str) -> String {
-    let deadline = tokio::time::Instant::now() + support::WAIT;
-    loop {
-        if let Some((_, note)) = events_for(env, ns, name)
-            .await
-            .into_iter()
-            .find(|(r, _)| r == reason)
-        {
-            return note;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {reason} event for {ns}/{name}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until the `gcore` ClusterProviderConfig's Ready condition has this status and reason.
 async fn wait_config_ready(env: &Env, status: &str, reason: &str) {
     let configs: Api<ClusterProviderConfig> = Api::all(env.client.clone());
@@ -120,8 +89,10 @@ async fn create_update_and_delete_follow_the_resource() {
         (Some("gcore"), Some("user:777"))
     );
     assert!(
-        wait_event(&env, "default", "alice", "Created")
+        env.wait_event("default", "alice", "Created")
             .await
+            .note
+            .unwrap_or_default()
             .contains(&id)
     );
 
@@ -279,8 +250,10 @@ async fn an_existing_assignment_is_adopted_not_duplicated() {
     assert_eq!(env.gcore.assignments().len(), 1);
     assert_eq!(env.requests("POST"), 0);
     assert!(
-        wait_event(&env, "default", "adopt", "Adopted")
+        env.wait_event("default", "adopt", "Adopted")
             .await
+            .note
+            .unwrap_or_default()
             .contains(&existing.to_string())
     );
 }
@@ -349,7 +322,7 @@ async fn the_older_of_two_claimants_owns_the_assignment() {
         remote[0]["role"], "Observer",
         "the newer one changed nothing remotely"
     );
-    wait_event(&env, "default", "second", "Conflict").await;
+    env.wait_event("default", "second", "Conflict").await;
 
     // Deleting the conflicting one leaves the owner's assignment alone.
     env.ras("default")
@@ -409,7 +382,7 @@ async fn a_wrong_key_is_reported_without_a_request_storm_and_rotation_fixes_it()
         "{message:?}"
     );
     assert_eq!(condition(&ra, "Ready").map(|c| c.0), Some("False".into()));
-    wait_event(&env, "default", "locked", "Unauthorized").await;
+    env.wait_event("default", "locked", "Unauthorized").await;
     wait_config_ready(&env, "False", "CredentialsRejected").await;
 
     // Rotate: the provider gets a new key and so does the Secret; no restart needed.

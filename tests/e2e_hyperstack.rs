@@ -5,8 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use rolesync::api::RoleAssignment;
 use rolesync::cmd::sandbox::connect_provider;
 use rolesync::sandbox::sim::hyperstack::{
@@ -66,32 +65,6 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{what} never happened"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Waits for an Event with `reason` about RoleAssignment `name`.
-async fn wait_event(env: &Env, name: &str, reason: &str) -> Event {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), NS);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = events
-            .list(&ListParams::default())
-            .await
-            .expect("events list")
-            .items
-            .into_iter()
-            .find(|e| {
-                e.reason.as_deref() == Some(reason)
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-            });
-        if let Some(event) = found {
-            return event;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {reason} event for {name}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -242,8 +215,8 @@ async fn an_unknown_user_or_role_is_terminal() {
     assert!(message(&no_user).contains("9999"), "{}", message(&no_user));
     assert!(message(&no_role).contains("owner"), "{}", message(&no_role));
     // Terminal: the controller publishes a Warning only for failures no retry can fix.
-    wait_event(&env, "no-user", "NotFound").await;
-    wait_event(&env, "no-role", "NotFound").await;
+    env.wait_event(NS, "no-user", "NotFound").await;
+    env.wait_event(NS, "no-role", "NotFound").await;
     assert_eq!(
         puts_for(&sim, 205),
         0,
@@ -287,7 +260,7 @@ async fn drift_is_repaired_and_a_foreign_role_is_left_alone_on_deletion() {
     assert_eq!(sim.role_of(207).as_deref(), Some("admin"));
     assert_eq!(deletes(&sim), 0);
 
-    let event = wait_event(&env, "left", "LeftInPlace").await;
+    let event = env.wait_event(NS, "left", "LeftInPlace").await;
     assert_eq!(
         event.note.as_deref(),
         Some("left 207 in place: user 207 now holds role admin")

@@ -5,9 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::events::v1::Event;
-use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use rolesync::api::RoleAssignment;
 use rolesync::cmd::sandbox::connect_provider;
 use rolesync::sandbox::sim::zenml::{SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig};
@@ -117,32 +115,6 @@ fn synced_message(ra: &RoleAssignment) -> String {
         .unwrap_or_default()
 }
 
-/// Waits for an event with `reason` about `default/name` and returns its note.
-async fn wait_event(env: &Env, name: &str, reason: &str) -> String {
-    let events: Api<Event> = Api::namespaced(env.client.clone(), "default");
-    let deadline = tokio::time::Instant::now() + support::WAIT;
-    loop {
-        let found = events
-            .list(&ListParams::default())
-            .await
-            .expect("events list")
-            .items
-            .into_iter()
-            .find(|e| {
-                e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
-                    && e.reason.as_deref() == Some(reason)
-            });
-        if let Some(e) = found {
-            return e.note.unwrap_or_default();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {reason} event for {name}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
     let (env, zenml) = start(ZenmlSimConfig::default()).await;
@@ -224,8 +196,10 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
         "assign before revoke: {log:?}"
     );
     assert!(
-        wait_event(&env, "ws-user", "Replaced")
+        env.wait_event("default", "ws-user", "Replaced")
             .await
+            .note
+            .unwrap_or_default()
             .contains(&manager.to_string())
     );
 
@@ -352,8 +326,10 @@ async fn adoption_orphan_and_the_last_role_refusal() {
     );
     assert_eq!(count(&zenml, "POST"), 0, "nothing assigned");
     assert!(
-        wait_event(&env, "carol-member", "Adopted")
+        env.wait_event("default", "carol-member", "Adopted")
             .await
+            .note
+            .unwrap_or_default()
             .contains(&member.to_string())
     );
 

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::wait::await_condition;
 use rolesync::api::RoleAssignment;
 use rolesync::cmd::sandbox::{
@@ -120,6 +121,32 @@ impl Env {
                 let now = api.get_opt(name).await.ok().flatten();
                 panic!("{ns}/{name} never became {what}: {other:?}\nlast seen: {now:#?}")
             }
+        }
+    }
+
+    /// Waits (with a deadline) for an Event with `reason` about RoleAssignment `ns/name`.
+    pub async fn wait_event(&self, ns: &str, name: &str, reason: &str) -> Event {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), ns);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let found = events
+                .list(&ListParams::default())
+                .await
+                .expect("events list")
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some(reason)
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                });
+            if let Some(event) = found {
+                return event;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {reason} event for {ns}/{name}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

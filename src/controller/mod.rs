@@ -319,26 +319,16 @@ async fn controller(
     let (pc_for_secret, cpc_for_secret) = (pc_store.clone(), cpc_store.clone());
     let operator_ns = settings.secret_policy.operator_namespace.clone();
 
-    let gate = {
-        let (ra_store, pc_store, cpc_store) =
-            (ra_store.clone(), pc_store.clone(), cpc_store.clone());
-        let ready = ready.clone();
-        async move {
-            let _ = ra_store.wait_until_ready().await;
-            let _ = pc_store.wait_until_ready().await;
-            let _ = cpc_store.wait_until_ready().await;
-            ready.store(true, Ordering::Relaxed);
-            info!("caches synced; reconciling");
-        }
-    };
-    let gate = futures::future::FutureExt::shared(Box::pin(gate));
-    // Readiness must not wait for a first RoleAssignment to reconcile, which is what
-    // drives `gate`: check the caches on our own until they have synced.
+    // One watcher of the three caches serves both /readyz and the reconciles, which must
+    // not resolve provider configs before their caches are filled. It checks on its own
+    // rather than waiting on the stores' futures, so readiness never depends on a first
+    // RoleAssignment arriving to drive the controller.
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let _readiness = {
         let stores = (ra_store.clone(), pc_store.clone(), cpc_store.clone());
         let ready = ready.clone();
         tokio::spawn(async move {
-            let synced = |s: &(
+            let filled = |s: &(
                 Store<RoleAssignment>,
                 Store<ProviderConfig>,
                 Store<ClusterProviderConfig>,
@@ -347,10 +337,12 @@ async fn controller(
                     && s.1.wait_until_ready().now_or_never().is_some()
                     && s.2.wait_until_ready().now_or_never().is_some()
             };
-            while !synced(&stores) {
+            while !filled(&stores) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             ready.store(true, Ordering::Relaxed);
+            let _ = synced_tx.send(true);
+            info!("caches synced; reconciling");
         })
     };
 
@@ -407,9 +399,10 @@ async fn controller(
         .graceful_shutdown_on(shutdown)
         .run(
             move |ra, ctx: Arc<Context>| {
-                let gate = gate.clone();
+                let mut synced = synced.clone();
                 async move {
-                    gate.await;
+                    // The sender lives as long as the readiness task, which ends only synced.
+                    let _ = synced.wait_for(|s| *s).await;
                     reconcile::reconcile(ra, ctx).await
                 }
             },

@@ -1,8 +1,7 @@
 //! Prometheus metrics: reconciles, errors by reason, provider requests by provider,
 //! operation and status with latency, and assignments by readiness.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -49,8 +48,12 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     assignments: Family<ReadyLabels, Gauge>,
-    readiness: Mutex<HashMap<String, bool>>,
+    readiness: OnceLock<Readiness>,
 }
+
+/// Counts `(ready, not ready)` RoleAssignments when metrics are scraped: read from the
+/// operator's cache then, instead of kept per object on every reconcile.
+type Readiness = Box<dyn Fn() -> (usize, usize) + Send + Sync>;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -94,7 +97,7 @@ impl Default for Metrics {
             requests,
             latency,
             assignments,
-            readiness: Mutex::default(),
+            readiness: OnceLock::new(),
         }
     }
 }
@@ -111,31 +114,23 @@ impl Metrics {
         self.errors.get_or_create(&ReasonLabels { reason }).inc();
     }
 
-    /// Records whether `object` is Ready; `None` forgets it (deleted).
-    pub fn set_ready(&self, object: &str, ready: Option<bool>) {
-        let mut map = self.readiness.lock().unwrap_or_else(|e| e.into_inner());
-        match ready {
-            Some(r) => {
-                map.insert(object.to_owned(), r);
-            }
-            None => {
-                map.remove(object);
-            }
-        }
-        let ready_count = map.values().filter(|r| **r).count();
-        let total = map.len();
-        drop(map);
-        let gauge = |label, n: usize| {
-            self.assignments
-                .get_or_create(&ReadyLabels { ready: label })
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
-        };
-        gauge("true", ready_count);
-        gauge("false", total - ready_count);
+    /// Where the `assignments` gauge comes from; set once the controller has its cache.
+    pub fn count_readiness_with(&self, count: impl Fn() -> (usize, usize) + Send + Sync + 'static) {
+        let _ = self.readiness.set(Box::new(count));
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
+        if let Some(count) = self.readiness.get() {
+            let (ready, not_ready) = count();
+            let gauge = |label, n: usize| {
+                self.assignments
+                    .get_or_create(&ReadyLabels { ready: label })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            };
+            gauge("true", ready);
+            gauge("false", not_ready);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -172,11 +167,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn readiness_gauge_counts_objects_once() {
+    fn readiness_gauge_is_counted_when_scraped() {
         let m = Metrics::default();
-        m.set_ready("a/x", Some(false));
-        m.set_ready("a/x", Some(true));
-        m.set_ready("a/y", Some(false));
+        assert!(
+            !m.encode().contains("rolesync_assignments{"),
+            "no count before a cache exists"
+        );
+        let counts = std::sync::Arc::new(std::sync::Mutex::new((1, 1)));
+        let source = counts.clone();
+        m.count_readiness_with(move || *source.lock().unwrap());
         let text = m.encode();
         assert!(
             text.contains("rolesync_assignments{ready=\"true\"} 1"),
@@ -186,10 +185,15 @@ mod tests {
             text.contains("rolesync_assignments{ready=\"false\"} 1"),
             "{text}"
         );
-        m.set_ready("a/y", None);
+        *counts.lock().unwrap() = (2, 0);
+        let text = m.encode();
         assert!(
-            m.encode()
-                .contains("rolesync_assignments{ready=\"false\"} 0")
+            text.contains("rolesync_assignments{ready=\"true\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rolesync_assignments{ready=\"false\"} 0"),
+            "{text}"
         );
     }
 

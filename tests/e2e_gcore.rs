@@ -81,7 +81,11 @@ async fn create_update_and_delete_follow_the_resource() {
     );
     let status = ra.status.clone().unwrap_or_default();
     assert_eq!(
-        status.at_provider.as_ref().map(|a| a["role"].clone()),
+        status
+            .at_provider
+            .as_ref()
+            .and_then(|a| a.value())
+            .map(|a| a["role"].clone()),
         Some(json!("Observer"))
     );
     assert_eq!(
@@ -201,7 +205,8 @@ async fn orphan_and_observe_only_leave_the_remote_alone() {
     let seen = ra
         .status
         .as_ref()
-        .and_then(|s| s.at_provider.clone())
+        .and_then(|s| s.at_provider.as_ref())
+        .and_then(|a| a.value())
         .expect("atProvider");
     assert_eq!(
         seen["role"], "Observer",

@@ -145,6 +145,7 @@ async fn every_scope_and_principal_type_becomes_ready() {
             status
                 .at_provider
                 .as_ref()
+                .and_then(|a| a.value())
                 .map(|a| &a["role-assignment"]["identifier"]),
             Some(&json!(id))
         );

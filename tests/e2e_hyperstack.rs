@@ -50,6 +50,7 @@ fn at_provider(ra: &RoleAssignment, field: &str) -> Value {
     ra.status
         .as_ref()
         .and_then(|s| s.at_provider.as_ref())
+        .and_then(|a| a.value())
         .map(|a| a[field].clone())
         .unwrap_or(Value::Null)
 }

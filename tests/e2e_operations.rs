@@ -118,7 +118,18 @@ async fn metrics_and_health_are_served() {
     };
     assert_eq!(get("/healthz").await.0, 200);
     assert_eq!(get("/readyz").await.0, 200);
-    let (code, text) = get("/metrics").await;
+    // The readiness gauge counts the operator's cache, which sees the Ready status
+    // moments after this test's own watch may.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (code, text) = loop {
+        let (code, text) = get("/metrics").await;
+        if text.contains("rolesync_assignments{ready=\"true\"} 1")
+            || std::time::Instant::now() > deadline
+        {
+            break (code, text);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(code, 200);
     for needle in [
         "rolesync_reconciles_total{result=\"success\"}",

@@ -159,6 +159,7 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
             status
                 .at_provider
                 .as_ref()
+                .and_then(|a| a.value())
                 .map(|a| a["role"]["name"].clone()),
             Some(json!("Organization Viewer"))
         );

@@ -16,8 +16,8 @@ pub use provider_config::{
     ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,
 };
 pub use role_assignment::{
-    ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy, ProviderConfigRef,
-    RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
+    AtProvider, ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy,
+    ProviderConfigRef, RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
 };
 pub use zenml::{ZenmlAssignmentSpec, ZenmlConfig};
 

@@ -84,19 +84,21 @@ pub struct RoleAssignmentSpec {
     #[schemars(length(min = 1, max = 256))]
     pub external_id: Option<String>,
 
+    // One provider block is set and the others are empty: boxed, the three empty ones cost
+    // a pointer each in every cached RoleAssignment instead of their whole size.
     /// A Gcore Cloud role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gcore: Option<GcoreAssignmentSpec>,
+    pub gcore: Option<Box<GcoreAssignmentSpec>>,
 
     /// A Harness role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub harness: Option<super::HarnessAssignmentSpec>,
+    pub harness: Option<Box<super::HarnessAssignmentSpec>>,
     /// A Hyperstack organization member's RBAC role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyperstack: Option<HyperstackAssignmentSpec>,
+    pub hyperstack: Option<Box<HyperstackAssignmentSpec>>,
     /// A ZenML Pro role assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zenml: Option<ZenmlAssignmentSpec>,
+    pub zenml: Option<Box<ZenmlAssignmentSpec>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]
@@ -183,8 +185,11 @@ pub struct RoleAssignmentStatus {
     pub observed_generation: Option<i64>,
     /// The assignment as the provider last reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
-    pub at_provider: Option<serde_json::Value>,
+    #[schemars(
+        with = "Option<serde_json::Value>",
+        extend("x-kubernetes-preserve-unknown-fields" = true)
+    )]
+    pub at_provider: Option<AtProvider>,
     /// `gcore`, `harness`, `zenml` or `hyperstack` (for display).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
@@ -197,4 +202,111 @@ pub struct RoleAssignmentStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+/// `status.atProvider`: the assignment as the provider last reported it. rolesync's cache
+/// of RoleAssignments keeps only a digest of it ([`AtProvider::compact`]): a reconcile
+/// only needs to know whether a new report differs, and at 10,000 assignments the
+/// reports would be a third of the cache.
+#[derive(Clone, Debug)]
+pub struct AtProvider(Report);
+
+#[derive(Clone, Debug)]
+enum Report {
+    Value(serde_json::Value),
+    Digest(u64),
+}
+
+impl AtProvider {
+    pub fn new(value: serde_json::Value) -> Self {
+        Self(Report::Value(value))
+    }
+
+    /// The report itself; `None` once only its digest is kept.
+    pub fn value(&self) -> Option<&serde_json::Value> {
+        match &self.0 {
+            Report::Value(v) => Some(v),
+            Report::Digest(_) => None,
+        }
+    }
+
+    /// Drops the report and keeps what compares it: its digest.
+    pub fn compact(&mut self) {
+        if let Report::Value(v) = &self.0 {
+            self.0 = Report::Digest(digest(v));
+        }
+    }
+
+    fn digest(&self) -> u64 {
+        match &self.0 {
+            Report::Value(v) => digest(v),
+            Report::Digest(d) => *d,
+        }
+    }
+}
+
+/// Stable for the life of the process, which is as long as any digest is kept.
+fn digest(value: &serde_json::Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+impl PartialEq for AtProvider {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Report::Value(a), Report::Value(b)) => a == b,
+            _ => self.digest() == other.digest(),
+        }
+    }
+}
+
+impl Serialize for AtProvider {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Report::Value(v) => v.serialize(s),
+            Report::Digest(_) => Err(serde::ser::Error::custom(
+                "status.atProvider: only a digest of the report is kept here",
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for AtProvider {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(Self::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_compacted_report_still_compares_by_content() {
+        let report = json!({"id": 7, "role": "Observer", "project_id": 123});
+        let mut cached = AtProvider::new(report.clone());
+        cached.compact();
+        assert_eq!(cached.value(), None);
+        assert_eq!(cached, AtProvider::new(report.clone()));
+        assert_eq!(AtProvider::new(report), cached);
+        let changed = AtProvider::new(json!({"id": 7, "role": "User", "project_id": 123}));
+        assert_ne!(cached, changed);
+        assert_ne!(changed, cached);
+    }
+
+    #[test]
+    fn only_a_report_serializes() {
+        let mut a = AtProvider::new(json!({"id": 7}));
+        assert_eq!(serde_json::to_value(&a).unwrap(), json!({"id": 7}));
+        let parsed: AtProvider = serde_json::from_value(json!({"id": 7})).unwrap();
+        assert_eq!(parsed.value(), Some(&json!({"id": 7})));
+        a.compact();
+        assert!(
+            serde_json::to_value(&a).is_err(),
+            "a digest must never be written as the report"
+        );
+    }
 }

@@ -236,12 +236,12 @@ mod tests {
             "providerConfigRef": {"name": "p"},
         }))
         .map(|mut s: RoleAssignmentSpec| {
-            s.gcore = Some(GcoreAssignmentSpec {
+            s.gcore = Some(Box::new(GcoreAssignmentSpec {
                 user_id: user,
                 role: gcore::Role::Observer,
                 client_id: client,
                 project_id: project,
-            });
+            }));
             s
         })
         .unwrap_or_else(|e| panic!("{e}"))

@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod leader;
 mod reconcile;
+mod status_patch;
 
 pub use backoff::Backoff;
 pub use configs::SecretPolicy;
@@ -177,8 +178,7 @@ fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
             .metadata
             .creation_timestamp
             .as_ref()
-            .map(|t| t.0.to_string())
-            .unwrap_or_default(),
+            .map_or(0, |t| t.0.as_second()),
     })
 }
 
@@ -246,6 +246,14 @@ async fn controller(
     let (pc_store, pc_writer) = reflector::store::<ProviderConfig>();
     let (cpc_store, cpc_writer) = reflector::store::<ClusterProviderConfig>();
     let (ra_store, ra_writer) = reflector::store::<RoleAssignment>();
+    metrics.count_readiness_with({
+        let store = ra_store.clone();
+        move || {
+            let all = store.state();
+            let ready = all.iter().filter(|ra| reconcile::is_ready(ra)).count();
+            (ready, all.len() - ready)
+        }
+    });
 
     let claims = Arc::new(Mutex::new(Claims::default()));
     let (affected_tx, affected_rx) = mpsc::unbounded();
@@ -259,9 +267,13 @@ async fn controller(
         // managedFields are most of an object's size and rolesync never reads them: the
         // cache of 10,000 RoleAssignments shrinks several times over without them. Nor does
         // it read kubectl's copy of the last applied object, which doubles an object's size.
+        // Of the provider's report in status it needs only a digest.
         .modify(|ra| {
             ra.managed_fields_mut().clear();
             ra.annotations_mut().remove(LAST_APPLIED);
+            if let Some(report) = ra.status.as_mut().and_then(|s| s.at_provider.as_mut()) {
+                report.compact();
+            }
         })
         .reflect(ra_writer)
         .inspect(move |ev| {

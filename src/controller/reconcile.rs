@@ -18,8 +18,9 @@ use super::config_status::{ConfigHealth, Verdict};
 use super::configs::{ConfigError, ConfigKey, ConfigResolver};
 use super::desired::{SpecError, Target, target};
 use super::events::{EventType, Publisher};
+use super::status_patch::status_patch;
 use crate::api::{
-    ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
+    AtProvider, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
     POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
     RoleAssignmentStatus,
 };
@@ -333,10 +334,6 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         }
     };
     status.conditions = conditions::merge(&old.conditions, &wanted, ra.metadata.generation, &now());
-    if let Some(ready) = conditions::find(&status.conditions, READY) {
-        ctx.metrics
-            .set_ready(&key, Some(ready.status == ConditionStatus::True));
-    }
     if status != old {
         write_status(&api, ra, &status).await?;
     }
@@ -372,7 +369,7 @@ fn outcome_status(
         Outcome::Available { observed, event } => {
             ctx.metrics.reconciled("success");
             status.external_id = Some(observed.external_id.to_string());
-            status.at_provider = Some(observed.at_provider);
+            status.at_provider = Some(AtProvider::new(observed.at_provider));
             (
                 vec![
                     Wanted::new(READY, ConditionStatus::True, "Available", ""),
@@ -643,7 +640,6 @@ async fn finalize(
         Ok(deleted) => {
             set_finalizer(ra, api, false).await?;
             ctx.failures.succeed(key);
-            ctx.metrics.set_ready(key, None);
             ctx.metrics.reconciled("deleted");
             match deleted {
                 Some((id, Deletion::Deleted)) => {
@@ -793,6 +789,13 @@ async fn delete_remote(
     Ok(Some((id, deletion)))
 }
 
+/// Whether status says Ready=True (for any generation).
+pub fn is_ready(ra: &RoleAssignment) -> bool {
+    ra.status.as_ref().is_some_and(|s| {
+        conditions::find(&s.conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
+    })
+}
+
 /// Whether the last reconcile brought the remote in line with the current generation.
 fn applied(ra: &RoleAssignment) -> bool {
     ra.status.as_ref().is_some_and(|s| {
@@ -843,12 +846,8 @@ async fn write_status(
         object: object_key(ra),
         source,
     };
-    let value = serde_json::to_value(status).map_err(|e| err(kube::Error::SerdeError(e)))?;
-    // Replacing the whole status (rather than merging) drops fields that no longer apply.
-    let patch: json_patch::Patch = serde_json::from_value(json!([
-        {"op": "add", "path": "/status", "value": value}
-    ]))
-    .map_err(|e| err(kube::Error::SerdeError(e)))?;
+    let patch =
+        status_patch(ra.status.as_ref(), status).map_err(|e| err(kube::Error::SerdeError(e)))?;
     api.patch_status(
         &ra.name_any(),
         &PatchParams::default(),

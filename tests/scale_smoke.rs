@@ -39,6 +39,10 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
     );
     // Finalizer, status and a Created event each, plus the provider config's status once.
     assert!(cold.kube_writes <= 3 * 300 + 1, "{cold:?}");
+    assert!(
+        cold.cpu.operator > 0.0 && cold.cpu.sandbox > 0.0,
+        "the CPU split is measured: {cold:?}"
+    );
 
     let steady = find(&results, "steady");
     assert_eq!(steady.kube_writes, 0, "a resync writes nothing: {steady:?}");

@@ -39,10 +39,12 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn row(m: &Measurement) -> String {
     format!(
-        "{:<8} {:>6} {:>8.2} {:>9} {:>8} {:>8} {:>7.1} {:>9} {:>6} {:>5} {:>6}",
+        "{:<8} {:>6} {:>8.2} {:>6.1} {:>6.1} {:>9} {:>8} {:>8} {:>7.1} {:>9} {:>6} {:>5} {:>6}",
         m.scenario,
         m.n,
         m.seconds,
+        m.cpu.operator,
+        m.cpu.sandbox,
         m.provider_requests,
         m.provider_writes,
         m.kube_writes,
@@ -55,8 +57,7 @@ fn row(m: &Measurement) -> String {
     )
 }
 
-const HEADER: &str =
-    "scenario      n  seconds  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left";
+const HEADER: &str = "scenario      n  seconds op_cpu sb_cpu  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left";
 
 #[tokio::main]
 async fn main() {

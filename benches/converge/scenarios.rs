@@ -70,6 +70,55 @@ pub struct Measurement {
     pub remote_left: Option<u64>,
     /// What the target for provider requests is (steady: scopes x pages).
     pub request_budget: Option<u64>,
+    /// CPU each process spent in the scenario: where the time went.
+    pub cpu: CpuSeconds,
+}
+
+/// CPU seconds (user + system) of the operator, the sandbox (in-memory API and
+/// simulators) and the benchmark's own client.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuSeconds {
+    pub operator: f64,
+    pub sandbox: f64,
+    pub benchmark: f64,
+}
+
+impl CpuSeconds {
+    fn sample(operator: Option<&Operator>, sandbox: &Sandbox) -> Self {
+        Self {
+            operator: operator.map_or(0.0, |o| cpu_seconds(o.child.id())),
+            sandbox: cpu_seconds(sandbox.child.id()),
+            benchmark: cpu_seconds(Some(std::process::id())),
+        }
+    }
+
+    fn since(self, earlier: Self) -> Self {
+        Self {
+            operator: self.operator - earlier.operator,
+            sandbox: self.sandbox - earlier.sandbox,
+            benchmark: self.benchmark - earlier.benchmark,
+        }
+    }
+}
+
+/// utime + stime from `/proc/<pid>/stat`, in the kernel's fixed USER_HZ of 100 ticks a second.
+fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let Some(stat) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+    else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces;
+    // utime and stime are fields 14 and 15 of the whole line.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 impl Measurement {
@@ -87,6 +136,11 @@ impl Measurement {
             "rate_limited": self.rate_limited,
             "remote_left": self.remote_left,
             "request_budget": self.request_budget,
+            "cpu_seconds": {
+                "operator": (self.cpu.operator * 100.0).round() / 100.0,
+                "sandbox": (self.cpu.sandbox * 100.0).round() / 100.0,
+                "benchmark": (self.cpu.benchmark * 100.0).round() / 100.0,
+            },
         })
     }
 }
@@ -99,6 +153,56 @@ struct Stats {
     writes: u64,
     rate_limited: u64,
     assignments: u64,
+}
+
+/// One scenario's start: the sandbox's counters, the clock and each process's CPU.
+struct Window {
+    provider: &'static str,
+    before: Stats,
+    started: Instant,
+    cpu: CpuSeconds,
+}
+
+impl Window {
+    /// `operator` is `None` when the scenario starts one itself.
+    async fn open(
+        sandbox: &mut Sandbox,
+        provider: &'static str,
+        operator: Option<&Operator>,
+    ) -> Result<Self> {
+        Ok(Self {
+            provider,
+            before: sandbox.stats(provider).await?,
+            started: Instant::now(),
+            cpu: CpuSeconds::sample(operator, sandbox),
+        })
+    }
+
+    async fn close(
+        self,
+        scenario: &'static str,
+        n: usize,
+        sandbox: &mut Sandbox,
+        operator: &Operator,
+    ) -> Result<Measurement> {
+        let seconds = self.started.elapsed().as_secs_f64();
+        let cpu = CpuSeconds::sample(Some(operator), sandbox).since(self.cpu);
+        let after = sandbox.stats(self.provider).await?;
+        let before = self.before;
+        Ok(Measurement {
+            scenario,
+            n,
+            seconds,
+            provider_requests: after.requests - before.requests,
+            provider_writes: after.writes - before.writes,
+            kube_writes: after.kube_writes - before.kube_writes,
+            peak_rss_mib: operator.peak_rss_mib(),
+            rate_limited: after.rate_limited - before.rate_limited,
+            remote_left: Some(after.assignments),
+            cpu,
+            ..Measurement::default()
+        })
+    }
 }
 
 /// `rolesync sandbox --no-controller --stats` as a child process.
@@ -478,8 +582,7 @@ async fn scenarios(
         let names: Vec<String> = (0..n).map(|i| format!("gcore-{i}")).collect();
 
         // cold: apply everything, wait until all are Ready.
-        let before = sandbox.stats("gcore").await?;
-        let started = Instant::now();
+        let window = Window::open(sandbox, "gcore", Some(&operator)).await?;
         let specs = names
             .iter()
             .enumerate()
@@ -491,56 +594,28 @@ async fn scenarios(
                 seen.len() == n && seen.values().all(|s| s.ready)
             })
             .await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let after = sandbox.stats("gcore").await?;
-        push(
-            Measurement {
-                scenario: "cold",
-                n,
-                seconds,
-                provider_requests: after.requests - before.requests,
-                provider_writes: after.writes - before.writes,
-                kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib(),
-                rate_limited: after.rate_limited - before.rate_limited,
-                remote_left: Some(after.assignments),
-                ..Measurement::default()
-            },
-            &mut out,
-        );
+        push(window.close("cold", n, sandbox, &operator).await?, &mut out);
 
         // steady: a restarted operator resyncs every unchanged assignment once.
         operator.stop().await;
-        let before = sandbox.stats("gcore").await?;
-        let started = Instant::now();
+        let window = Window::open(sandbox, "gcore", None).await?;
         operator = Operator::start(opts, &sandbox.kubeconfig, &dir.join("operator-2.log")).await?;
         wait_for("a full resync", opts.deadline, || async {
             operator.reconciles("success").await >= n as u64
         })
         .await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let after = sandbox.stats("gcore").await?;
+        let steady = window.close("steady", n, sandbox, &operator).await?;
         push(
             Measurement {
-                scenario: "steady",
-                n,
-                seconds,
-                provider_requests: after.requests - before.requests,
-                provider_writes: after.writes - before.writes,
-                kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib(),
-                rate_limited: after.rate_limited - before.rate_limited,
-                remote_left: Some(after.assignments),
                 request_budget: Some(n.div_ceil(GCORE_PAGE) as u64),
-                ..Measurement::default()
+                ..steady
             },
             &mut out,
         );
 
         // churn: a new role for some, then delete them all.
         let churn = opts.churn.min(n);
-        let before = sandbox.stats("gcore").await?;
-        let started = Instant::now();
+        let window = Window::open(sandbox, "gcore", Some(&operator)).await?;
         let patched: Vec<(String, i64)> = futures::stream::iter(names.iter().take(churn))
             .map(|name| {
                 let api = api.clone();
@@ -579,21 +654,8 @@ async fn scenarios(
                 seen.is_empty()
             })
             .await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let after = sandbox.stats("gcore").await?;
         push(
-            Measurement {
-                scenario: "churn",
-                n,
-                seconds,
-                provider_requests: after.requests - before.requests,
-                provider_writes: after.writes - before.writes,
-                kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib(),
-                rate_limited: after.rate_limited - before.rate_limited,
-                remote_left: Some(after.assignments),
-                ..Measurement::default()
-            },
+            window.close("churn", n, sandbox, &operator).await?,
             &mut out,
         );
     }
@@ -601,8 +663,7 @@ async fn scenarios(
     if opts.harness > 0 {
         let n = opts.harness;
         let fixtures = sandbox.info["providers"]["harness"]["fixtures"].clone();
-        let before = sandbox.stats("harness").await?;
-        let started = Instant::now();
+        let window = Window::open(sandbox, "harness", Some(&operator)).await?;
         let specs = (0..n)
             .map(|i| Ok((format!("harness-{i}"), harness_spec(&fixtures, i)?)))
             .collect::<Result<Vec<_>>>()?;
@@ -612,23 +673,13 @@ async fn scenarios(
                 seen.len() == n && seen.values().all(|s| s.ready)
             })
             .await?;
-        let seconds = started.elapsed().as_secs_f64();
-        let after = sandbox.stats("harness").await?;
+        let limited = window.close("limited", n, sandbox, &operator).await?;
         let limit_seconds = n as f64 * 60.0 / f64::from(HARNESS_REQUESTS_PER_MINUTE);
         push(
             Measurement {
-                scenario: "limited",
-                n,
-                seconds,
-                provider_requests: after.requests - before.requests,
-                provider_writes: after.writes - before.writes,
-                kube_writes: after.kube_writes - before.kube_writes,
-                peak_rss_mib: operator.peak_rss_mib(),
                 limit_seconds: Some(limit_seconds),
-                ratio: Some(seconds / limit_seconds),
-                rate_limited: after.rate_limited - before.rate_limited,
-                remote_left: Some(after.assignments),
-                ..Measurement::default()
+                ratio: Some(limited.seconds / limit_seconds),
+                ..limited
             },
             &mut out,
         );

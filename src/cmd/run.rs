@@ -14,8 +14,9 @@ pub struct RunArgs {
     /// Watch RoleAssignments and ProviderConfigs in this namespace only (default: all).
     #[arg(long)]
     pub namespace: Option<String>,
-    /// How many RoleAssignments are reconciled at once.
-    #[arg(long, default_value_t = 100)]
+    /// How many RoleAssignments are reconciled at once. Each holds a Kubernetes and a
+    /// provider connection: 50 saturates several providers' published rate limits.
+    #[arg(long, default_value_t = 50)]
     pub concurrency: u16,
     /// Default resync interval, e.g. 10m; per object: annotation rolesync.dev/poll-interval.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]

@@ -87,7 +87,7 @@ impl Default for Metrics {
         );
         registry.register(
             "assignments",
-            "RoleAssignments known to this replica by readiness",
+            "RoleAssignments in this replica's cache by whether their Ready condition is True",
             assignments.clone(),
         );
         Self {

@@ -1,7 +1,9 @@
 //! The JSON patch that turns a RoleAssignment's cached status into the one a reconcile
 //! wants. The cache keeps only a digest of `status.atProvider`, so the patch carries the
-//! provider's report only when it changed; every other field is written as wanted, which
-//! keeps a write right even when the cached status lags the server's.
+//! provider's report only when its digest changed. Every other field is rewritten as
+//! wanted and every removal succeeds whether or not the server still has the field, so a
+//! write made from a cache that lags the server still lands; only a report that changed
+//! and changed back within that lag is left for the next resync to correct.
 
 use serde_json::{Map, Value, json};
 
@@ -20,6 +22,12 @@ fn fields(status: &RoleAssignmentStatus) -> Result<Map<String, Value>, serde_jso
     }
 }
 
+/// Removes `path` whether or not it exists: a bare "remove" of a missing member fails.
+fn remove(ops: &mut Vec<Value>, path: &str) {
+    ops.push(json!({"op": "add", "path": path, "value": {}}));
+    ops.push(json!({"op": "remove", "path": path}));
+}
+
 /// The operations that replace `old` (what the cache holds, `None` when the object has no
 /// status yet) with `new`.
 pub fn status_patch(
@@ -34,22 +42,18 @@ pub fn status_patch(
                 .iter()
                 .map(|(k, v)| json!({"op": "add", "path": format!("/status/{k}"), "value": v}))
                 .collect();
-            ops.extend(
-                before
-                    .keys()
-                    .filter(|k| !after.contains_key(*k))
-                    .map(|k| json!({"op": "remove", "path": format!("/status/{k}")})),
-            );
-            if old.at_provider != new.at_provider {
-                ops.push(match &new.at_provider {
-                    // A report that differs from the cached one is always a new one, so it
-                    // has its value; serializing it says so if that ever stops being true.
-                    Some(report) => {
-                        let value = serde_json::to_value(report)?;
-                        json!({"op": "add", "path": "/status/atProvider", "value": value})
-                    }
-                    None => json!({"op": "remove", "path": "/status/atProvider"}),
-                });
+            for k in before.keys().filter(|k| !after.contains_key(*k)) {
+                remove(&mut ops, &format!("/status/{k}"));
+            }
+            match &new.at_provider {
+                // A report that differs from the cached one is always a new one, so it has
+                // its value; serializing it says so if that ever stops being true.
+                Some(report) if old.at_provider.as_ref() != Some(report) => {
+                    let value = serde_json::to_value(report)?;
+                    ops.push(json!({"op": "add", "path": "/status/atProvider", "value": value}));
+                }
+                Some(_) => {}
+                None => remove(&mut ops, "/status/atProvider"),
             }
             ops
         }
@@ -133,5 +137,27 @@ mod tests {
         let gone = status("User", None);
         let doc = apply(&doc, &status_patch(Some(&cached(new)), &gone).unwrap());
         assert!(doc["status"].get("atProvider").is_none());
+    }
+
+    #[test]
+    fn a_cache_that_lags_the_server_still_gets_the_wanted_status() {
+        // The server already holds a report the cache has not seen, and has already
+        // dropped a field the cache still shows.
+        let mut on_server = status("User", Some(json!({"id": 8})));
+        on_server.principal = None;
+        let server = json!({"status": serde_json::to_value(on_server).unwrap()});
+        let mut lagging = status("Observer", None);
+        lagging.principal = Some("user:1".into());
+        let wanted = status("User", None);
+        let doc = apply(&server, &status_patch(Some(&lagging), &wanted).unwrap());
+        assert!(
+            doc["status"].get("atProvider").is_none(),
+            "removed though the cache had none"
+        );
+        assert!(
+            doc["status"].get("principal").is_none(),
+            "removing what is gone succeeds"
+        );
+        assert_eq!(doc["status"]["role"], "User");
     }
 }

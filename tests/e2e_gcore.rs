@@ -11,7 +11,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use rolesync::api::{ClusterProviderConfig, ProviderConfig, RoleAssignment};
 use serde_json::json;
-use support::{Env, GCORE_KEY, condition, external_id, gcore_spec, is_ready};
+use support::{Env, GCORE_KEY, at_provider, condition, external_id, gcore_spec, is_ready};
 
 fn no_annotations() -> serde_json::Value {
     json!({})
@@ -81,12 +81,8 @@ async fn create_update_and_delete_follow_the_resource() {
     );
     let status = ra.status.clone().unwrap_or_default();
     assert_eq!(
-        status
-            .at_provider
-            .as_ref()
-            .and_then(|a| a.value())
-            .map(|a| a["role"].clone()),
-        Some(json!("Observer"))
+        at_provider(&ra).map(|a| &a["role"]),
+        Some(&json!("Observer"))
     );
     assert_eq!(
         (status.provider.as_deref(), status.principal.as_deref()),
@@ -120,6 +116,11 @@ async fn create_update_and_delete_follow_the_resource() {
         .await;
     assert_eq!(remote[0]["id"].to_string(), id, "same id after update");
     assert_eq!(external_id(&ra).as_deref(), Some(id.as_str()));
+    assert_eq!(
+        at_provider(&ra).map(|a| &a["role"]),
+        Some(&json!("User")),
+        "the new report replaces the old one the operator kept only a digest of"
+    );
     assert_eq!(env.requests("PATCH"), 1);
     assert_eq!(env.requests("POST"), posts, "no second create");
 
@@ -202,12 +203,7 @@ async fn orphan_and_observe_only_leave_the_remote_alone() {
         .await;
     let ra = env.wait_ra("default", "watcher", "Ready", is_ready).await;
     assert_eq!(external_id(&ra), Some(existing.to_string()));
-    let seen = ra
-        .status
-        .as_ref()
-        .and_then(|s| s.at_provider.as_ref())
-        .and_then(|a| a.value())
-        .expect("atProvider");
+    let seen = at_provider(&ra).expect("atProvider");
     assert_eq!(
         seen["role"], "Observer",
         "reports what it sees, does not fix it"
@@ -410,6 +406,43 @@ async fn a_wrong_key_is_reported_without_a_request_storm_and_rotation_fixes_it()
         "{total} requests for one assignment across a key rotation"
     );
     drop(op);
+}
+
+#[tokio::test]
+async fn a_failure_after_ready_leaves_the_provider_report_in_status() {
+    let env = Env::start().await;
+    let _op = env.operator(&[]);
+    env.create_ra(
+        "default",
+        "kept",
+        gcore_spec(777, "Observer", Some(123)),
+        no_annotations(),
+    )
+    .await;
+    let ra = env.wait_ra("default", "kept", "Ready", is_ready).await;
+    let report = at_provider(&ra).cloned().expect("atProvider");
+
+    // The key stops working and a short poll interval makes the next reconcile list again.
+    // Its status write starts from the operator's cache, which holds only a digest of the
+    // report: the report must stay as it was, neither dropped nor replaced by the digest.
+    env.gcore.set_api_key("a-key-rolesync-does-not-have");
+    env.ras("default")
+        .patch(
+            "kept",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"rolesync.dev/poll-interval": "1s"}}}),
+            ),
+        )
+        .await
+        .expect("annotated");
+    let ra = env
+        .wait_ra("default", "kept", "Unauthorized", |ra| {
+            condition(ra, "Synced").is_some_and(|c| c.1 == "Unauthorized")
+        })
+        .await;
+    assert_eq!(at_provider(&ra), Some(&report));
+    assert_eq!(condition(&ra, "Ready").map(|c| c.0), Some("True".into()));
 }
 
 #[tokio::test]

@@ -142,11 +142,7 @@ async fn every_scope_and_principal_type_becomes_ready() {
         let status = ra.status.clone().unwrap_or_default();
         assert_eq!(status.provider.as_deref(), Some("harness"));
         assert_eq!(
-            status
-                .at_provider
-                .as_ref()
-                .and_then(|a| a.value())
-                .map(|a| &a["role-assignment"]["identifier"]),
+            support::at_provider(&ra).map(|a| &a["role-assignment"]["identifier"]),
             Some(&json!(id))
         );
     }

@@ -47,12 +47,7 @@ fn spec(user: u64, role: Value) -> Value {
 }
 
 fn at_provider(ra: &RoleAssignment, field: &str) -> Value {
-    ra.status
-        .as_ref()
-        .and_then(|s| s.at_provider.as_ref())
-        .and_then(|a| a.value())
-        .map(|a| a[field].clone())
-        .unwrap_or(Value::Null)
+    support::at_provider(ra).map_or(Value::Null, |a| a[field].clone())
 }
 
 fn failed_with(reason: &'static str) -> impl Fn(&RoleAssignment) -> bool {

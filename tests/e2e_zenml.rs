@@ -156,12 +156,8 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
         let status = ra.status.clone().unwrap_or_default();
         assert_eq!(status.provider.as_deref(), Some("zenml"));
         assert_eq!(
-            status
-                .at_provider
-                .as_ref()
-                .and_then(|a| a.value())
-                .map(|a| a["role"]["name"].clone()),
-            Some(json!("Organization Viewer"))
+            support::at_provider(&ra).map(|a| &a["role"]["name"]),
+            Some(&json!("Organization Viewer"))
         );
     }
 

@@ -20,9 +20,9 @@ use super::desired::{SpecError, Target, target};
 use super::events::{EventType, Publisher};
 use super::status_patch::status_patch;
 use crate::api::{
-    AtProvider, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy, PAUSED_ANNOTATION,
-    POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
-    RoleAssignmentStatus,
+    AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy,
+    PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment,
+    RoleAssignmentSpec, RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
 use crate::providers::{Client, Deletion, ExternalId, Freshness, Observed, ProviderError};
@@ -789,20 +789,20 @@ async fn delete_remote(
     Ok(Some((id, deletion)))
 }
 
+/// Status's Ready condition when it is True, for whichever generation.
+fn ready(ra: &RoleAssignment) -> Option<&Condition> {
+    let status = ra.status.as_ref()?;
+    conditions::find(&status.conditions, READY).filter(|c| c.status == ConditionStatus::True)
+}
+
 /// Whether status says Ready=True (for any generation).
 pub fn is_ready(ra: &RoleAssignment) -> bool {
-    ra.status.as_ref().is_some_and(|s| {
-        conditions::find(&s.conditions, READY).is_some_and(|c| c.status == ConditionStatus::True)
-    })
+    ready(ra).is_some()
 }
 
 /// Whether the last reconcile brought the remote in line with the current generation.
 fn applied(ra: &RoleAssignment) -> bool {
-    ra.status.as_ref().is_some_and(|s| {
-        conditions::find(&s.conditions, READY).is_some_and(|c| {
-            c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
-        })
-    })
+    ready(ra).is_some_and(|c| c.observed_generation == ra.metadata.generation)
 }
 
 async fn set_finalizer(

@@ -296,6 +296,11 @@ pub fn external_id(ra: &RoleAssignment) -> Option<String> {
     ra.status.as_ref()?.external_id.clone()
 }
 
+/// `status.atProvider`, the provider's report, as the API server holds it.
+pub fn at_provider(ra: &RoleAssignment) -> Option<&Value> {
+    ra.status.as_ref()?.at_provider.as_ref()?.value()
+}
+
 /// A Gcore RoleAssignment spec using the environment's ClusterProviderConfig.
 pub fn gcore_spec(user: u64, role: &str, project: Option<u64>) -> Value {
     let mut g = json!({"userId": user, "role": role, "clientId": 8});

@@ -1,6 +1,8 @@
 //! The operator killed (SIGKILL) at the three moments where a crash could cost access or
 //! leave a grant behind, for every provider:
-//! - after the remote create and before the status records it: no duplicate on restart;
+//! - after the remote create and before the status records it: no duplicate on restart,
+//!   and nothing left behind when the spec changes or the resource goes before rolesync
+//!   runs again;
 //! - during deletion: the finalizer is released only after the remote delete;
 //! - during a role change: the principal never loses access and nothing is left behind,
 //!   also when the spec changes again before rolesync runs again.
@@ -16,14 +18,31 @@ use std::time::Duration;
 use fleet::{Fleet, Kind, expected, slot_key, spec};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use serde_json::json;
+use rolesync::api::RoleAssignment;
+use serde_json::{Value, json};
 use support::{WAIT, condition, external_id, is_ready};
 
 const NS: &str = "default";
 const SLOW: Duration = Duration::from_secs(2);
 /// Slot 1 of each provider: a principal and scope the fixtures leave unassigned.
 const SLOT: usize = 1;
-const REPLACING: &str = "rolesync.dev/replacing";
+const APPLYING: &str = "rolesync.dev/applying";
+
+/// Whether rolesync recorded `spec(kind, SLOT, variant)` as the spec it is applying.
+fn applying(ra: &RoleAssignment, kind: Kind, variant: usize) -> bool {
+    let Some(recorded) = ra
+        .annotations()
+        .get(APPLYING)
+        .and_then(|a| serde_json::from_str::<Value>(a).ok())
+    else {
+        return false;
+    };
+    let want = spec(kind, SLOT, variant);
+    let block = kind.name();
+    want[block]
+        .as_object()
+        .is_some_and(|fields| fields.iter().all(|(k, v)| &recorded[block][k] == v))
+}
 
 /// The remote assignments of `kind` for the principal and scope of `SLOT`.
 fn slot_remote(fleet: &Fleet, kind: Kind) -> Vec<String> {
@@ -64,15 +83,35 @@ async fn ready(kind: Kind, name: &str) -> (Fleet, support::Operator) {
     (fleet, op)
 }
 
-async fn killed_after_create_before_status(kind: Kind) {
+/// What happens after the crash, before rolesync runs again.
+#[derive(Clone, Copy, PartialEq)]
+enum Then {
+    Nothing,
+    RoleChanged,
+    Deleted,
+    RoleChangedThenDeleted,
+}
+
+async fn change_role(env: &support::Env, kind: Kind) {
+    let patch = Patch::Merge(json!({"spec": spec(kind, SLOT, 1)}));
+    env.ras(NS)
+        .patch("crash", &PatchParams::default(), &patch)
+        .await
+        .expect("role change accepted");
+}
+
+async fn killed_after_create_before_status(kind: Kind, then: Then) {
     let fleet = Fleet::start().await;
     let env = &fleet.env;
     fleet.faults(kind).set_latency(SLOW);
     let op = env.operator(&[]);
     env.create_ra(NS, "crash", spec(kind, SLOT, 0), json!({}))
         .await;
-    env.wait_ra(NS, "crash", "finalized", |ra| !ra.finalizers().is_empty())
-        .await;
+    // The finalizer comes with the record of the spec, before anything remote.
+    env.wait_ra(NS, "crash", "finalized", |ra| {
+        !ra.finalizers().is_empty() && applying(ra, kind, 0)
+    })
+    .await;
     env.api.faults().fail_writes(u32::MAX, 500);
     wait_slot(&fleet, kind, "created", |r| !r.is_empty()).await;
     drop(op.kill().await);
@@ -82,20 +121,51 @@ async fn killed_after_create_before_status(kind: Kind) {
     let posts = fleet.requests(kind, "POST") + fleet.requests(kind, "PUT");
 
     fleet.faults(kind).clear();
-    let _op = env.operator(&[]);
-    env.wait_ra(NS, "crash", "Ready", is_ready).await;
-    assert_eq!(
-        slot_remote(&fleet, kind),
-        [expected(kind, SLOT, 0)],
-        "{}: exactly one remote assignment after the crash",
-        kind.name()
-    );
-    assert_eq!(
-        fleet.requests(kind, "POST") + fleet.requests(kind, "PUT"),
-        posts,
-        "{}: the restarted operator wrote nothing: it adopted what it had made",
-        kind.name()
-    );
+    match then {
+        Then::Nothing => {
+            let _op = env.operator(&[]);
+            env.wait_ra(NS, "crash", "Ready", is_ready).await;
+            assert_eq!(
+                slot_remote(&fleet, kind),
+                [expected(kind, SLOT, 0)],
+                "{}: exactly one remote assignment after the crash",
+                kind.name()
+            );
+            assert_eq!(
+                fleet.requests(kind, "POST") + fleet.requests(kind, "PUT"),
+                posts,
+                "{}: the restarted operator wrote nothing: it adopted what it had made",
+                kind.name()
+            );
+        }
+        Then::RoleChanged => {
+            change_role(env, kind).await;
+            let _op = env.operator(&[]);
+            env.wait_ra(NS, "crash", "Ready", |ra| {
+                is_ready(ra) && ra.metadata.generation == Some(2)
+            })
+            .await;
+            let new = expected(kind, SLOT, 1);
+            wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
+        }
+        Then::Deleted | Then::RoleChangedThenDeleted => {
+            if then == Then::RoleChangedThenDeleted {
+                change_role(env, kind).await;
+            }
+            env.ras(NS)
+                .delete("crash", &DeleteParams::default())
+                .await
+                .expect("delete accepted");
+            let _op = env.operator(&[]);
+            env.wait_gone(NS, "crash").await;
+            assert_eq!(
+                slot_remote(&fleet, kind),
+                Vec::<String>::new(),
+                "{}: what the crashed operator created went with the resource",
+                kind.name()
+            );
+        }
+    }
     fleet.shutdown().await;
 }
 
@@ -163,9 +233,9 @@ async fn killed_during_replacement(kind: Kind) {
         .expect("role change accepted");
     let replaces = matches!(kind, Kind::Harness | Kind::Zenml);
     if replaces {
-        // rolesync records the replacement before it creates anything.
-        env.wait_ra(NS, "promote", "marked as replacing", |ra| {
-            ra.annotations().contains_key(REPLACING)
+        // rolesync records the new spec before it creates anything.
+        env.wait_ra(NS, "promote", "recorded the new spec", |ra| {
+            applying(ra, kind, 1)
         })
         .await;
     }
@@ -212,10 +282,6 @@ async fn killed_during_replacement(kind: Kind) {
     })
     .await;
     wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
-    env.wait_ra(NS, "promote", "done replacing", |ra| {
-        !ra.annotations().contains_key(REPLACING)
-    })
-    .await;
     assert!(
         !lapsed,
         "{}: the principal had no role for a moment",
@@ -237,8 +303,8 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
         .await
         .expect("role change accepted");
     if matches!(kind, Kind::Harness | Kind::Zenml) {
-        env.wait_ra(NS, "flip", "marked as replacing", |ra| {
-            ra.annotations().contains_key(REPLACING)
+        env.wait_ra(NS, "flip", "recorded the new spec", |ra| {
+            applying(ra, kind, 1)
         })
         .await;
     }
@@ -260,10 +326,6 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
     .await;
     let last = expected(kind, SLOT, then);
     wait_slot(&fleet, kind, "only the last role", |r| r == [last.clone()]).await;
-    env.wait_ra(NS, "flip", "done replacing", |ra| {
-        !ra.annotations().contains_key(REPLACING)
-    })
-    .await;
     fleet.shutdown().await;
 }
 
@@ -274,7 +336,22 @@ macro_rules! per_provider {
 
             #[tokio::test]
             async fn killed_after_the_remote_create_before_the_status_write() {
-                killed_after_create_before_status($kind).await;
+                killed_after_create_before_status($kind, Then::Nothing).await;
+            }
+
+            #[tokio::test]
+            async fn killed_after_the_remote_create_then_the_role_changed() {
+                killed_after_create_before_status($kind, Then::RoleChanged).await;
+            }
+
+            #[tokio::test]
+            async fn killed_after_the_remote_create_then_deleted() {
+                killed_after_create_before_status($kind, Then::Deleted).await;
+            }
+
+            #[tokio::test]
+            async fn killed_after_the_remote_create_then_re_roled_and_deleted() {
+                killed_after_create_before_status($kind, Then::RoleChangedThenDeleted).await;
             }
 
             #[tokio::test]

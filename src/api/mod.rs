@@ -38,10 +38,10 @@ pub const FINALIZER: &str = "rolesync.dev/finalizer";
 pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";
 /// `"true"` stops all remote calls for the object until removed.
 pub const PAUSED_ANNOTATION: &str = "rolesync.dev/paused";
-/// Set by rolesync while a replacement is under way: the spec (JSON) whose assignment it is
-/// creating, so that the assignment can be found again if the spec changes before the
-/// replacement finishes.
-pub const REPLACING_ANNOTATION: &str = "rolesync.dev/replacing";
+/// Set by rolesync before it creates or changes a remote assignment: the spec (JSON) it is
+/// applying. Should a crash lose the record of what that made and the spec then change,
+/// the assignment can still be found and removed.
+pub const APPLYING_ANNOTATION: &str = "rolesync.dev/applying";
 
 /// Every CRD rolesync serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {

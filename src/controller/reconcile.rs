@@ -20,8 +20,8 @@ use super::desired::{SpecError, Target, target};
 use super::events::{EventType, Publisher};
 use super::status_patch::status_patch;
 use crate::api::{
-    AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy,
-    PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, REPLACING_ANNOTATION, RoleAssignment,
+    APPLYING_ANNOTATION, AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER,
+    ManagementPolicy, PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, RoleAssignment,
     RoleAssignmentSpec, RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
@@ -91,7 +91,7 @@ enum Failure {
         operation: &'static str,
         source: ProviderError,
     },
-    #[error("recording the replacement under way: {0}")]
+    #[error("recording the spec being applied: {0}")]
     Record(#[source] kube::Error),
 }
 
@@ -253,6 +253,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     if wants_finalizer != ra.finalizers().iter().any(|f| f == FINALIZER) {
         // The finalizer must be in place before anything is created remotely, so that a
         // deletion can never skip the remote cleanup. The update re-triggers this object.
+        // It also records the spec about to be applied, saving the write sync would make.
         set_finalizer(ra, &api, wants_finalizer).await?;
         if wants_finalizer {
             return Ok(Action::requeue(ctx.default_poll));
@@ -286,16 +287,6 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
-    // Once status names the assignment a replacement made, nothing needs the record of it.
-    let replacement_recorded = matches!(&result, Ok(Outcome::Available { .. }))
-        && ra.annotations().contains_key(REPLACING_ANNOTATION)
-        || matches!(
-            &result,
-            Ok(Outcome::Available {
-                event: Some(("Replaced", _)),
-                ..
-            })
-        );
     let (wanted, action, event) = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
@@ -336,14 +327,6 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     status.conditions = conditions::merge(&old.conditions, &wanted, ra.metadata.generation, &now());
     if status != old {
         write_status(&api, ra, &status).await?;
-    }
-    if replacement_recorded {
-        mark_replacing(ra, ctx, None)
-            .await
-            .map_err(|source| Error::Kube {
-                object: key.clone(),
-                source,
-            })?;
     }
     if let Some((type_, reason, note)) = event {
         publish(ctx, ra, type_, reason, note).await;
@@ -451,14 +434,27 @@ async fn sync(
     }
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
     let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
-    clean_up_replacement(ra, ctx, &client, target, recorded.as_deref(), allowed).await?;
+    let freshness = Freshness { max_age: poll };
+    let noted = match applying(ra, target) {
+        Applying::Current => true,
+        Applying::Unrecorded => false,
+        Applying::Earlier(earlier) => {
+            // Left alone where deleting is forbidden or another resource now claims it.
+            let claim = claim_key(&config, &earlier.natural_key);
+            if allowed.delete && ctx.owner_of(&claim).is_none_or(|owner| owner == key) {
+                remove_earlier(&client, key, &earlier, recorded.as_deref(), freshness).await?;
+            }
+            // Settled: from now on the current spec is the one being applied.
+            record_applying(ra, ctx).await.map_err(Failure::Record)?;
+            true
+        }
+    };
     let known = ra
         .spec
         .external_id
         .clone()
         .or(recorded.clone())
         .map(ExternalId::new);
-    let freshness = Freshness { max_age: poll };
     let want = &target.desired;
 
     let mut found = client
@@ -474,12 +470,16 @@ async fn sync(
             .await
             .map_err(provider("observe"))?;
     }
-    let outcome = match plan(
+    let step = plan(
         found,
         recorded.as_deref(),
         allowed,
         client.updates_in_place(),
-    ) {
+    );
+    if !noted && matches!(step, Step::Create | Step::Update(_) | Step::Replace(_)) {
+        record_applying(ra, ctx).await.map_err(Failure::Record)?;
+    }
+    let outcome = match step {
         Step::Create => {
             let observed = client.create(want).await.map_err(provider("create"))?;
             info!(object = %key, external_id = %observed.external_id, "created remote assignment");
@@ -502,10 +502,6 @@ async fn sync(
             }
         }
         Step::Replace(old) => {
-            mark_replacing(ra, ctx, Some(&ra.spec))
-                .await
-                .map_err(Failure::Record)?;
-            // Forgotten only once status names the new assignment (see clean_up_replacement).
             let observed = replace(&client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
@@ -535,19 +531,41 @@ async fn sync(
     Ok(outcome)
 }
 
-/// Records (or with `None` forgets) the spec whose assignment a replacement creates.
-async fn mark_replacing(
-    ra: &RoleAssignment,
-    ctx: &Context,
-    spec: Option<&RoleAssignmentSpec>,
-) -> Result<(), kube::Error> {
-    let value = match spec {
-        Some(spec) => json!(serde_json::to_string(spec).map_err(kube::Error::SerdeError)?),
-        None => serde_json::Value::Null,
-    };
+/// What [`APPLYING_ANNOTATION`] says about the spec rolesync applied last.
+enum Applying {
+    /// Nothing (usable) recorded: the next remote change records the spec first.
+    Unrecorded,
+    /// The current spec, or one with the same natural key (another role where the
+    /// provider changes roles in place).
+    Current,
+    /// A spec of another assignment: what it made goes before the current one is applied.
+    Earlier(Box<Target>),
+}
+
+fn applying(ra: &RoleAssignment, current: &Target) -> Applying {
+    // providerConfigRef is immutable: the same config's client finds the earlier one.
+    let earlier = ra
+        .annotations()
+        .get(APPLYING_ANNOTATION)
+        .and_then(|raw| serde_json::from_str::<RoleAssignmentSpec>(raw).ok())
+        .and_then(|spec| target(&spec).ok());
+    match earlier {
+        None => Applying::Unrecorded,
+        Some(e) if e.natural_key == current.natural_key => Applying::Current,
+        Some(e) => Applying::Earlier(Box::new(e)),
+    }
+}
+
+fn applying_value(spec: &RoleAssignmentSpec) -> Result<String, kube::Error> {
+    serde_json::to_string(spec).map_err(kube::Error::SerdeError)
+}
+
+/// Records the spec about to be applied, before anything remote changes.
+async fn record_applying(ra: &RoleAssignment, ctx: &Context) -> Result<(), kube::Error> {
     let api: Api<RoleAssignment> =
         Api::namespaced(ctx.kube.clone(), &ra.namespace().unwrap_or_default());
-    let patch = json!({"metadata": {"annotations": {REPLACING_ANNOTATION: value}}});
+    let patch =
+        json!({"metadata": {"annotations": {APPLYING_ANNOTATION: applying_value(&ra.spec)?}}});
     api.patch(
         &ra.name_any(),
         &PatchParams::default(),
@@ -557,47 +575,29 @@ async fn mark_replacing(
     Ok(())
 }
 
-/// A replacement cut short (by a crash) and then overtaken by another spec change leaves
-/// an assignment for a spec the resource no longer has: remove it. The assignment status
-/// records is never removed here: the normal replacement of it keeps access unbroken.
-async fn clean_up_replacement(
-    ra: &RoleAssignment,
-    ctx: &Context,
+/// A crash between a remote change and the status write, then a spec change, leaves an
+/// assignment for a spec the resource no longer has, which the current spec cannot find:
+/// remove it, unless status names it (the normal replacement of it follows).
+async fn remove_earlier(
     client: &Client,
-    current: &Target,
+    key: &str,
+    earlier: &Target,
     recorded: Option<&str>,
-    allowed: Allowed,
+    freshness: Freshness,
 ) -> Result<(), Failure> {
-    let Some(raw) = ra.annotations().get(REPLACING_ANNOTATION) else {
-        return Ok(());
-    };
-    let stale = serde_json::from_str::<RoleAssignmentSpec>(raw)
-        .ok()
-        .and_then(|spec| target(&spec).ok());
-    if let Some(stale) = stale {
-        if stale.natural_key == current.natural_key {
-            // The replacement of the current spec: done once a reconcile of this generation
-            // succeeded and wrote the new assignment into status; until then, resumed.
-            return if applied(ra) {
-                mark_replacing(ra, ctx, None).await.map_err(Failure::Record)
-            } else {
-                Ok(())
-            };
-        }
-        let found = client
-            .observe(&stale.desired, None, FRESH)
+    let found = client
+        .observe(&earlier.desired, None, freshness)
+        .await
+        .map_err(provider("observe"))?
+        .filter(|o| recorded != Some(o.external_id.as_str()));
+    if let Some(found) = found {
+        client
+            .delete(&found.external_id, &earlier.desired)
             .await
-            .map_err(provider("observe"))?
-            .filter(|o| allowed.delete && recorded != Some(o.external_id.as_str()));
-        if let Some(found) = found {
-            client
-                .delete(&found.external_id, &stale.desired)
-                .await
-                .map_err(provider("delete"))?;
-            info!(external_id = %found.external_id, "deleted what an interrupted replacement created");
-        }
+            .map_err(provider("delete"))?;
+        info!(object = %key, external_id = %found.external_id, "deleted what an earlier spec made");
     }
-    mark_replacing(ra, ctx, None).await.map_err(Failure::Record)
+    Ok(())
 }
 
 /// Replaces `old` for providers that cannot update in place: the new assignment is
@@ -731,20 +731,12 @@ async fn delete_remote(
     {
         return Ok(None);
     }
-    clean_up_replacement(
-        ra,
-        ctx,
-        &client,
-        &target,
-        ra.status.as_ref().and_then(|s| s.external_id.as_deref()),
-        Allowed::from_policies(&ra.spec.management_policies),
-    )
-    .await?;
     if !applied(ra) {
         // The remote may still hold what an earlier generation asked for, which the
         // delete below would not recognise as this resource's (Hyperstack leaves a role it
-        // did not expect in place): apply the spec first. A spec that can never be
-        // applied must not block the deletion, so only retryable failures stop here.
+        // did not expect in place, and an earlier spec's assignment is only found through
+        // that spec): apply the spec first. A spec that can never be applied must not
+        // block the deletion, so only retryable failures stop here.
         match sync(ra, ctx, key, &target, ctx.default_poll).await {
             Err(failure) if failure.retryable() => return Err(failure),
             _ => {}
@@ -819,21 +811,27 @@ async fn set_finalizer(
     if present {
         finalizers.push(FINALIZER.to_owned());
     }
+    let err = |source| Error::Kube {
+        object: object_key(ra),
+        source,
+    };
     // The resourceVersion makes this a compare-and-swap: a concurrent change gets a 409
     // and a fresh reconcile instead of a lost finalizer.
-    let patch = json!({
+    let mut patch = json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
     });
+    // Only where nothing is recorded: an earlier spec's record must wait for sync.
+    if present && !ra.annotations().contains_key(APPLYING_ANNOTATION) {
+        patch["metadata"]["annotations"] =
+            json!({APPLYING_ANNOTATION: applying_value(&ra.spec).map_err(err)?});
+    }
     api.patch(
         &ra.name_any(),
         &PatchParams::default(),
         &Patch::Merge(&patch),
     )
     .await
-    .map_err(|source| Error::Kube {
-        object: object_key(ra),
-        source,
-    })?;
+    .map_err(err)?;
     Ok(())
 }
 
@@ -890,6 +888,70 @@ mod tests {
         update: false,
         delete: false,
     };
+
+    fn ra(block: serde_json::Value, applying: Option<String>) -> RoleAssignment {
+        let mut spec = json!({"providerConfigRef": {"name": "p"}});
+        if let (Some(s), Some(b)) = (spec.as_object_mut(), block.as_object()) {
+            s.extend(b.clone());
+        }
+        let mut ra: RoleAssignment = serde_json::from_value(json!({
+            "apiVersion": "rolesync.dev/v1alpha1",
+            "kind": "RoleAssignment",
+            "metadata": {"name": "a", "namespace": "n"},
+            "spec": spec,
+        }))
+        .unwrap();
+        if let Some(a) = applying {
+            ra.annotations_mut().insert(APPLYING_ANNOTATION.into(), a);
+        }
+        ra
+    }
+
+    fn harness(role: &str) -> serde_json::Value {
+        json!({"harness": {"role": role, "resourceGroup": "_all_account_level_resources",
+            "principal": {"type": "USER", "identifier": "alice"}}})
+    }
+
+    fn recorded(block: serde_json::Value) -> Option<String> {
+        Some(applying_value(&ra(block, None).spec).unwrap())
+    }
+
+    #[test]
+    fn the_applying_record_tells_an_earlier_assignment_from_the_current_one() {
+        let gcore = |role| json!({"gcore": {"userId": 7, "role": role}});
+        let applied = |block, record| {
+            let ra = ra(block, record);
+            applying(&ra, &target(&ra.spec).unwrap())
+        };
+        assert!(matches!(
+            applied(harness("_project_viewer"), None),
+            Applying::Unrecorded
+        ));
+        assert!(matches!(
+            applied(harness("_project_viewer"), Some("not a spec".into())),
+            Applying::Unrecorded
+        ));
+        assert!(matches!(
+            applied(
+                harness("_project_viewer"),
+                recorded(harness("_project_viewer"))
+            ),
+            Applying::Current
+        ));
+        // Gcore changes the role in place: the assignment stays the same one.
+        assert!(matches!(
+            applied(gcore("User"), recorded(gcore("Observer"))),
+            Applying::Current
+        ));
+        // Harness assignments are per role: the viewer one is found only through its spec.
+        match applied(
+            harness("_project_admin"),
+            recorded(harness("_project_viewer")),
+        ) {
+            Applying::Earlier(earlier) => assert_eq!(earlier.role, "_project_viewer"),
+            _ => panic!("the viewer spec is an earlier one"),
+        }
+    }
 
     #[test]
     fn absent_is_created_only_when_allowed() {

@@ -442,7 +442,7 @@ async fn sync(
             // Left alone where deleting is forbidden or another resource now claims it.
             let claim = claim_key(&config, &earlier.natural_key);
             if allowed.delete && ctx.owner_of(&claim).is_none_or(|owner| owner == key) {
-                remove_earlier(&client, key, &earlier, recorded.as_deref(), freshness).await?;
+                remove_earlier(&client, key, &earlier, recorded.as_deref()).await?;
             }
             // Settled: from now on the current spec is the one being applied.
             record_applying(ra, ctx).await.map_err(Failure::Record)?;
@@ -577,16 +577,16 @@ async fn record_applying(ra: &RoleAssignment, ctx: &Context) -> Result<(), kube:
 
 /// A crash between a remote change and the status write, then a spec change, leaves an
 /// assignment for a spec the resource no longer has, which the current spec cannot find:
-/// remove it, unless status names it (the normal replacement of it follows).
+/// remove it, unless status names it (the normal replacement of it follows). Fresh data:
+/// the crashed process, not this one's cache, made it.
 async fn remove_earlier(
     client: &Client,
     key: &str,
     earlier: &Target,
     recorded: Option<&str>,
-    freshness: Freshness,
 ) -> Result<(), Failure> {
     let found = client
-        .observe(&earlier.desired, None, freshness)
+        .observe(&earlier.desired, None, FRESH)
         .await
         .map_err(provider("observe"))?
         .filter(|o| recorded != Some(o.external_id.as_str()));

@@ -1,6 +1,7 @@
 //! The reconcile loop: watch -> reconcile -> provider -> status. This module wires the
 //! watches, the claims index, leader election and the health server around [`reconcile`].
 
+mod applying;
 mod backoff;
 mod claims;
 mod conditions;
@@ -267,10 +268,12 @@ async fn controller(
         // managedFields are most of an object's size and rolesync never reads them: the
         // cache of 10,000 RoleAssignments shrinks several times over without them. Nor does
         // it read kubectl's copy of the last applied object, which doubles an object's size.
-        // Of the provider's report in status it needs only a digest.
+        // Of the provider's report in status it needs only a digest, of the record of the
+        // spec being applied only whether it names the current spec's assignment.
         .modify(|ra| {
             ra.managed_fields_mut().clear();
             ra.annotations_mut().remove(LAST_APPLIED);
+            applying::compact(ra);
             if let Some(report) = ra.status.as_mut().and_then(|s| s.at_provider.as_mut()) {
                 report.compact();
             }

@@ -11,6 +11,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, warn};
 
+use super::applying::{Applying, applying, applying_value};
 use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
 use super::claims::Claims;
 use super::conditions::{self, READY, SYNCED, Wanted};
@@ -531,35 +532,6 @@ async fn sync(
     Ok(outcome)
 }
 
-/// What [`APPLYING_ANNOTATION`] says about the spec rolesync applied last.
-enum Applying {
-    /// Nothing (usable) recorded: the next remote change records the spec first.
-    Unrecorded,
-    /// The current spec, or one with the same natural key (another role where the
-    /// provider changes roles in place).
-    Current,
-    /// A spec of another assignment: what it made goes before the current one is applied.
-    Earlier(Box<Target>),
-}
-
-fn applying(ra: &RoleAssignment, current: &Target) -> Applying {
-    // providerConfigRef is immutable: the same config's client finds the earlier one.
-    let earlier = ra
-        .annotations()
-        .get(APPLYING_ANNOTATION)
-        .and_then(|raw| serde_json::from_str::<RoleAssignmentSpec>(raw).ok())
-        .and_then(|spec| target(&spec).ok());
-    match earlier {
-        None => Applying::Unrecorded,
-        Some(e) if e.natural_key == current.natural_key => Applying::Current,
-        Some(e) => Applying::Earlier(Box::new(e)),
-    }
-}
-
-fn applying_value(spec: &RoleAssignmentSpec) -> Result<String, kube::Error> {
-    serde_json::to_string(spec).map_err(kube::Error::SerdeError)
-}
-
 /// Records the spec about to be applied, before anything remote changes.
 async fn record_applying(ra: &RoleAssignment, ctx: &Context) -> Result<(), kube::Error> {
     let api: Api<RoleAssignment> =
@@ -821,7 +793,7 @@ async fn set_finalizer(
         "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
     });
     // Only where nothing is recorded: an earlier spec's record must wait for sync.
-    if present && !ra.annotations().contains_key(APPLYING_ANNOTATION) {
+    if present && target(&ra.spec).is_ok_and(|t| matches!(applying(ra, &t), Applying::Unrecorded)) {
         patch["metadata"]["annotations"] =
             json!({APPLYING_ANNOTATION: applying_value(&ra.spec).map_err(err)?});
     }
@@ -888,70 +860,6 @@ mod tests {
         update: false,
         delete: false,
     };
-
-    fn ra(block: serde_json::Value, applying: Option<String>) -> RoleAssignment {
-        let mut spec = json!({"providerConfigRef": {"name": "p"}});
-        if let (Some(s), Some(b)) = (spec.as_object_mut(), block.as_object()) {
-            s.extend(b.clone());
-        }
-        let mut ra: RoleAssignment = serde_json::from_value(json!({
-            "apiVersion": "rolesync.dev/v1alpha1",
-            "kind": "RoleAssignment",
-            "metadata": {"name": "a", "namespace": "n"},
-            "spec": spec,
-        }))
-        .unwrap();
-        if let Some(a) = applying {
-            ra.annotations_mut().insert(APPLYING_ANNOTATION.into(), a);
-        }
-        ra
-    }
-
-    fn harness(role: &str) -> serde_json::Value {
-        json!({"harness": {"role": role, "resourceGroup": "_all_account_level_resources",
-            "principal": {"type": "USER", "identifier": "alice"}}})
-    }
-
-    fn recorded(block: serde_json::Value) -> Option<String> {
-        Some(applying_value(&ra(block, None).spec).unwrap())
-    }
-
-    #[test]
-    fn the_applying_record_tells_an_earlier_assignment_from_the_current_one() {
-        let gcore = |role| json!({"gcore": {"userId": 7, "role": role}});
-        let applied = |block, record| {
-            let ra = ra(block, record);
-            applying(&ra, &target(&ra.spec).unwrap())
-        };
-        assert!(matches!(
-            applied(harness("_project_viewer"), None),
-            Applying::Unrecorded
-        ));
-        assert!(matches!(
-            applied(harness("_project_viewer"), Some("not a spec".into())),
-            Applying::Unrecorded
-        ));
-        assert!(matches!(
-            applied(
-                harness("_project_viewer"),
-                recorded(harness("_project_viewer"))
-            ),
-            Applying::Current
-        ));
-        // Gcore changes the role in place: the assignment stays the same one.
-        assert!(matches!(
-            applied(gcore("User"), recorded(gcore("Observer"))),
-            Applying::Current
-        ));
-        // Harness assignments are per role: the viewer one is found only through its spec.
-        match applied(
-            harness("_project_admin"),
-            recorded(harness("_project_viewer")),
-        ) {
-            Applying::Earlier(earlier) => assert_eq!(earlier.role, "_project_viewer"),
-            _ => panic!("the viewer spec is an earlier one"),
-        }
-    }
 
     #[test]
     fn absent_is_created_only_when_allowed() {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use fleet::{Fleet, Kind, expected, slot_key, spec};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use rolesync::api::RoleAssignment;
+use rolesync::api::{APPLYING_ANNOTATION, RoleAssignment};
 use serde_json::{Value, json};
 use support::{WAIT, condition, external_id, is_ready};
 
@@ -26,13 +26,12 @@ const NS: &str = "default";
 const SLOW: Duration = Duration::from_secs(2);
 /// Slot 1 of each provider: a principal and scope the fixtures leave unassigned.
 const SLOT: usize = 1;
-const APPLYING: &str = "rolesync.dev/applying";
 
 /// Whether rolesync recorded `spec(kind, SLOT, variant)` as the spec it is applying.
 fn applying(ra: &RoleAssignment, kind: Kind, variant: usize) -> bool {
     let Some(recorded) = ra
         .annotations()
-        .get(APPLYING)
+        .get(APPLYING_ANNOTATION)
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
     else {
         return false;
@@ -329,57 +328,45 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
     fleet.shutdown().await;
 }
 
+/// Every window for every provider: a module per provider, a test per window.
 macro_rules! per_provider {
-    ($($module:ident => $kind:expr),* $(,)?) => {$(
+    ([$($module:ident => $kind:expr),* $(,)?], $windows:tt) => {
+        $(per_provider!(@module $module, $kind, $windows);)*
+    };
+    (@module $module:ident, $kind:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
         mod $module {
             use super::*;
-
-            #[tokio::test]
-            async fn killed_after_the_remote_create_before_the_status_write() {
-                killed_after_create_before_status($kind, Then::Nothing).await;
-            }
-
-            #[tokio::test]
-            async fn killed_after_the_remote_create_then_the_role_changed() {
-                killed_after_create_before_status($kind, Then::RoleChanged).await;
-            }
-
-            #[tokio::test]
-            async fn killed_after_the_remote_create_then_deleted() {
-                killed_after_create_before_status($kind, Then::Deleted).await;
-            }
-
-            #[tokio::test]
-            async fn killed_after_the_remote_create_then_re_roled_and_deleted() {
-                killed_after_create_before_status($kind, Then::RoleChangedThenDeleted).await;
-            }
-
-            #[tokio::test]
-            async fn killed_during_deletion() {
-                super::killed_during_deletion($kind).await;
-            }
-
-            #[tokio::test]
-            async fn killed_during_a_role_change() {
-                killed_during_replacement($kind).await;
-            }
-
-            #[tokio::test]
-            async fn killed_during_a_role_change_then_changed_back() {
-                super::killed_during_a_role_change_then_changed_again($kind, 0).await;
-            }
-
-            #[tokio::test]
-            async fn killed_during_a_role_change_then_changed_again() {
-                super::killed_during_a_role_change_then_changed_again($kind, 2).await;
-            }
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$run($kind $(, $arg)*).await;
+                }
+            )*
         }
-    )*};
+    };
 }
 
 per_provider! {
-    gcore => Kind::Gcore,
-    harness => Kind::Harness,
-    zenml => Kind::Zenml,
-    hyperstack => Kind::Hyperstack,
+    [
+        gcore => Kind::Gcore,
+        harness => Kind::Harness,
+        zenml => Kind::Zenml,
+        hyperstack => Kind::Hyperstack,
+    ],
+    {
+        killed_after_the_remote_create_before_the_status_write =>
+            killed_after_create_before_status(Then::Nothing);
+        killed_after_the_remote_create_then_the_role_changed =>
+            killed_after_create_before_status(Then::RoleChanged);
+        killed_after_the_remote_create_then_deleted =>
+            killed_after_create_before_status(Then::Deleted);
+        killed_after_the_remote_create_then_re_roled_and_deleted =>
+            killed_after_create_before_status(Then::RoleChangedThenDeleted);
+        killed_during_deletion => killed_during_deletion();
+        killed_during_a_role_change => killed_during_replacement();
+        killed_during_a_role_change_then_changed_back =>
+            killed_during_a_role_change_then_changed_again(0);
+        killed_during_a_role_change_then_changed_again =>
+            killed_during_a_role_change_then_changed_again(2);
+    }
 }

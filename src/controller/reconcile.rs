@@ -250,12 +250,18 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         return finalize(ra, &api, ctx, &key).await;
     }
 
+    let target = target(&ra.spec);
     let wants_finalizer = deletes_remote(&ra.spec);
     if wants_finalizer != ra.finalizers().iter().any(|f| f == FINALIZER) {
         // The finalizer must be in place before anything is created remotely, so that a
         // deletion can never skip the remote cleanup. The update re-triggers this object.
-        // It also records the spec about to be applied, saving the write sync would make.
-        set_finalizer(ra, &api, wants_finalizer).await?;
+        // Where nothing is recorded yet (an earlier spec's record must wait for sync), it
+        // also records the spec about to be applied, saving the write sync would make.
+        let record = wants_finalizer
+            && target
+                .as_ref()
+                .is_ok_and(|t| matches!(applying(ra, t), Applying::Unrecorded));
+        set_finalizer(ra, &api, wants_finalizer, record).await?;
         if wants_finalizer {
             return Ok(Action::requeue(ctx.default_poll));
         }
@@ -265,7 +271,6 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         Some(v) => parse_interval(v),
         None => Ok(ctx.default_poll),
     };
-    let target = target(&ra.spec);
     let result = match (&poll, &target) {
         (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll).await,
         (Err(e), _) => Err(Failure::Annotation(e.clone())),
@@ -610,7 +615,7 @@ async fn finalize(
     }
     match delete_remote(ra, ctx, key).await {
         Ok(deleted) => {
-            set_finalizer(ra, api, false).await?;
+            set_finalizer(ra, api, false, false).await?;
             ctx.failures.succeed(key);
             ctx.metrics.reconciled("deleted");
             match deleted {
@@ -769,10 +774,12 @@ fn applied(ra: &RoleAssignment) -> bool {
     ready(ra).is_some_and(|c| c.observed_generation == ra.metadata.generation)
 }
 
+/// Adds or removes rolesync's finalizer; `record` also records the spec being applied.
 async fn set_finalizer(
     ra: &RoleAssignment,
     api: &Api<RoleAssignment>,
     present: bool,
+    record: bool,
 ) -> Result<(), Error> {
     let mut finalizers: Vec<String> = ra
         .finalizers()
@@ -792,8 +799,7 @@ async fn set_finalizer(
     let mut patch = json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
     });
-    // Only where nothing is recorded: an earlier spec's record must wait for sync.
-    if present && target(&ra.spec).is_ok_and(|t| matches!(applying(ra, &t), Applying::Unrecorded)) {
+    if record {
         patch["metadata"]["annotations"] =
             json!({APPLYING_ANNOTATION: applying_value(&ra.spec).map_err(err)?});
     }

@@ -29,7 +29,7 @@ setup_install_checks
 # --- end of install checks
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # --- Dependency audit: cargo deny (deny.toml) ------------------------------------------
 # Installed once per machine (a few minutes of compiling; the prebuilt wheel on PyPI is too
 # old to read today's Cargo metadata, and cargo-audit costs as much to build while checking
@@ -48,4 +48,4 @@ else
 fi
 # ---------------------------------------------------------------------------------------
 
-cargo nextest run --locked --no-fail-fast "$@"
+cargo nextest run --workspace --locked --no-fail-fast "$@"

@@ -2,9 +2,7 @@
 //! `RoleAssignment` resources in a Kubernetes cluster.
 
 pub mod api;
-pub mod cmd;
 pub mod controller;
 pub mod metrics;
 pub mod providers;
-pub mod sandbox;
 pub mod telemetry;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use rolesync::cmd;
+mod cmd;
 
 // glibc's malloc keeps most of what a burst of 10,000 objects freed (per-thread arenas,
 // no size classes): the operator's resident memory ran to twice its heap. jemalloc holds
@@ -37,6 +37,7 @@ enum Command {
     /// Print rolesync's CustomResourceDefinitions as YAML.
     Crd,
     /// Everything on one machine: an in-memory Kubernetes API, provider simulators and the operator.
+    #[cfg(feature = "sandbox")]
     Sandbox(cmd::sandbox::SandboxArgs),
 }
 
@@ -47,6 +48,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cmd::sandbox::run(args).await.map_err(|e| e.to_string()),
         Command::Crd => rolesync::api::crds_yaml()
             .map(|yaml| print!("{yaml}"))

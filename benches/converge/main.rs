@@ -2,13 +2,11 @@
 //! RoleAssignments, and what it costs the provider, Kubernetes and memory.
 //! See the README's "Performance" section for what each scenario measures.
 
-mod scenarios;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use scenarios::{HARNESS_REQUESTS_PER_MINUTE, Measurement, Options};
+use testbed::scenarios::{self, HARNESS_REQUESTS_PER_MINUTE, Measurement, Options};
 
 #[derive(Debug, Parser)]
 #[command(about = "rolesync's scale benchmark")]

@@ -1,5 +1,7 @@
 //! The `rolesync` subcommands, wired from their parts.
 
-pub mod dir_lock;
+#[cfg(feature = "sandbox")]
+mod dir_lock;
 pub mod run;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::controller::{self, LeaseSettings, SecretPolicy, Settings};
-use crate::telemetry::{self, LogFormat};
+use rolesync::controller::{self, LeaseSettings, SecretPolicy, Settings};
+use rolesync::telemetry::{self, LogFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

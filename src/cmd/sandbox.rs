@@ -5,29 +5,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DynamicObject, ObjectMeta, PostParams};
+use in_memory_kube::{ApiServer, ServerConfig};
+use kube::api::{DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
-use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, ResourceExt};
+use rolesync::api::RoleAssignment;
+use rolesync::controller::{self, SecretPolicy, Settings};
+use rolesync::telemetry::{self, LogFormat};
 use serde_json::json;
+use testbed::{SYSTEM_NAMESPACE, SimOptions, Simulators};
 
-use crate::api::{ClusterProviderConfig, RoleAssignment};
-use crate::cmd::dir_lock::{DirLock, LockError};
-use crate::cmd::run::shutdown_signal;
-use crate::controller::{self, SecretPolicy, Settings};
-use crate::sandbox::kube::{ApiServer, ServerConfig};
-use crate::sandbox::sim::RequestLog;
-use crate::sandbox::sim::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig};
-use crate::sandbox::sim::harness::{HarnessFixtures, HarnessSim, HarnessSimConfig};
-use crate::sandbox::sim::hyperstack::{HyperstackSim, HyperstackSimConfig};
-use crate::sandbox::sim::zenml::{ZenmlSim, ZenmlSimConfig};
-use crate::telemetry::{self, LogFormat};
-
-/// rolesync's own namespace in the sandbox, where provider Secrets live.
-pub const SYSTEM_NAMESPACE: &str = "rolesync-system";
+use super::dir_lock::{DirLock, LockError};
+use super::run::shutdown_signal;
 
 /// The example RoleAssignments, built into the binary so the sandbox runs from anywhere.
 pub const EXAMPLES: &[(&str, &str)] = &[
@@ -96,25 +86,6 @@ pub struct SandboxArgs {
     pub stats: bool,
 }
 
-/// How the simulators behave, for benchmarks against a realistic (slower, limited) provider.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct SimOptions {
-    /// Delay every simulator adds to each response, e.g. 10ms.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub latency: Option<Duration>,
-    /// The Harness simulator refuses (429) requests past this many in any minute, and
-    /// harness-sandbox keeps rolesync's default Harness rate limit instead of none.
-    #[arg(long)]
-    pub harness_requests_per_minute: Option<u32>,
-    /// Users added to the Gcore (ids from 100000) and Harness (bench_user_1, ...)
-    /// simulators, so that thousands of distinct grants exist.
-    #[arg(long, default_value_t = 0)]
-    pub extra_users: u32,
-}
-
-/// The first id of the users `--extra-users` adds to the Gcore simulator.
-pub const GCORE_EXTRA_USER_BASE: u64 = 100_000;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("cannot use directory {dir}: {source}")]
@@ -133,105 +104,14 @@ pub enum SandboxError {
     },
     #[error(transparent)]
     DirInUse(#[from] LockError),
-    #[error("cannot start the {0} simulator: {1}")]
-    Simulator(&'static str, #[source] std::io::Error),
-    #[error("the sandbox's kubeconfig is unusable: {0}")]
-    Kubeconfig(String),
+    #[error(transparent)]
+    Setup(#[from] testbed::Error),
     #[error("setting up the sandbox cluster: {0}")]
     Kube(#[from] kube::Error),
-    #[error("waiting for CRD {0} to be established: {1}")]
-    Crd(String, String),
     #[error("example {file}: {reason}")]
     Example { file: &'static str, reason: String },
     #[error(transparent)]
     Controller(#[from] controller::RunError),
-}
-
-/// A client that reaches the cluster a kubeconfig (as the sandbox writes it) points at.
-pub async fn client_for(kubeconfig_yaml: &str) -> Result<kube::Client, SandboxError> {
-    let bad = |e: kube::config::KubeconfigError| SandboxError::Kubeconfig(e.to_string());
-    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).map_err(bad)?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(bad)?;
-    Ok(kube::Client::try_from(config)?)
-}
-
-/// Creates every rolesync CRD and waits until the API serves them.
-pub async fn install_crds(client: &kube::Client) -> Result<(), SandboxError> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crate::api::crds() {
-        let name = crd.name_any();
-        match crds.create(&PostParams::default(), &crd).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e.into()),
-        }
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .map_err(|_| SandboxError::Crd(name.clone(), "timed out".into()))?
-        .map_err(|e| SandboxError::Crd(name.clone(), e.to_string()))?;
-    }
-    Ok(())
-}
-
-/// Creates namespace `name` unless it exists.
-pub async fn ensure_namespace(client: &kube::Client, name: &str) -> Result<(), SandboxError> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match namespaces.create(&PostParams::default(), &ns).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Stores `api_key` in Secret `name` (key `apiKey`) in rolesync's namespace and creates
-/// ClusterProviderConfig `name` with `provider_block` (e.g. `{"gcore": {"endpoint": ...}}`).
-pub async fn connect_provider(
-    client: &kube::Client,
-    name: &str,
-    api_key: &str,
-    provider_block: serde_json::Value,
-) -> Result<(), SandboxError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), SYSTEM_NAMESPACE);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(SYSTEM_NAMESPACE.to_owned()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some([("apiKey".to_owned(), api_key.to_owned())].into()),
-        ..Secret::default()
-    };
-    secrets.create(&PostParams::default(), &secret).await?;
-    let mut spec = json!({
-        "credentials": {"secretRef": {"name": name, "namespace": SYSTEM_NAMESPACE, "key": "apiKey"}}
-    });
-    if let (Some(spec), Some(block)) = (spec.as_object_mut(), provider_block.as_object()) {
-        spec.extend(block.clone());
-    }
-    let config: ClusterProviderConfig = serde_json::from_value(json!({
-        "apiVersion": "rolesync.dev/v1alpha1",
-        "kind": "ClusterProviderConfig",
-        "metadata": {"name": name},
-        "spec": spec,
-    }))
-    .map_err(|e| SandboxError::Kube(kube::Error::SerdeError(e)))?;
-    Api::<ClusterProviderConfig>::all(client.clone())
-        .create(&PostParams::default(), &config)
-        .await?;
-    Ok(())
 }
 
 /// Creates the objects of one example file (a YAML stream).
@@ -265,186 +145,6 @@ async fn apply_example(
         }
     }
     Ok(created)
-}
-
-/// A rate limit that never holds the sandbox back; Hyperstack keeps its published default.
-fn unlimited() -> serde_json::Value {
-    json!({"requestsPerMinute": 60000, "burst": 1000})
-}
-
-fn key_for(provider: &str) -> String {
-    format!("sandbox-{provider}-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// Every provider simulator of the sandbox, each with the API key it accepts.
-pub struct Simulators {
-    pub gcore: (GcoreSim, String),
-    pub harness: (HarnessSim, String),
-    pub zenml: (ZenmlSim, String),
-    pub hyperstack: (HyperstackSim, String),
-    options: SimOptions,
-}
-
-impl Simulators {
-    pub async fn start() -> Result<Self, SandboxError> {
-        Self::start_with(SimOptions::default()).await
-    }
-
-    pub async fn start_with(options: SimOptions) -> Result<Self, SandboxError> {
-        let gcore_key = key_for("gcore");
-        let mut gcore_fixtures = GcoreFixtures::default();
-        gcore_fixtures
-            .user_ids
-            .extend((1..=u64::from(options.extra_users)).map(|i| GCORE_EXTRA_USER_BASE + i));
-        let gcore = GcoreSim::start(GcoreSimConfig {
-            api_key: gcore_key.clone(),
-            fixtures: gcore_fixtures,
-            ..GcoreSimConfig::default()
-        })
-        .await
-        .map_err(|e| SandboxError::Simulator("gcore", e))?;
-        let harness_key = key_for("harness");
-        let mut harness_fixtures = HarnessFixtures::default();
-        harness_fixtures
-            .users
-            .extend((1..=options.extra_users).map(|i| format!("bench_user_{i}")));
-        let harness = HarnessSim::start(HarnessSimConfig {
-            api_key: harness_key.clone(),
-            fixtures: harness_fixtures,
-            ..HarnessSimConfig::default()
-        })
-        .await
-        .map_err(|e| SandboxError::Simulator("harness", e))?;
-        // ZenML organization API keys carry this prefix.
-        let zenml_key = format!("ZENPROKEY_{}", key_for("zenml"));
-        let zenml = ZenmlSim::start(ZenmlSimConfig {
-            api_key: zenml_key.clone(),
-            ..ZenmlSimConfig::default()
-        })
-        .await
-        .map_err(|e| SandboxError::Simulator("zenml", e))?;
-        let hyperstack_key = key_for("hyperstack");
-        let hyperstack = HyperstackSim::start(HyperstackSimConfig {
-            api_key: hyperstack_key.clone(),
-            ..HyperstackSimConfig::default()
-        })
-        .await
-        .map_err(|e| SandboxError::Simulator("hyperstack", e))?;
-        if let Some(latency) = options.latency {
-            for faults in [
-                gcore.faults(),
-                harness.faults(),
-                zenml.faults(),
-                hyperstack.faults(),
-            ] {
-                faults.set_latency(latency);
-            }
-        }
-        harness
-            .faults()
-            .set_rate_limit_per(options.harness_requests_per_minute, Duration::from_secs(60));
-        Ok(Self {
-            gcore: (gcore, gcore_key),
-            harness: (harness, harness_key),
-            zenml: (zenml, zenml_key),
-            hyperstack: (hyperstack, hyperstack_key),
-            options,
-        })
-    }
-
-    /// Creates a Secret and a `<provider>-sandbox` ClusterProviderConfig per simulator.
-    pub async fn connect(&self, client: &kube::Client) -> Result<(), SandboxError> {
-        let (gcore, key) = &self.gcore;
-        let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
-        connect_provider(client, "gcore-sandbox", key, block).await?;
-        let (harness, key) = &self.harness;
-        let mut block =
-            json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
-        if self.options.harness_requests_per_minute.is_none() {
-            block["rateLimit"] = unlimited();
-        }
-        connect_provider(client, "harness-sandbox", key, block).await?;
-        let (zenml, key) = &self.zenml;
-        let block = json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": unlimited()});
-        connect_provider(client, "zenml-sandbox", key, block).await?;
-        // Hyperstack blocks the whole IP for a minute past its limit: keep its default.
-        let (hyperstack, key) = &self.hyperstack;
-        let block = json!({"hyperstack": {"endpoint": hyperstack.endpoint()}});
-        connect_provider(client, "hyperstack-sandbox", key, block).await
-    }
-
-    /// The `providers` object of `sandbox.json`: endpoints, keys and fixtures.
-    pub fn describe(&self) -> serde_json::Value {
-        let (gcore, gcore_key) = &self.gcore;
-        let g = gcore.fixtures();
-        let (harness, harness_key) = &self.harness;
-        let (hyperstack, hyperstack_key) = &self.hyperstack;
-        let h = hyperstack.fixtures();
-        let (zenml, zenml_key) = &self.zenml;
-        let z = zenml.fixtures();
-        let ids = |ids: &[uuid::Uuid]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
-        let roles: Vec<uuid::Uuid> = z.roles.iter().map(|(id, _)| *id).collect();
-        let projects: Vec<_> = z
-            .projects
-            .iter()
-            .map(|(w, p)| json!({"workspaceId": w.to_string(), "projectId": p.to_string()}))
-            .collect();
-        json!({
-            "gcore": {
-                "endpoint": gcore.endpoint(),
-                "apiKey": gcore_key,
-                "fixtures": {"clientId": g.client_id, "userIds": g.user_ids, "projectIds": g.project_ids},
-            },
-            "harness": {
-                "endpoint": harness.endpoint(),
-                "apiKey": harness_key,
-                "accountId": harness.account_id(),
-                "fixtures": harness.fixtures(),
-            },
-            "zenml": {
-                "endpoint": zenml.endpoint(),
-                "apiKey": zenml_key,
-                "fixtures": {
-                    "organizationId": z.organization_id.to_string(),
-                    "roleIds": ids(&roles),
-                    "userIds": ids(&z.user_ids),
-                    "teamIds": ids(&z.team_ids),
-                    "workspaceIds": ids(&z.workspace_ids),
-                    "projects": projects,
-                },
-            },
-            "hyperstack": {
-                "endpoint": hyperstack.endpoint(),
-                "apiKey": hyperstack_key,
-                "fixtures": {"userIds": h.user_ids, "roles": h.roles},
-            },
-        })
-    }
-
-    /// Requests each simulator answered (all, writes, 429s) and the assignments it holds.
-    pub fn stats(&self) -> serde_json::Value {
-        let counts = |log: Vec<RequestLog>, assignments: usize| {
-            json!({
-                "requests": log.len(),
-                "writes": log.iter().filter(|r| r.method != "GET").count(),
-                "rateLimited": log.iter().filter(|r| r.status == 429).count(),
-                "assignments": assignments,
-            })
-        };
-        json!({
-            "gcore": counts(self.gcore.0.requests(), self.gcore.0.assignments().len()),
-            "harness": counts(self.harness.0.requests(), self.harness.0.assignments().len()),
-            "zenml": counts(self.zenml.0.requests(), self.zenml.0.assignments().len()),
-            "hyperstack": counts(self.hyperstack.0.requests(), self.hyperstack.0.assigned().len()),
-        })
-    }
-
-    pub async fn shutdown(self) {
-        self.gcore.0.shutdown().await;
-        self.harness.0.shutdown().await;
-        self.zenml.0.shutdown().await;
-        self.hyperstack.0.shutdown().await;
-    }
 }
 
 fn write(dir: &Path, name: &str, contents: &str) -> Result<PathBuf, SandboxError> {
@@ -573,14 +273,14 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         source,
     })?;
     let kubeconfig = write(&dir, "kubeconfig", &api.kubeconfig_yaml())?;
-    let client = client_for(&api.kubeconfig_yaml()).await?;
+    let client = testbed::client_for(&api.kubeconfig_yaml()).await?;
 
-    ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
+    testbed::ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
     progress(&format!(
         "Kubernetes API serving at {}; installing rolesync's CRDs",
         api.url()
     ));
-    install_crds(&client).await?;
+    testbed::install_crds(&client, rolesync::api::crds()).await?;
 
     progress("starting the Gcore, Harness, ZenML Pro and Hyperstack simulators");
     let sims = Simulators::start_with(args.simulators.clone()).await?;
@@ -622,7 +322,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
             "applying {} examples and waiting for them to settle",
             EXAMPLES.len()
         ));
-        ensure_namespace(&client, "default").await?;
+        testbed::ensure_namespace(&client, "default").await?;
         for (file, yaml) in EXAMPLES {
             apply_example(&client, file, yaml).await?;
         }

@@ -1,0 +1,212 @@
+//! Every provider simulator at once, each with the API key it accepts, connected to a
+//! cluster as `<provider>-sandbox` ClusterProviderConfigs.
+
+use std::time::Duration;
+
+use provider_sims::RequestLog;
+use provider_sims::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig};
+use provider_sims::harness::{HarnessFixtures, HarnessSim, HarnessSimConfig};
+use provider_sims::hyperstack::{HyperstackSim, HyperstackSimConfig};
+use provider_sims::zenml::{ZenmlSim, ZenmlSimConfig};
+use serde_json::json;
+
+use crate::cluster::{Error, connect_provider};
+
+/// How the simulators behave, for benchmarks against a realistic (slower, limited) provider.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SimOptions {
+    /// Delay every simulator adds to each response, e.g. 10ms.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub latency: Option<Duration>,
+    /// The Harness simulator refuses (429) requests past this many in any minute, and
+    /// harness-sandbox keeps rolesync's default Harness rate limit instead of none.
+    #[arg(long)]
+    pub harness_requests_per_minute: Option<u32>,
+    /// Users added to the Gcore (ids from 100000) and Harness (bench_user_1, ...)
+    /// simulators, so that thousands of distinct grants exist.
+    #[arg(long, default_value_t = 0)]
+    pub extra_users: u32,
+}
+
+/// The first id of the users `--extra-users` adds to the Gcore simulator.
+pub const GCORE_EXTRA_USER_BASE: u64 = 100_000;
+
+/// A rate limit that never holds the sandbox back; Hyperstack keeps its published default.
+fn unlimited() -> serde_json::Value {
+    json!({"requestsPerMinute": 60000, "burst": 1000})
+}
+
+fn key_for(provider: &str) -> String {
+    format!("sandbox-{provider}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Every provider simulator of the sandbox, each with the API key it accepts.
+pub struct Simulators {
+    pub gcore: (GcoreSim, String),
+    pub harness: (HarnessSim, String),
+    pub zenml: (ZenmlSim, String),
+    pub hyperstack: (HyperstackSim, String),
+    options: SimOptions,
+}
+
+impl Simulators {
+    pub async fn start() -> Result<Self, Error> {
+        Self::start_with(SimOptions::default()).await
+    }
+
+    pub async fn start_with(options: SimOptions) -> Result<Self, Error> {
+        let gcore_key = key_for("gcore");
+        let mut gcore_fixtures = GcoreFixtures::default();
+        gcore_fixtures
+            .user_ids
+            .extend((1..=u64::from(options.extra_users)).map(|i| GCORE_EXTRA_USER_BASE + i));
+        let gcore = GcoreSim::start(GcoreSimConfig {
+            api_key: gcore_key.clone(),
+            fixtures: gcore_fixtures,
+            ..GcoreSimConfig::default()
+        })
+        .await
+        .map_err(|e| Error::Simulator("gcore", e))?;
+        let harness_key = key_for("harness");
+        let mut harness_fixtures = HarnessFixtures::default();
+        harness_fixtures
+            .users
+            .extend((1..=options.extra_users).map(|i| format!("bench_user_{i}")));
+        let harness = HarnessSim::start(HarnessSimConfig {
+            api_key: harness_key.clone(),
+            fixtures: harness_fixtures,
+            ..HarnessSimConfig::default()
+        })
+        .await
+        .map_err(|e| Error::Simulator("harness", e))?;
+        // ZenML organization API keys carry this prefix.
+        let zenml_key = format!("ZENPROKEY_{}", key_for("zenml"));
+        let zenml = ZenmlSim::start(ZenmlSimConfig {
+            api_key: zenml_key.clone(),
+            ..ZenmlSimConfig::default()
+        })
+        .await
+        .map_err(|e| Error::Simulator("zenml", e))?;
+        let hyperstack_key = key_for("hyperstack");
+        let hyperstack = HyperstackSim::start(HyperstackSimConfig {
+            api_key: hyperstack_key.clone(),
+            ..HyperstackSimConfig::default()
+        })
+        .await
+        .map_err(|e| Error::Simulator("hyperstack", e))?;
+        if let Some(latency) = options.latency {
+            for faults in [
+                gcore.faults(),
+                harness.faults(),
+                zenml.faults(),
+                hyperstack.faults(),
+            ] {
+                faults.set_latency(latency);
+            }
+        }
+        harness
+            .faults()
+            .set_rate_limit_per(options.harness_requests_per_minute, Duration::from_secs(60));
+        Ok(Self {
+            gcore: (gcore, gcore_key),
+            harness: (harness, harness_key),
+            zenml: (zenml, zenml_key),
+            hyperstack: (hyperstack, hyperstack_key),
+            options,
+        })
+    }
+
+    /// Creates a Secret and a `<provider>-sandbox` ClusterProviderConfig per simulator.
+    pub async fn connect(&self, client: &kube::Client) -> Result<(), Error> {
+        let (gcore, key) = &self.gcore;
+        let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
+        connect_provider(client, "gcore-sandbox", key, block).await?;
+        let (harness, key) = &self.harness;
+        let mut block =
+            json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
+        if self.options.harness_requests_per_minute.is_none() {
+            block["rateLimit"] = unlimited();
+        }
+        connect_provider(client, "harness-sandbox", key, block).await?;
+        let (zenml, key) = &self.zenml;
+        let block = json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": unlimited()});
+        connect_provider(client, "zenml-sandbox", key, block).await?;
+        // Hyperstack blocks the whole IP for a minute past its limit: keep its default.
+        let (hyperstack, key) = &self.hyperstack;
+        let block = json!({"hyperstack": {"endpoint": hyperstack.endpoint()}});
+        connect_provider(client, "hyperstack-sandbox", key, block).await
+    }
+
+    /// The `providers` object of `sandbox.json`: endpoints, keys and fixtures.
+    pub fn describe(&self) -> serde_json::Value {
+        let (gcore, gcore_key) = &self.gcore;
+        let g = gcore.fixtures();
+        let (harness, harness_key) = &self.harness;
+        let (hyperstack, hyperstack_key) = &self.hyperstack;
+        let h = hyperstack.fixtures();
+        let (zenml, zenml_key) = &self.zenml;
+        let z = zenml.fixtures();
+        let ids = |ids: &[uuid::Uuid]| ids.iter().map(ToString::to_string).collect::<Vec<_>>();
+        let roles: Vec<uuid::Uuid> = z.roles.iter().map(|(id, _)| *id).collect();
+        let projects: Vec<_> = z
+            .projects
+            .iter()
+            .map(|(w, p)| json!({"workspaceId": w.to_string(), "projectId": p.to_string()}))
+            .collect();
+        json!({
+            "gcore": {
+                "endpoint": gcore.endpoint(),
+                "apiKey": gcore_key,
+                "fixtures": {"clientId": g.client_id, "userIds": g.user_ids, "projectIds": g.project_ids},
+            },
+            "harness": {
+                "endpoint": harness.endpoint(),
+                "apiKey": harness_key,
+                "accountId": harness.account_id(),
+                "fixtures": harness.fixtures(),
+            },
+            "zenml": {
+                "endpoint": zenml.endpoint(),
+                "apiKey": zenml_key,
+                "fixtures": {
+                    "organizationId": z.organization_id.to_string(),
+                    "roleIds": ids(&roles),
+                    "userIds": ids(&z.user_ids),
+                    "teamIds": ids(&z.team_ids),
+                    "workspaceIds": ids(&z.workspace_ids),
+                    "projects": projects,
+                },
+            },
+            "hyperstack": {
+                "endpoint": hyperstack.endpoint(),
+                "apiKey": hyperstack_key,
+                "fixtures": {"userIds": h.user_ids, "roles": h.roles},
+            },
+        })
+    }
+
+    /// Requests each simulator answered (all, writes, 429s) and the assignments it holds.
+    pub fn stats(&self) -> serde_json::Value {
+        let counts = |log: Vec<RequestLog>, assignments: usize| {
+            json!({
+                "requests": log.len(),
+                "writes": log.iter().filter(|r| r.method != "GET").count(),
+                "rateLimited": log.iter().filter(|r| r.status == 429).count(),
+                "assignments": assignments,
+            })
+        };
+        json!({
+            "gcore": counts(self.gcore.0.requests(), self.gcore.0.assignments().len()),
+            "harness": counts(self.harness.0.requests(), self.harness.0.assignments().len()),
+            "zenml": counts(self.zenml.0.requests(), self.zenml.0.assignments().len()),
+            "hyperstack": counts(self.hyperstack.0.requests(), self.hyperstack.0.assigned().len()),
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.gcore.0.shutdown().await;
+        self.harness.0.shutdown().await;
+        self.zenml.0.shutdown().await;
+        self.hyperstack.0.shutdown().await;
+    }
+}

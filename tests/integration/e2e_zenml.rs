@@ -1,0 +1,403 @@
+//! rolesync end to end with ZenML Pro: the operator process against the in-memory
+//! Kubernetes API and the ZenML simulator, driven through the Kubernetes API.
+
+use crate::support;
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, Patch, PatchParams};
+use provider_sims::zenml::{SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig};
+use rolesync::api::RoleAssignment;
+use serde_json::{Value, json};
+use support::{Env, condition, external_id, is_ready};
+use testbed::connect_provider;
+use uuid::Uuid;
+
+/// The ZenML API key of every test; tests check it never leaks.
+const KEY: &str = "ZENPROKEY_e2e_4c8d1e9f27";
+const CONFIG: &str = "zenml";
+
+async fn start(config: ZenmlSimConfig) -> (Env, ZenmlSim) {
+    let env = Env::start().await;
+    let zenml = ZenmlSim::start(ZenmlSimConfig {
+        api_key: KEY.to_owned(),
+        ..config
+    })
+    .await
+    .expect("simulator starts");
+    connect_provider(
+        &env.client,
+        CONFIG,
+        KEY,
+        json!({"zenml": {"endpoint": zenml.endpoint()}, "rateLimit": {"requestsPerMinute": 60000, "burst": 100}}),
+    )
+    .await
+    .expect("provider config");
+    (env, zenml)
+}
+
+fn f() -> ZenmlFixtures {
+    ZenmlFixtures::default()
+}
+
+fn spec(
+    role: Uuid,
+    principal: (&str, Uuid),
+    workspace: Option<Uuid>,
+    project: Option<Uuid>,
+) -> Value {
+    let mut z = json!({"roleId": role.to_string(), principal.0: principal.1.to_string()});
+    if let Some(w) = workspace {
+        z["workspaceId"] = json!(w.to_string());
+    }
+    if let Some(p) = project {
+        z["projectId"] = json!(p.to_string());
+    }
+    json!({"providerConfigRef": {"kind": "ClusterProviderConfig", "name": CONFIG}, "zenml": z})
+}
+
+fn remote(
+    role: Uuid,
+    principal: (&str, Uuid),
+    workspace: Option<Uuid>,
+    project: Option<Uuid>,
+) -> SimAssignment {
+    SimAssignment {
+        role_id: role,
+        user_id: (principal.0 == "userId").then_some(principal.1),
+        team_id: (principal.0 == "teamId").then_some(principal.1),
+        workspace_id: workspace,
+        project_id: project,
+    }
+}
+
+fn fast_poll() -> Value {
+    json!({"rolesync.dev/poll-interval": "1s"})
+}
+
+/// Polls the simulator (it has no watch) until `pred` holds.
+async fn wait_remote(zenml: &ZenmlSim, what: &str, pred: impl Fn(&[SimAssignment]) -> bool) {
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    loop {
+        let now = zenml.assignments();
+        if pred(&now) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "remote state never became {what}: {now:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn logins(zenml: &ZenmlSim) -> usize {
+    zenml
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/auth/login")
+        .count()
+}
+
+fn count(zenml: &ZenmlSim, method: &str) -> usize {
+    zenml
+        .requests()
+        .iter()
+        .filter(|r| r.method == method && r.path != "/auth/login")
+        .count()
+}
+
+fn synced_message(ra: &RoleAssignment) -> String {
+    ra.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
+    let (env, zenml) = start(ZenmlSimConfig::default()).await;
+    let _op = env.operator(&[]);
+    let fx = f();
+    let (ws, project) = fx.projects[0];
+    let viewer = fx.roles[3].0;
+    let cases = [
+        ("org-user", ("userId", fx.user_ids[1]), None, None),
+        ("org-team", ("teamId", fx.team_ids[0]), None, None),
+        ("ws-user", ("userId", fx.user_ids[2]), Some(ws), None),
+        ("ws-team", ("teamId", fx.team_ids[1]), Some(ws), None),
+        (
+            "project-user",
+            ("userId", fx.user_ids[3]),
+            Some(ws),
+            Some(project),
+        ),
+        (
+            "project-team",
+            ("teamId", fx.team_ids[0]),
+            Some(ws),
+            Some(project),
+        ),
+    ];
+    for (name, principal, w, p) in cases {
+        env.create_ra("default", name, spec(viewer, principal, w, p), json!({}))
+            .await;
+    }
+    for (name, principal, w, p) in cases {
+        let ra = env.wait_ra("default", name, "Ready", is_ready).await;
+        let want = remote(viewer, principal, w, p);
+        assert!(zenml.assignments().contains(&want), "{name} not assigned");
+        let id = external_id(&ra).expect("externalID recorded");
+        assert!(id.starts_with(&format!("role={viewer}/")), "{id}");
+        assert!(id.contains(&principal.1.to_string()), "{id}");
+        assert_eq!(id.contains("/workspace="), w.is_some(), "{id}");
+        assert_eq!(id.contains("/project="), p.is_some(), "{id}");
+        let status = ra.status.clone().unwrap_or_default();
+        assert_eq!(status.provider.as_deref(), Some("zenml"));
+        assert_eq!(
+            support::at_provider(&ra).map(|a| &a["role"]["name"]),
+            Some(&json!("Organization Viewer"))
+        );
+    }
+
+    // A new role is assigned first, then the old one revoked.
+    let manager = fx.roles[1].0;
+    let principal = ("userId", fx.user_ids[2]);
+    env.ras("default")
+        .patch(
+            "ws-user",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"zenml": {"roleId": manager.to_string()}}})),
+        )
+        .await
+        .expect("role change accepted");
+    let ra = env
+        .wait_ra("default", "ws-user", "replaced", |ra| {
+            is_ready(ra) && ra.metadata.generation == Some(2)
+        })
+        .await;
+    let now = zenml.assignments();
+    assert!(now.contains(&remote(manager, principal, Some(ws), None)));
+    assert!(!now.contains(&remote(viewer, principal, Some(ws), None)));
+    assert!(external_id(&ra).is_some_and(|id| id.starts_with(&format!("role={manager}/"))));
+    let log = zenml.requests();
+    let assigned = log
+        .iter()
+        .rposition(|r| r.method == "POST" && r.path == format!("/roles/{manager}/assignments"));
+    let revoked = log
+        .iter()
+        .rposition(|r| r.method == "DELETE" && r.path == format!("/roles/{viewer}/assignments"));
+    assert!(
+        assigned < revoked && assigned.is_some(),
+        "assign before revoke: {log:?}"
+    );
+    assert!(
+        env.wait_event("default", "ws-user", "Replaced")
+            .await
+            .note
+            .unwrap_or_default()
+            .contains(&manager.to_string())
+    );
+
+    for (name, ..) in cases {
+        env.ras("default")
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    for (name, ..) in cases {
+        env.wait_gone("default", name).await;
+    }
+    let seeded = fx.user_ids.len();
+    assert_eq!(
+        zenml.assignments().len(),
+        seeded,
+        "only the seeded roles are left: {:#?}",
+        zenml.assignments()
+    );
+}
+
+#[tokio::test]
+async fn token_expiry_is_invisible_and_a_revoked_key_is_a_terminal_status() {
+    let (env, zenml) = start(ZenmlSimConfig::default()).await;
+    let op = env.operator(&[]);
+    let fx = f();
+    let viewer = fx.roles[3].0;
+    env.create_ra(
+        "default",
+        "steady",
+        spec(viewer, ("userId", fx.user_ids[4]), None, None),
+        fast_poll(),
+    )
+    .await;
+    let ra = env.wait_ra("default", "steady", "Ready", is_ready).await;
+    let synced_since = ra
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.last_transition_time.clone());
+
+    // Mid-run expiry: the next resync gets a 401, logs in again and carries on.
+    let before = logins(&zenml);
+    zenml.expire_tokens();
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while logins(&zenml) == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the expired token was never renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lists = count(&zenml, "GET");
+    let deadline = tokio::time::Instant::now() + support::WAIT;
+    while count(&zenml, "GET") <= lists + 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no resync after the renewal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ra = env.ras("default").get("steady").await.expect("get");
+    assert!(is_ready(&ra));
+    let synced_now = ra
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.last_transition_time.clone());
+    assert_eq!(synced_now, synced_since, "Synced never dropped");
+    assert!(!op.logs().contains("reconcile failed"), "{}", op.logs());
+
+    // A revoked key: a readable terminal status, and no storm of logins.
+    zenml.set_api_key("ZENPROKEY_rotated");
+    let ra = env
+        .wait_ra("default", "steady", "Unauthorized", |ra| {
+            condition(ra, "Synced").is_some_and(|(s, r)| s == "False" && r == "Unauthorized")
+        })
+        .await;
+    let message = synced_message(&ra);
+    assert!(
+        message.contains("credentials rejected (HTTP 401)"),
+        "{message}"
+    );
+    assert!(!message.contains(KEY));
+    let failed_logins = zenml
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/auth/login" && r.status == 401)
+        .count();
+    assert!(
+        failed_logins <= 3,
+        "{failed_logins} logins with a revoked key"
+    );
+    let logs = op.kill().await;
+    assert!(!logs.contains(KEY), "the API key leaked into the logs");
+    assert!(
+        !logs.contains("zenpro-token-"),
+        "a token leaked into the logs"
+    );
+}
+
+#[tokio::test]
+async fn adoption_orphan_and_the_last_role_refusal() {
+    let (env, zenml) = start(ZenmlSimConfig::default()).await;
+    let _op = env.operator(&[]);
+    let fx = f();
+    let member = fx.member_role_id;
+    let carol = ("userId", fx.user_ids[2]);
+
+    // Carol's seeded member role is adopted, not assigned again.
+    env.create_ra(
+        "default",
+        "carol-member",
+        spec(member, carol, None, None),
+        json!({}),
+    )
+    .await;
+    let ra = env
+        .wait_ra("default", "carol-member", "Ready", is_ready)
+        .await;
+    assert_eq!(
+        external_id(&ra),
+        Some(format!("role={member}/user={}", carol.1))
+    );
+    assert_eq!(count(&zenml, "POST"), 0, "nothing assigned");
+    assert!(
+        env.wait_event("default", "carol-member", "Adopted")
+            .await
+            .note
+            .unwrap_or_default()
+            .contains(&member.to_string())
+    );
+
+    // It is her last role: deleting the resource is refused with a readable status, once.
+    env.ras("default")
+        .delete("carol-member", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let ra = env
+        .wait_ra("default", "carol-member", "refused", |ra| {
+            condition(ra, "Synced").is_some_and(|(s, r)| s == "False" && r == "Rejected")
+        })
+        .await;
+    let message = synced_message(&ra);
+    assert!(
+        message.contains("Cannot revoke the last role of member"),
+        "{message}"
+    );
+    assert!(
+        zenml
+            .assignments()
+            .contains(&remote(member, carol, None, None))
+    );
+    let deletes = count(&zenml, "DELETE");
+    assert!(deletes <= 2, "{deletes} revokes of a refused assignment");
+
+    // Orphan lets the resource go and keeps her role.
+    env.ras("default")
+        .patch(
+            "carol-member",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"deletionPolicy": "Orphan"}})),
+        )
+        .await
+        .expect("switch to Orphan");
+    env.wait_gone("default", "carol-member").await;
+    assert!(
+        zenml
+            .assignments()
+            .contains(&remote(member, carol, None, None))
+    );
+
+    // An Orphan assignment outlives its resource.
+    let viewer = fx.roles[3].0;
+    let mut orphan = spec(
+        viewer,
+        ("teamId", fx.team_ids[1]),
+        Some(fx.workspace_ids[1]),
+        None,
+    );
+    orphan["deletionPolicy"] = json!("Orphan");
+    env.create_ra("default", "orphan", orphan, json!({})).await;
+    env.wait_ra("default", "orphan", "Ready", is_ready).await;
+    env.ras("default")
+        .delete("orphan", &DeleteParams::default())
+        .await
+        .expect("delete");
+    env.wait_gone("default", "orphan").await;
+    let kept = remote(
+        viewer,
+        ("teamId", fx.team_ids[1]),
+        Some(fx.workspace_ids[1]),
+        None,
+    );
+    wait_remote(&zenml, "still holding the orphaned role", |a| {
+        a.contains(&kept)
+    })
+    .await;
+    assert_eq!(
+        count(&zenml, "DELETE"),
+        deletes,
+        "nothing revoked for Orphan"
+    );
+}

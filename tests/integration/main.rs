@@ -1,0 +1,24 @@
+//! rolesync's integration tests, one binary: the operator as its own process against the
+//! in-memory Kubernetes API and the provider simulators, each provider's client against its
+//! simulator, the CRDs, the install manifests, and the scale scenarios at a small size.
+
+mod allocator;
+mod bad_input;
+mod chaos;
+mod crash_windows;
+mod crds;
+mod e2e_gcore;
+mod e2e_harness;
+mod e2e_hyperstack;
+mod e2e_operations;
+mod e2e_zenml;
+mod fleet;
+mod gcore_provider;
+mod harness_provider;
+mod hyperstack_provider;
+mod install;
+mod response_fuzz;
+mod sandbox;
+mod scale_smoke;
+mod support;
+mod zenml_provider;

@@ -2,6 +2,7 @@
 //! (group `rolesync.dev`, version `v1alpha1`), with their schemas and CEL rules.
 
 mod condition;
+mod gcore;
 mod harness;
 mod hyperstack;
 mod provider_config;
@@ -9,15 +10,16 @@ mod role_assignment;
 mod zenml;
 
 pub use condition::{Condition, ConditionStatus};
+pub use gcore::{GcoreAssignmentSpec, GcoreConfig};
 pub use harness::{HarnessAssignmentSpec, HarnessConfig, HarnessPrincipalSpec};
 pub use hyperstack::{HyperstackAssignmentSpec, HyperstackConfig};
 pub use provider_config::{
-    ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, GcoreConfig,
-    ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,
+    ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, ProviderConfig,
+    ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,
 };
 pub use role_assignment::{
-    AtProvider, ConfigKind, DeletionPolicy, GcoreAssignmentSpec, ManagementPolicy,
-    ProviderConfigRef, RoleAssignment, RoleAssignmentSpec, RoleAssignmentStatus,
+    AtProvider, ConfigKind, DeletionPolicy, ManagementPolicy, ProviderConfigRef, RoleAssignment,
+    RoleAssignmentSpec, RoleAssignmentStatus,
 };
 pub use zenml::{ZenmlAssignmentSpec, ZenmlConfig};
 
@@ -26,13 +28,6 @@ use kube::CustomResourceExt;
 
 pub const GROUP: &str = "rolesync.dev";
 
-/// CEL: exactly one provider block is set (RoleAssignment and both config kinds).
-const EXACTLY_ONE_PROVIDER: &str =
-    "[has(self.gcore), has(self.harness), has(self.zenml), has(self.hyperstack)].exists_one(x, x)";
-const EXACTLY_ONE_PROVIDER_MESSAGE: &str =
-    "exactly one provider block (gcore, harness, zenml or hyperstack) must be set";
-/// CEL transition rule: a RoleAssignment stays with the provider it was created for.
-const SAME_PROVIDER: &str = "has(self.gcore) == has(oldSelf.gcore) && has(self.harness) == has(oldSelf.harness) && has(self.zenml) == has(oldSelf.zenml) && has(self.hyperstack) == has(oldSelf.hyperstack)";
 pub const FINALIZER: &str = "rolesync.dev/finalizer";
 /// Per-object resync interval, a duration such as `30s` or `10m`.
 pub const POLL_INTERVAL_ANNOTATION: &str = "rolesync.dev/poll-interval";

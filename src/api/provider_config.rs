@@ -7,9 +7,8 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, HyperstackConfig, ZenmlConfig,
-};
+use super::Condition;
+use crate::providers::{ConfigBlocks, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE};
 
 /// A provider account usable by RoleAssignments in the same namespace.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -38,14 +37,9 @@ use super::{
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gcore: Option<GcoreConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub harness: Option<super::HarnessConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyperstack: Option<HyperstackConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zenml: Option<ZenmlConfig>,
+    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    #[serde(flatten)]
+    pub provider: ConfigBlocks,
     pub credentials: Credentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,27 +72,13 @@ pub struct ProviderConfigSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gcore: Option<GcoreConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub harness: Option<super::HarnessConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyperstack: Option<HyperstackConfig>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zenml: Option<ZenmlConfig>,
+    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    #[serde(flatten)]
+    pub provider: ConfigBlocks,
     pub credentials: ClusterCredentials,
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct GcoreConfig {
-    /// Defaults to `https://api.gcore.com`. Must be https unless it is a loopback address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 2048))]
-    pub endpoint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]

@@ -7,11 +7,10 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Condition, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, HyperstackAssignmentSpec,
-    SAME_PROVIDER, ZenmlAssignmentSpec,
+use super::Condition;
+use crate::providers::{
+    AssignmentBlocks, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_MESSAGE, SAME_PROVIDER,
 };
-use crate::providers::gcore;
 
 /// A role assignment in an external provider, kept in step by rolesync.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -84,21 +83,9 @@ pub struct RoleAssignmentSpec {
     #[schemars(length(min = 1, max = 256))]
     pub external_id: Option<String>,
 
-    // One provider block is set and the others are empty: boxed, the three empty ones cost
-    // a pointer each in every cached RoleAssignment instead of their whole size.
-    /// A Gcore Cloud role assignment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gcore: Option<Box<GcoreAssignmentSpec>>,
-
-    /// A Harness role assignment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub harness: Option<Box<super::HarnessAssignmentSpec>>,
-    /// A Hyperstack organization member's RBAC role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hyperstack: Option<Box<HyperstackAssignmentSpec>>,
-    /// A ZenML Pro role assignment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zenml: Option<Box<ZenmlAssignmentSpec>>,
+    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    #[serde(flatten)]
+    pub provider: AssignmentBlocks,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, KubeSchema)]
@@ -140,34 +127,6 @@ impl ManagementPolicy {
     fn all() -> Vec<Self> {
         vec![Self::All]
     }
-}
-
-/// A Gcore Cloud role assignment: `role` for user `userId` on a client, or on one project of it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
-#[x_kube(
-    validation = Rule::new("!has(self.projectId) || has(self.clientId)")
-        .message("clientId is required when projectId is set")
-        .field_path(".clientId")
-        .reason(Reason::FieldValueRequired),
-    validation = Rule::new(
-        "self.userId == oldSelf.userId && has(self.clientId) == has(oldSelf.clientId) && (!has(self.clientId) || self.clientId == oldSelf.clientId) && has(self.projectId) == has(oldSelf.projectId) && (!has(self.projectId) || self.projectId == oldSelf.projectId)"
-    )
-    .message("userId, clientId and projectId are immutable: create a new RoleAssignment instead")
-)]
-#[serde(rename_all = "camelCase")]
-pub struct GcoreAssignmentSpec {
-    /// The Gcore user who gets the role.
-    #[schemars(range(min = 1))]
-    pub user_id: i64,
-    pub role: gcore::Role,
-    /// The Gcore client (account); required with `projectId`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub client_id: Option<i64>,
-    /// Limit the assignment to one project of the client.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
-    pub project_id: Option<i64>,
 }
 
 /// What rolesync last saw and did.

@@ -4,8 +4,8 @@
 
 use kube::ResourceExt;
 
-use super::desired::{Target, target};
 use crate::api::{APPLYING_ANNOTATION, FINALIZER, RoleAssignment, RoleAssignmentSpec};
+use crate::providers::Target;
 
 /// What the record says about the spec rolesync applied last.
 pub enum Applying {
@@ -30,7 +30,7 @@ pub fn applying(ra: &RoleAssignment, current: &Target) -> Applying {
     // providerConfigRef is immutable: the same config's client finds the earlier one.
     match serde_json::from_str::<RoleAssignmentSpec>(raw)
         .ok()
-        .and_then(|spec| target(&spec).ok())
+        .and_then(|spec| spec.provider.target().ok())
     {
         None => Applying::Unrecorded,
         Some(e) if e.natural_key == current.natural_key => Applying::Current,
@@ -64,7 +64,7 @@ pub fn compact(ra: &mut RoleAssignment) {
         // Kept where missing would read as "nothing recorded" (see `applying`).
         Some(_) if !handled => {}
         Some(_) => {
-            let current = target(&ra.spec).ok();
+            let current = ra.spec.provider.target().ok();
             if current.is_some_and(|c| matches!(applying(ra, &c), Applying::Current)) {
                 ra.annotations_mut().remove(APPLYING_ANNOTATION);
             }
@@ -120,7 +120,7 @@ mod tests {
     fn applied(block: serde_json::Value, record: Option<String>) -> Applying {
         let mut ra = ra(block, record);
         compact(&mut ra);
-        applying(&ra, &target(&ra.spec).unwrap())
+        applying(&ra, &ra.spec.provider.target().unwrap())
     }
 
     #[test]
@@ -190,7 +190,7 @@ mod tests {
         compact(&mut new);
         assert_eq!(new.metadata.annotations, None);
         assert!(matches!(
-            applying(&new, &target(&new.spec).unwrap()),
+            applying(&new, &new.spec.provider.target().unwrap()),
             Applying::Unrecorded
         ));
         // One rolesync worked on without a record (it only observes, or predates the
@@ -200,7 +200,7 @@ mod tests {
         compact(&mut handled);
         assert_eq!(handled.annotations()[APPLYING_ANNOTATION], "");
         assert!(matches!(
-            applying(&handled, &target(&handled.spec).unwrap()),
+            applying(&handled, &handled.spec.provider.target().unwrap()),
             Applying::Unrecorded
         ));
     }

@@ -6,17 +6,18 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use secrecy::SecretString;
 
+use super::config_status::{ConfigHealth, Verdict};
 use crate::api::{
-    ClusterProviderConfig, ConfigKind, GcoreConfig, HarnessConfig, HyperstackConfig,
-    ProviderConfig, ProviderConfigRef, RateLimitSpec, ZenmlConfig,
+    ClusterProviderConfig, ConfigKind, ProviderConfig, ProviderConfigRef, RateLimitSpec,
 };
-use crate::providers::http::{HttpSettings, RateLimit, RequestObserver};
-use crate::providers::{Client, ProviderError, ProviderKind, gcore, harness, hyperstack, zenml};
+use crate::providers::http::{RateLimit, RequestObserver};
+use crate::providers::{ConfigBlocks, Connection, ProviderError, ProviderKind};
 
 /// Identifies one provider config: `ProviderConfig/ns/name` or `ClusterProviderConfig/name`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,10 +100,7 @@ impl ConfigError {
 
 /// The parts of either config kind that matter for building a client.
 struct ConfigView<'a> {
-    gcore: Option<&'a GcoreConfig>,
-    harness: Option<&'a HarnessConfig>,
-    hyperstack: Option<&'a HyperstackConfig>,
-    zenml: Option<&'a ZenmlConfig>,
+    provider: &'a ConfigBlocks,
     secret_namespace: String,
     secret_name: &'a str,
     secret_key: &'a str,
@@ -113,7 +111,7 @@ struct ConfigView<'a> {
 struct Cached {
     generation: Option<i64>,
     secret: (String, String),
-    client: Arc<Client>,
+    client: Arc<dyn Connection>,
 }
 
 /// Which namespaces a ClusterProviderConfig may read Secrets from.
@@ -137,6 +135,13 @@ impl SecretPolicy {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A config resolved for a RoleAssignment: which one it is, and its client.
+#[derive(Clone)]
+pub struct Resolved {
+    pub config: ConfigKey,
+    pub client: Arc<dyn Connection>,
 }
 
 pub struct ConfigResolver {
@@ -177,7 +182,7 @@ impl ConfigResolver {
         ra_namespace: &str,
         r: &ProviderConfigRef,
         wanted: ProviderKind,
-    ) -> Result<(ConfigKey, Arc<Client>), ConfigError> {
+    ) -> Result<Resolved, ConfigError> {
         let key = ConfigKey::of(ra_namespace, r);
         let pc;
         let cpc;
@@ -190,10 +195,7 @@ impl ConfigResolver {
                         ConfigError::NotFound(format!("ProviderConfig {ra_namespace}/{}", r.name))
                     })?;
                 ConfigView {
-                    gcore: pc.spec.gcore.as_ref(),
-                    harness: pc.spec.harness.as_ref(),
-                    hyperstack: pc.spec.hyperstack.as_ref(),
-                    zenml: pc.spec.zenml.as_ref(),
+                    provider: &pc.spec.provider,
                     secret_namespace: ra_namespace.to_owned(),
                     secret_name: &pc.spec.credentials.secret_ref.name,
                     secret_key: &pc.spec.credentials.secret_ref.key,
@@ -221,10 +223,7 @@ impl ConfigResolver {
                     });
                 }
                 ConfigView {
-                    gcore: cpc.spec.gcore.as_ref(),
-                    harness: cpc.spec.harness.as_ref(),
-                    hyperstack: cpc.spec.hyperstack.as_ref(),
-                    zenml: cpc.spec.zenml.as_ref(),
+                    provider: &cpc.spec.provider,
                     secret_namespace: ns,
                     secret_name: &sr.name,
                     secret_key: &sr.key,
@@ -233,15 +232,7 @@ impl ConfigResolver {
                 }
             }
         };
-        let config_provider = if view.gcore.is_some() {
-            ProviderKind::Gcore
-        } else if view.harness.is_some() {
-            ProviderKind::Harness
-        } else if view.hyperstack.is_some() {
-            ProviderKind::Hyperstack
-        } else if view.zenml.is_some() {
-            ProviderKind::Zenml
-        } else {
+        let Some(config_provider) = view.provider.kind() else {
             return Err(ConfigError::Invalid {
                 config: key.as_str().to_owned(),
                 source: ProviderError::Config("no provider block is set".to_owned()),
@@ -255,13 +246,19 @@ impl ConfigResolver {
             });
         }
         if let Some(client) = self.cached(&key, view.generation) {
-            return Ok((key, client));
+            return Ok(Resolved {
+                config: key,
+                client,
+            });
         }
         let _building = self.building.lock().await;
         if let Some(client) = self.cached(&key, view.generation) {
-            return Ok((key, client));
+            return Ok(Resolved {
+                config: key,
+                client,
+            });
         }
-        let client = Arc::new(self.build(&key, &view).await?);
+        let client = self.build(&key, &view).await?;
         self.lock().insert(
             key.clone(),
             Cached {
@@ -270,7 +267,10 @@ impl ConfigResolver {
                 client: client.clone(),
             },
         );
-        Ok((key, client))
+        Ok(Resolved {
+            config: key,
+            client,
+        })
     }
 
     /// Forgets clients built from Secret `namespace/name`, so the next reconcile reads the
@@ -282,7 +282,7 @@ impl ConfigResolver {
 
     /// The client built for this generation of the config's spec; status writes don't
     /// bump the generation, so they keep the client (and its rate limiter).
-    fn cached(&self, key: &ConfigKey, generation: Option<i64>) -> Option<Arc<Client>> {
+    fn cached(&self, key: &ConfigKey, generation: Option<i64>) -> Option<Arc<dyn Connection>> {
         self.lock()
             .get(key)
             .filter(|c| c.generation == generation)
@@ -293,7 +293,11 @@ impl ConfigResolver {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn build(&self, key: &ConfigKey, view: &ConfigView<'_>) -> Result<Client, ConfigError> {
+    async fn build(
+        &self,
+        key: &ConfigKey,
+        view: &ConfigView<'_>,
+    ) -> Result<Arc<dyn Connection>, ConfigError> {
         let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), &view.secret_namespace);
         let secret = secrets
             .get_opt(view.secret_name)
@@ -326,51 +330,14 @@ impl ConfigResolver {
             config: key.as_str().to_owned(),
             source,
         };
-        let settings = |default: RateLimit| -> Result<HttpSettings, ConfigError> {
-            Ok(HttpSettings {
-                rate_limit: Some(
-                    view.rate_limit
-                        .map_or(Ok(default), rate_limit)
-                        .map_err(invalid)?,
-                ),
-                observer: Some(self.observer.clone()),
-                ..HttpSettings::default()
-            })
-        };
-        if let Some(g) = view.gcore {
-            let endpoint = g.endpoint.as_deref().unwrap_or(gcore::DEFAULT_ENDPOINT);
-            let settings = settings(gcore::default_rate_limit())?;
-            return gcore::GcoreClient::new(endpoint, api_key, settings)
-                .map(Client::Gcore)
-                .map_err(invalid);
-        }
-        if let Some(z) = view.zenml {
-            let endpoint = z.endpoint.as_deref().unwrap_or(zenml::DEFAULT_ENDPOINT);
-            let settings = settings(zenml::default_rate_limit())?;
-            return zenml::ZenmlClient::new(endpoint, api_key, settings)
-                .map(Client::Zenml)
-                .map_err(invalid);
-        }
-        if let Some(h) = view.harness {
-            let endpoint = h.endpoint.as_deref().unwrap_or(harness::DEFAULT_ENDPOINT);
-            let settings = settings(harness::default_rate_limit())?;
-            return harness::HarnessClient::new(endpoint, &h.account_id, api_key, settings)
-                .map(Client::Harness)
-                .map_err(invalid);
-        }
-        if let Some(h) = view.hyperstack {
-            let endpoint = h
-                .endpoint
-                .as_deref()
-                .unwrap_or(hyperstack::DEFAULT_ENDPOINT);
-            let settings = settings(hyperstack::default_rate_limit())?;
-            return hyperstack::HyperstackClient::new(endpoint, api_key, settings)
-                .map(Client::Hyperstack)
-                .map_err(invalid);
-        }
-        Err(invalid(ProviderError::Config(
-            "no provider block is set".to_owned(),
-        )))
+        let rate_limit = view
+            .rate_limit
+            .map(rate_limit)
+            .transpose()
+            .map_err(invalid)?;
+        view.provider
+            .connect(api_key, rate_limit, Some(self.observer.clone()))
+            .map_err(invalid)
     }
 }
 
@@ -393,4 +360,52 @@ fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
         requests_per_minute: per_minute,
         burst,
     })
+}
+
+/// Where a reconcile gets the client for a RoleAssignment's provider config, and where it
+/// tells what it learnt of the config's credentials: the cluster in the operator, a fake in
+/// the reconcile's unit tests.
+pub trait Configs: Send + Sync {
+    /// The client for `r` as seen from a RoleAssignment in `ra_namespace`.
+    fn resolve<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        wanted: ProviderKind,
+    ) -> BoxFuture<'a, Result<Resolved, ConfigError>>;
+
+    /// What a reconcile learnt about the config's credentials.
+    fn report<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        verdict: Verdict,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// [`Configs`] from the cluster: the configs in the operator's cache, their Secrets, and
+/// their status.
+pub struct ClusterConfigs {
+    pub resolver: Arc<ConfigResolver>,
+    pub health: ConfigHealth,
+}
+
+impl Configs for ClusterConfigs {
+    fn resolve<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        wanted: ProviderKind,
+    ) -> BoxFuture<'a, Result<Resolved, ConfigError>> {
+        Box::pin(self.resolver.resolve(ra_namespace, r, wanted))
+    }
+
+    fn report<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        verdict: Verdict,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(self.health.report(ra_namespace, r, verdict))
+    }
 }

@@ -6,7 +6,7 @@
 //! Event rarely repeats; each one is created on its own and nothing is kept.
 
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::events::v1::Event as EventsV1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::PostParams;
@@ -23,6 +23,61 @@ impl EventType {
         match self {
             Self::Normal => "Normal",
             Self::Warning => "Warning",
+        }
+    }
+}
+
+/// Why rolesync publishes an Event about a RoleAssignment: what it changed remotely, or
+/// why it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Created,
+    Updated,
+    Replaced,
+    Adopted,
+    Deleted,
+    /// Deleting would have removed something rolesync did not grant: left in place.
+    LeftInPlace,
+    /// An older RoleAssignment manages the same remote assignment.
+    Conflict,
+    /// A failure retrying cannot fix, by its condition reason.
+    Failed(&'static str),
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "Created",
+            Self::Updated => "Updated",
+            Self::Replaced => "Replaced",
+            Self::Adopted => "Adopted",
+            Self::Deleted => "Deleted",
+            Self::LeftInPlace => "LeftInPlace",
+            Self::Conflict => "Conflict",
+            Self::Failed(reason) => reason,
+        }
+    }
+
+    pub fn type_(self) -> EventType {
+        match self {
+            Self::LeftInPlace | Self::Conflict | Self::Failed(_) => EventType::Warning,
+            _ => EventType::Normal,
+        }
+    }
+}
+
+/// One Event to publish: why, and a sentence saying what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub reason: Reason,
+    pub note: String,
+}
+
+impl Event {
+    pub fn new(reason: Reason, note: impl Into<String>) -> Self {
+        Self {
+            reason,
+            note: note.into(),
         }
     }
 }
@@ -47,20 +102,16 @@ impl Publisher {
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
-        kind: EventType,
-        reason: &str,
-        note: String,
+        what: Event,
     ) -> Result<(), kube::Error> {
         let event = event(
             regarding,
-            kind,
-            reason,
-            note,
+            what,
             (&self.controller, &self.instance),
             jiff::Timestamp::now(),
         );
         let ns = regarding.namespace.as_deref().unwrap_or("default");
-        Api::<Event>::namespaced(self.client.clone(), ns)
+        Api::<EventsV1>::namespaced(self.client.clone(), ns)
             .create(&PostParams::default(), &event)
             .await
             .map(drop)
@@ -71,13 +122,12 @@ impl Publisher {
 /// and the time, the reason doubling as the action.
 fn event(
     regarding: &ObjectReference,
-    kind: EventType,
-    reason: &str,
-    note: String,
+    what: Event,
     (controller, instance): (&str, &str),
     now: jiff::Timestamp,
-) -> Event {
-    Event {
+) -> EventsV1 {
+    let reason = what.reason.as_str();
+    EventsV1 {
         metadata: ObjectMeta {
             namespace: regarding.namespace.clone(),
             name: Some(format!(
@@ -89,12 +139,12 @@ fn event(
         },
         action: Some(reason.to_owned()),
         reason: Some(reason.to_owned()),
-        note: Some(note),
+        note: Some(what.note),
         event_time: Some(MicroTime(now)),
         regarding: Some(regarding.clone()),
         reporting_controller: Some(controller.to_owned()),
         reporting_instance: Some(instance.to_owned()),
-        type_: Some(kind.as_str().to_owned()),
+        type_: Some(what.reason.type_().as_str().to_owned()),
         ..Default::default()
     }
 }
@@ -116,9 +166,7 @@ mod tests {
         let now = jiff::Timestamp::from_nanosecond(0x10).unwrap();
         let e = event(
             &regarding,
-            EventType::Warning,
-            "Conflict",
-            "already managed".into(),
+            Event::new(Reason::Conflict, "already managed"),
             ("rolesync", "pod-1"),
             now,
         );

@@ -7,12 +7,16 @@ mod claims;
 mod conditions;
 mod config_status;
 mod configs;
-mod desired;
 mod events;
+#[cfg(test)]
+mod fakes;
 mod health;
 mod leader;
 mod reconcile;
+#[cfg(test)]
+mod reconcile_tests;
 mod status_patch;
+mod writes;
 
 pub use backoff::Backoff;
 pub use configs::SecretPolicy;
@@ -36,7 +40,7 @@ use tracing::{error, info};
 use crate::api::{ClusterProviderConfig, ConfigKind, ProviderConfig, RoleAssignment};
 use crate::metrics::Metrics;
 use claims::{Claim, Claims};
-use configs::{ConfigKey, ConfigResolver};
+use configs::{ClusterConfigs, ConfigKey, ConfigResolver};
 use reconcile::{Context, claim_key};
 
 /// kubectl's copy of the last applied object, which rolesync never reads.
@@ -168,7 +172,7 @@ fn wakes_reconcile(ra: &RoleAssignment) -> Option<u64> {
 
 /// The claim a RoleAssignment makes, if its spec names a remote assignment at all.
 fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
-    let target = desired::target(&ra.spec).ok()?;
+    let target = ra.spec.provider.target().ok()?;
     let config = ConfigKey::of(
         &ra.namespace().unwrap_or_default(),
         &ra.spec.provider_config_ref,
@@ -287,26 +291,30 @@ async fn controller(
         .applied_objects()
         .predicate_filter(wakes_reconcile, Default::default());
 
-    let configs = ConfigResolver::new(
+    let resolver = Arc::new(ConfigResolver::new(
         client.clone(),
         pc_store.clone(),
         cpc_store.clone(),
         settings.secret_policy.clone(),
         metrics.clone(),
-    );
+    ));
     let ctx = Arc::new(Context {
-        kube: client.clone(),
-        configs,
-        config_health: config_status::ConfigHealth::new(
-            client.clone(),
-            pc_store.clone(),
-            cpc_store.clone(),
-        ),
+        writes: Arc::new(writes::ApiWrites {
+            client: client.clone(),
+            events: events::Publisher::new(client.clone(), "rolesync", &settings.instance),
+        }),
+        configs: Arc::new(ClusterConfigs {
+            resolver: resolver.clone(),
+            health: config_status::ConfigHealth::new(
+                client.clone(),
+                pc_store.clone(),
+                cpc_store.clone(),
+            ),
+        }),
         claims,
         failures: Default::default(),
         backoff: Backoff::default(),
         default_poll: settings.poll_interval,
-        events: events::Publisher::new(client.clone(), "rolesync", &settings.instance),
         metrics,
     });
 
@@ -330,7 +338,7 @@ async fn controller(
     let by_pc = ra_store.clone();
     let by_cpc = ra_store.clone();
     let by_secret = ra_store.clone();
-    let secret_ctx = ctx.clone();
+    let secret_resolver = resolver.clone();
     let (pc_for_secret, cpc_for_secret) = (pc_store.clone(), cpc_store.clone());
     let operator_ns = settings.secret_policy.operator_namespace.clone();
 
@@ -382,7 +390,7 @@ async fn controller(
         })
         .watches_stream(secret_stream, move |secret: Secret| {
             let (sns, sname) = (secret.namespace().unwrap_or_default(), secret.name_any());
-            secret_ctx.configs.secret_changed(&sns, &sname);
+            secret_resolver.secret_changed(&sns, &sname);
             let mut keys = Vec::new();
             for pc in pc_for_secret.state() {
                 if pc.namespace().as_deref() == Some(sns.as_str())

@@ -5,28 +5,28 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
-use serde_json::json;
 use tracing::{Instrument, info, warn};
 
-use super::applying::{Applying, applying, applying_value};
+use super::applying::{Applying, applying};
 use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
 use super::claims::Claims;
 use super::conditions::{self, READY, SYNCED, Wanted};
-use super::config_status::{ConfigHealth, Verdict};
-use super::configs::{ConfigError, ConfigKey, ConfigResolver};
-use super::desired::{SpecError, Target, target};
-use super::events::{EventType, Publisher};
-use super::status_patch::status_patch;
+use super::config_status::Verdict;
+use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
+use super::events::{Event, Reason};
+use super::writes::Writes;
 use crate::api::{
-    APPLYING_ANNOTATION, AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER,
-    ManagementPolicy, PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, RoleAssignment,
-    RoleAssignmentSpec, RoleAssignmentStatus,
+    AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy,
+    PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
+    RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
-use crate::providers::{Client, Deletion, ExternalId, Freshness, Observed, ProviderError};
+use crate::providers::{
+    Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, SpecError,
+    Target,
+};
 
 /// Data read now, not from a cached list.
 const FRESH: Freshness = Freshness {
@@ -35,14 +35,12 @@ const FRESH: Freshness = Freshness {
 
 /// Everything reconciles share.
 pub struct Context {
-    pub kube: kube::Client,
-    pub configs: ConfigResolver,
-    pub config_health: ConfigHealth,
+    pub writes: Arc<dyn Writes>,
+    pub configs: Arc<dyn Configs>,
     pub claims: Arc<Mutex<Claims>>,
     pub failures: FailureCounts,
     pub backoff: Backoff,
     pub default_poll: Duration,
-    pub events: Publisher,
     pub metrics: Arc<Metrics>,
 }
 
@@ -73,6 +71,13 @@ pub enum Error {
 }
 
 impl Error {
+    fn kube(ra: &RoleAssignment, source: kube::Error) -> Self {
+        Self::Kube {
+            object: object_key(ra),
+            source,
+        }
+    }
+
     pub fn reason(&self) -> &'static str {
         "KubernetesError"
     }
@@ -144,7 +149,7 @@ enum Outcome {
     /// The remote assignment exists (and matches, unless policies forbid fixing it).
     Available {
         observed: Observed,
-        event: Option<(&'static str, String)>,
+        event: Option<Event>,
     },
     /// Observe-only and nothing exists remotely.
     Missing,
@@ -237,6 +242,13 @@ fn now() -> String {
         .to_string()
 }
 
+/// What a pass ends with: the conditions it wants, when to look again, and what to tell.
+struct Decision {
+    wanted: Vec<Wanted>,
+    action: Action,
+    event: Option<Event>,
+}
+
 pub async fn reconcile(ra: Arc<RoleAssignment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let key = object_key(&ra);
     let span = tracing::info_span!("reconcile", object = %key, generation = ra.metadata.generation);
@@ -244,13 +256,11 @@ pub async fn reconcile(ra: Arc<RoleAssignment>, ctx: Arc<Context>) -> Result<Act
 }
 
 async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Result<Action, Error> {
-    let api: Api<RoleAssignment> =
-        Api::namespaced(ctx.kube.clone(), &ra.namespace().unwrap_or_default());
     if ra.metadata.deletion_timestamp.is_some() {
-        return finalize(ra, &api, ctx, &key).await;
+        return finalize(ra, ctx, &key).await;
     }
 
-    let target = target(&ra.spec);
+    let target = ra.spec.provider.target();
     let wants_finalizer = deletes_remote(&ra.spec);
     if wants_finalizer != ra.finalizers().iter().any(|f| f == FINALIZER) {
         // The finalizer must be in place before anything is created remotely, so that a
@@ -261,7 +271,10 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             && target
                 .as_ref()
                 .is_ok_and(|t| matches!(applying(ra, t), Applying::Unrecorded));
-        set_finalizer(ra, &api, wants_finalizer, record).await?;
+        ctx.writes
+            .set_finalizer(ra, wants_finalizer, record)
+            .await
+            .map_err(|source| Error::kube(ra, source))?;
         if wants_finalizer {
             return Ok(Action::requeue(ctx.default_poll));
         }
@@ -280,7 +293,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     let target = target.ok();
     if let Some(verdict) = config_verdict(&result) {
         let ns = ra.namespace().unwrap_or_default();
-        ctx.config_health
+        ctx.configs
             .report(&ns, &ra.spec.provider_config_ref, verdict)
             .await;
     }
@@ -293,58 +306,88 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
-    let (wanted, action, event) = match result {
+    let decision = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
             outcome_status(outcome, &mut status, ctx, poll)
         }
         Err(failure) => {
-            let action = if failure.retryable() {
-                let n = ctx.failures.fail(&key);
-                Action::requeue(ctx.backoff.delay(n, rand::random()))
-            } else {
-                Action::requeue(jittered(poll, rand::random()))
-            };
-            ctx.metrics.reconciled("error");
-            ctx.metrics.reconcile_failed(failure.reason());
-            warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
-            let synced = Wanted::new(
-                SYNCED,
-                ConditionStatus::False,
-                failure.reason(),
-                failure.to_string(),
-            );
-            let changed = conditions::find(&old.conditions, SYNCED)
-                .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
-            let event = (changed && !failure.retryable())
-                .then(|| (EventType::Warning, failure.reason(), failure.to_string()));
-            let mut wanted = vec![synced];
-            if conditions::find(&old.conditions, READY).is_none() {
-                wanted.push(Wanted::new(
+            // Until a first pass succeeds, Ready says the assignment is still to come.
+            let ready = conditions::find(&old.conditions, READY).is_none().then(|| {
+                Wanted::new(
                     READY,
                     ConditionStatus::False,
                     "Creating",
                     "waiting for the assignment to be created",
-                ));
-            }
-            (wanted, action, event)
+                )
+            });
+            failed(ctx, &key, &old, &failure, poll, ready)
         }
     };
-    status.conditions = conditions::merge(&old.conditions, &wanted, ra.metadata.generation, &now());
-    if status != old {
-        write_status(&api, ra, &status).await?;
-    }
-    if let Some((type_, reason, note)) = event {
-        publish(ctx, ra, type_, reason, note).await;
-    }
-    Ok(action)
+    conclude(ctx, ra, status, decision).await
 }
 
-type Decision = (
-    Vec<Wanted>,
-    Action,
-    Option<(EventType, &'static str, String)>,
-);
+/// The failure path of every pass, applying or deleting: counted, logged, reported in
+/// Synced (with `ready` when the pass has something to say of Ready), published when a
+/// retry cannot fix it, retried with backoff when one can.
+fn failed(
+    ctx: &Context,
+    key: &str,
+    old: &RoleAssignmentStatus,
+    failure: &Failure,
+    poll: Duration,
+    ready: Option<Wanted>,
+) -> Decision {
+    ctx.metrics.reconciled("error");
+    ctx.metrics.reconcile_failed(failure.reason());
+    warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
+    let action = if failure.retryable() {
+        Action::requeue(ctx.backoff.delay(ctx.failures.fail(key), rand::random()))
+    } else {
+        Action::requeue(jittered(poll, rand::random()))
+    };
+    let synced = Wanted::new(
+        SYNCED,
+        ConditionStatus::False,
+        failure.reason(),
+        failure.to_string(),
+    );
+    let changed = conditions::find(&old.conditions, SYNCED)
+        .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
+    let event = (changed && !failure.retryable())
+        .then(|| Event::new(Reason::Failed(failure.reason()), failure.to_string()));
+    Decision {
+        wanted: std::iter::once(synced).chain(ready).collect(),
+        action,
+        event,
+    }
+}
+
+/// Writes the status a pass decided on (when it changed) and publishes its Event.
+async fn conclude(
+    ctx: &Context,
+    ra: &RoleAssignment,
+    mut status: RoleAssignmentStatus,
+    decision: Decision,
+) -> Result<Action, Error> {
+    let old = ra.status.clone().unwrap_or_default();
+    status.conditions = conditions::merge(
+        &old.conditions,
+        &decision.wanted,
+        ra.metadata.generation,
+        &now(),
+    );
+    if status != old {
+        ctx.writes
+            .write_status(ra, &status)
+            .await
+            .map_err(|source| Error::kube(ra, source))?;
+    }
+    if let Some(event) = decision.event {
+        publish(ctx, ra, event).await;
+    }
+    Ok(decision.action)
+}
 
 fn outcome_status(
     outcome: Outcome,
@@ -359,20 +402,20 @@ fn outcome_status(
             ctx.metrics.reconciled("success");
             status.external_id = Some(observed.external_id.to_string());
             status.at_provider = Some(AtProvider::new(observed.at_provider));
-            (
-                vec![
+            Decision {
+                wanted: vec![
                     Wanted::new(READY, ConditionStatus::True, "Available", ""),
                     synced_ok,
                 ],
-                resync,
-                event.map(|(reason, note)| (EventType::Normal, reason, note)),
-            )
+                action: resync,
+                event,
+            }
         }
         Outcome::Missing => {
             ctx.metrics.reconciled("success");
             status.at_provider = None;
-            (
-                vec![
+            Decision {
+                wanted: vec![
                     Wanted::new(
                         READY,
                         ConditionStatus::False,
@@ -381,9 +424,9 @@ fn outcome_status(
                     ),
                     synced_ok,
                 ],
-                resync,
-                None,
-            )
+                action: resync,
+                event: None,
+            }
         }
         Outcome::Conflict { owner } => {
             ctx.metrics.reconciled("conflict");
@@ -392,27 +435,27 @@ fn outcome_status(
             );
             let is_new =
                 conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != "Conflict");
-            (
-                vec![
+            Decision {
+                wanted: vec![
                     Wanted::new(READY, ConditionStatus::False, "Conflict", message.clone()),
                     Wanted::new(SYNCED, ConditionStatus::False, "Conflict", message.clone()),
                 ],
-                resync,
-                is_new.then_some((EventType::Warning, "Conflict", message)),
-            )
+                action: resync,
+                event: is_new.then(|| Event::new(Reason::Conflict, message)),
+            }
         }
         Outcome::Paused => {
             ctx.metrics.reconciled("paused");
-            (
-                vec![Wanted::new(
+            Decision {
+                wanted: vec![Wanted::new(
                     SYNCED,
                     ConditionStatus::False,
                     "ReconcilePaused",
                     format!("paused by annotation {PAUSED_ANNOTATION}"),
                 )],
-                Action::await_change(),
-                None,
-            )
+                action: Action::await_change(),
+                event: None,
+            }
         }
     }
 }
@@ -429,10 +472,11 @@ async fn sync(
         return Ok(Outcome::Paused);
     }
     let ns = ra.namespace().unwrap_or_default();
-    let (config, client) = ctx
+    let Resolved { config, client } = ctx
         .configs
         .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
         .await?;
+    let client = client.as_ref();
     if let Some(owner) = ctx.owner_of(&claim_key(&config, &target.natural_key))
         && owner != key
     {
@@ -448,10 +492,13 @@ async fn sync(
             // Left alone where deleting is forbidden or another resource now claims it.
             let claim = claim_key(&config, &earlier.natural_key);
             if allowed.delete && ctx.owner_of(&claim).is_none_or(|owner| owner == key) {
-                remove_earlier(&client, key, &earlier, recorded.as_deref()).await?;
+                remove_earlier(client, key, &earlier, recorded.as_deref()).await?;
             }
             // Settled: from now on the current spec is the one being applied.
-            record_applying(ra, ctx).await.map_err(Failure::Record)?;
+            ctx.writes
+                .record_applying(ra)
+                .await
+                .map_err(Failure::Record)?;
             true
         }
     };
@@ -483,16 +530,20 @@ async fn sync(
         client.updates_in_place(),
     );
     if !noted && matches!(step, Step::Create | Step::Update(_) | Step::Replace(_)) {
-        record_applying(ra, ctx).await.map_err(Failure::Record)?;
+        ctx.writes
+            .record_applying(ra)
+            .await
+            .map_err(Failure::Record)?;
     }
+    let kind = target.kind();
     let outcome = match step {
         Step::Create => {
             let observed = client.create(want).await.map_err(provider("create"))?;
             info!(object = %key, external_id = %observed.external_id, "created remote assignment");
-            let note = format!("created {} {}", target.kind(), observed.external_id);
+            let note = format!("created {kind} {}", observed.external_id);
             Outcome::Available {
                 observed,
-                event: Some(("Created", note)),
+                event: Some(Event::new(Reason::Created, note)),
             }
         }
         Step::Update(old) => {
@@ -501,34 +552,31 @@ async fn sync(
                 .await
                 .map_err(provider("update"))?;
             info!(object = %key, external_id = %observed.external_id, "updated remote assignment");
-            let note = format!("updated {} {}", target.kind(), observed.external_id);
+            let note = format!("updated {kind} {}", observed.external_id);
             Outcome::Available {
                 observed,
-                event: Some(("Updated", note)),
+                event: Some(Event::new(Reason::Updated, note)),
             }
         }
         Step::Replace(old) => {
-            let observed = replace(&client, want, &old, freshness).await?;
+            let observed = replace(client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
-                "replaced {} {} with {}",
-                target.kind(),
-                old.external_id,
-                observed.external_id
+                "replaced {kind} {} with {}",
+                old.external_id, observed.external_id
             );
             Outcome::Available {
                 observed,
-                event: Some(("Replaced", note)),
+                event: Some(Event::new(Reason::Replaced, note)),
             }
         }
         Step::Keep { observed, adopted } => {
             let event = adopted.then(|| {
                 let note = format!(
-                    "adopted existing {} assignment {}",
-                    target.kind(),
+                    "adopted existing {kind} assignment {}",
                     observed.external_id
                 );
-                ("Adopted", note)
+                Event::new(Reason::Adopted, note)
             });
             Outcome::Available { observed, event }
         }
@@ -537,27 +585,12 @@ async fn sync(
     Ok(outcome)
 }
 
-/// Records the spec about to be applied, before anything remote changes.
-async fn record_applying(ra: &RoleAssignment, ctx: &Context) -> Result<(), kube::Error> {
-    let api: Api<RoleAssignment> =
-        Api::namespaced(ctx.kube.clone(), &ra.namespace().unwrap_or_default());
-    let patch =
-        json!({"metadata": {"annotations": {APPLYING_ANNOTATION: applying_value(&ra.spec)?}}});
-    api.patch(
-        &ra.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
 /// A crash between a remote change and the status write, then a spec change, leaves an
 /// assignment for a spec the resource no longer has, which the current spec cannot find:
 /// remove it, unless status names it (the normal replacement of it follows). Fresh data:
 /// the crashed process, not this one's cache, made it.
 async fn remove_earlier(
-    client: &Client,
+    client: &dyn Connection,
     key: &str,
     earlier: &Target,
     recorded: Option<&str>,
@@ -582,8 +615,8 @@ async fn remove_earlier(
 /// principal never loses access in between. Status still names `old` until both steps
 /// are done, so a crash in between resumes here instead of leaking `old`.
 async fn replace(
-    client: &Client,
-    want: &crate::providers::Desired,
+    client: &dyn Connection,
+    want: &Desired,
     old: &Observed,
     freshness: Freshness,
 ) -> Result<Observed, Failure> {
@@ -603,105 +636,80 @@ async fn replace(
     Ok(new)
 }
 
+/// What deleting a resource did remotely.
+struct Removed {
+    id: ExternalId,
+    deletion: Deletion,
+}
+
 /// Deletion: remove the remote assignment when the policies say so, then the finalizer.
-async fn finalize(
-    ra: &RoleAssignment,
-    api: &Api<RoleAssignment>,
-    ctx: &Context,
-    key: &str,
-) -> Result<Action, Error> {
+async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Action, Error> {
     if !ra.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
     match delete_remote(ra, ctx, key).await {
-        Ok(deleted) => {
-            set_finalizer(ra, api, false, false).await?;
+        Ok(removed) => {
+            ctx.writes
+                .set_finalizer(ra, false, false)
+                .await
+                .map_err(|source| Error::kube(ra, source))?;
             ctx.failures.succeed(key);
             ctx.metrics.reconciled("deleted");
-            match deleted {
-                Some((id, Deletion::Deleted)) => {
+            match removed {
+                Some(Removed {
+                    id,
+                    deletion: Deletion::Deleted,
+                }) => {
                     info!(object = %key, external_id = %id, "deleted remote assignment");
-                    publish(
-                        ctx,
-                        ra,
-                        EventType::Normal,
-                        "Deleted",
-                        format!("deleted remote assignment {id}"),
-                    )
-                    .await;
+                    let note = format!("deleted remote assignment {id}");
+                    publish(ctx, ra, Event::new(Reason::Deleted, note)).await;
                 }
-                Some((id, Deletion::LeftAlone(found))) => {
+                Some(Removed {
+                    id,
+                    deletion: Deletion::LeftAlone(found),
+                }) => {
                     warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
                     let note = format!("left {id} in place: {found}");
-                    publish(ctx, ra, EventType::Warning, "LeftInPlace", note).await;
+                    publish(ctx, ra, Event::new(Reason::LeftInPlace, note)).await;
                 }
-                Some((_, Deletion::AlreadyGone)) | None => {}
+                Some(Removed {
+                    deletion: Deletion::AlreadyGone,
+                    ..
+                })
+                | None => {}
             }
             Ok(Action::await_change())
         }
         Err(failure) => {
-            ctx.metrics.reconciled("error");
-            ctx.metrics.reconcile_failed(failure.reason());
-            warn!(object = %key, reason = failure.reason(), error = %failure, "deleting remote assignment failed");
             let old = ra.status.clone().unwrap_or_default();
-            let mut status = old.clone();
-            status.conditions = conditions::merge(
-                &old.conditions,
-                &[
-                    Wanted::new(
-                        READY,
-                        ConditionStatus::False,
-                        "Deleting",
-                        "deleting the remote assignment",
-                    ),
-                    Wanted::new(
-                        SYNCED,
-                        ConditionStatus::False,
-                        failure.reason(),
-                        failure.to_string(),
-                    ),
-                ],
-                ra.metadata.generation,
-                &now(),
+            let deleting = Wanted::new(
+                READY,
+                ConditionStatus::False,
+                "Deleting",
+                "deleting the remote assignment",
             );
-            if status != old {
-                write_status(api, ra, &status).await?;
-                if !failure.retryable() {
-                    publish(
-                        ctx,
-                        ra,
-                        EventType::Warning,
-                        failure.reason(),
-                        failure.to_string(),
-                    )
-                    .await;
-                }
-            }
-            Ok(if failure.retryable() {
-                Action::requeue(ctx.backoff.delay(ctx.failures.fail(key), rand::random()))
-            } else {
-                Action::requeue(jittered(ctx.default_poll, rand::random()))
-            })
+            let decision = failed(ctx, key, &old, &failure, ctx.default_poll, Some(deleting));
+            conclude(ctx, ra, old, decision).await
         }
     }
 }
 
-/// Deletes the remote assignment this resource manages, if it should; returns what it
-/// deleted and how that went.
+/// Deletes the remote assignment this resource manages, if it should.
 async fn delete_remote(
     ra: &RoleAssignment,
     ctx: &Context,
     key: &str,
-) -> Result<Option<(ExternalId, Deletion)>, Failure> {
+) -> Result<Option<Removed>, Failure> {
     if !deletes_remote(&ra.spec) {
         return Ok(None);
     }
-    let target = target(&ra.spec)?;
+    let target = ra.spec.provider.target()?;
     let ns = ra.namespace().unwrap_or_default();
-    let (config, client) = ctx
+    let Resolved { config, client } = ctx
         .configs
         .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
         .await?;
+    let client = client.as_ref();
     if ctx
         .owner_of(&claim_key(&config, &target.natural_key))
         .is_some_and(|owner| owner != key)
@@ -755,7 +763,7 @@ async fn delete_remote(
             .await
             .map_err(provider("delete"))?;
     }
-    Ok(Some((id, deletion)))
+    Ok(Some(Removed { id, deletion }))
 }
 
 /// Status's Ready condition when it is True, for whichever generation.
@@ -774,72 +782,8 @@ fn applied(ra: &RoleAssignment) -> bool {
     ready(ra).is_some_and(|c| c.observed_generation == ra.metadata.generation)
 }
 
-/// Adds or removes rolesync's finalizer; `record` also records the spec being applied.
-async fn set_finalizer(
-    ra: &RoleAssignment,
-    api: &Api<RoleAssignment>,
-    present: bool,
-    record: bool,
-) -> Result<(), Error> {
-    let mut finalizers: Vec<String> = ra
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    if present {
-        finalizers.push(FINALIZER.to_owned());
-    }
-    let err = |source| Error::Kube {
-        object: object_key(ra),
-        source,
-    };
-    // The resourceVersion makes this a compare-and-swap: a concurrent change gets a 409
-    // and a fresh reconcile instead of a lost finalizer.
-    let mut patch = json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": ra.resource_version()}
-    });
-    if record {
-        patch["metadata"]["annotations"] =
-            json!({APPLYING_ANNOTATION: applying_value(&ra.spec).map_err(err)?});
-    }
-    api.patch(
-        &ra.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(err)?;
-    Ok(())
-}
-
-async fn write_status(
-    api: &Api<RoleAssignment>,
-    ra: &RoleAssignment,
-    status: &RoleAssignmentStatus,
-) -> Result<(), Error> {
-    let err = |source| Error::Kube {
-        object: object_key(ra),
-        source,
-    };
-    let patch =
-        status_patch(ra.status.as_ref(), status).map_err(|e| err(kube::Error::SerdeError(e)))?;
-    api.patch_status(
-        &ra.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await
-    .map_err(err)?;
-    Ok(())
-}
-
-async fn publish(ctx: &Context, ra: &RoleAssignment, type_: EventType, reason: &str, note: String) {
-    if let Err(e) = ctx
-        .events
-        .publish(&ra.object_ref(&()), type_, reason, note)
-        .await
-    {
+async fn publish(ctx: &Context, ra: &RoleAssignment, event: Event) {
+    if let Err(e) = ctx.writes.publish(ra, event).await {
         warn!(object = %object_key(ra), error = %e, "could not publish event");
     }
 }

@@ -1,7 +1,12 @@
-//! Providers: one file per external API behind the [`Provider`] trait, plus the HTTP
-//! plumbing they share. A provider knows its wire format and nothing of Kubernetes.
+//! Providers: one module per external API, each a [`Provider`] (its wire format) and a
+//! [`Connector`] (how a RoleAssignment's block and a provider config become an assignment
+//! and a client), plus the HTTP plumbing they share.
+//!
+//! [`connectors!`] below lists them: the one place a new provider is added besides its
+//! own module (see README "Adding a provider").
 
 pub mod cache;
+mod connector;
 pub mod gcore;
 pub mod harness;
 pub mod http;
@@ -10,9 +15,15 @@ pub mod zenml;
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+pub use connector::{Connection, Connector, Grant, SpecError, Target, positive, uuid};
+use http::{HttpSettings, RateLimit, RequestObserver};
 
 /// The identity of one remote assignment as rolesync records it in `status.externalID`.
 /// For providers that number their assignments it is that number; for providers
@@ -125,7 +136,7 @@ impl ProviderError {
 /// duplicate.
 pub trait Provider: Send + Sync + 'static {
     /// What the user wants assigned, already validated and typed.
-    type Assignment: Send + Sync;
+    type Assignment: Grant + Send + Sync;
 
     /// Whether `update` changes an assignment in place. When it does not, the controller
     /// replaces: it creates the new assignment first and deletes the old one afterwards.
@@ -175,128 +186,233 @@ pub enum Deletion {
     LeftAlone(String),
 }
 
-/// The providers rolesync supports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    Gcore,
-    Harness,
-    Hyperstack,
-    Zenml,
+/// Declares every provider rolesync supports, in the order the CRDs name them. For each it
+/// generates a [`ProviderKind`], a block of [`AssignmentBlocks`] (a RoleAssignment's
+/// `spec.<name>`) and of [`ConfigBlocks`] (a provider config's), a [`Desired`] variant and
+/// the [`Connection`] of its client.
+macro_rules! connectors {
+    ($($(#[doc = $doc:literal])* $name:ident: $variant:ident => $client:ty),+ $(,)?) => {
+        /// The providers rolesync supports.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProviderKind {
+            $($variant),+
+        }
+
+        impl ProviderKind {
+            pub const ALL: &[ProviderKind] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($name)),+
+                }
+            }
+        }
+
+        /// The provider blocks of a RoleAssignment's spec; the CRD lets exactly one be set.
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+        pub struct AssignmentBlocks {
+            // One block is set and the others are empty: boxed, the empty ones cost a
+            // pointer each in every cached RoleAssignment instead of their whole size.
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $name: Option<Box<<$client as Connector>::Spec>>,
+            )+
+        }
+
+        impl AssignmentBlocks {
+            /// The provider whose block is set.
+            pub fn kind(&self) -> Option<ProviderKind> {
+                $(if self.$name.is_some() {
+                    return Some(ProviderKind::$variant);
+                })+
+                None
+            }
+
+            /// What the set block asks for, parsed once at the edge.
+            pub fn target(&self) -> Result<Target, SpecError> {
+                $(if let Some(spec) = &self.$name {
+                    let assignment = <$client as Connector>::assignment(spec)?;
+                    return Ok(Target::new(Desired::$variant(assignment)));
+                })+
+                Err(SpecError::NoProvider)
+            }
+        }
+
+        /// The provider blocks of a ProviderConfig's or ClusterProviderConfig's spec; the
+        /// CRD lets exactly one be set.
+        #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+        pub struct ConfigBlocks {
+            $(
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $name: Option<<$client as Connector>::Config>,
+            )+
+        }
+
+        impl ConfigBlocks {
+            /// The provider whose block is set.
+            pub fn kind(&self) -> Option<ProviderKind> {
+                $(if self.$name.is_some() {
+                    return Some(ProviderKind::$variant);
+                })+
+                None
+            }
+
+            /// A client for the set block's account, authenticated with `api_key`, within
+            /// `rate_limit` (the provider's default when `None`).
+            pub fn connect(
+                &self,
+                api_key: SecretString,
+                rate_limit: Option<RateLimit>,
+                observer: Option<Arc<dyn RequestObserver>>,
+            ) -> Result<Arc<dyn Connection>, ProviderError> {
+                $(if let Some(config) = &self.$name {
+                    let settings = HttpSettings {
+                        rate_limit: Some(rate_limit.unwrap_or_else(<$client as Connector>::default_rate_limit)),
+                        observer,
+                        ..HttpSettings::default()
+                    };
+                    let client = <$client as Connector>::connect(config, api_key, settings)?;
+                    return Ok(Arc::new(client));
+                })+
+                Err(ProviderError::Config("no provider block is set".to_owned()))
+            }
+        }
+
+        /// A wanted assignment of any provider.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Desired {
+            $($variant(<$client as Provider>::Assignment)),+
+        }
+
+        impl Desired {
+            pub fn kind(&self) -> ProviderKind {
+                match self {
+                    $(Self::$variant(_) => ProviderKind::$variant),+
+                }
+            }
+
+            /// What the assignment grants, whichever provider's it is.
+            pub fn grant(&self) -> &dyn Grant {
+                match self {
+                    $(Self::$variant(a) => a),+
+                }
+            }
+        }
+
+        $(
+            impl Connection for $client {
+                fn kind(&self) -> ProviderKind {
+                    ProviderKind::$variant
+                }
+
+                fn updates_in_place(&self) -> bool {
+                    Provider::updates_in_place(self)
+                }
+
+                fn create_is_idempotent(&self) -> bool {
+                    Provider::create_is_idempotent(self)
+                }
+
+                fn observe<'a>(
+                    &'a self,
+                    want: &'a Desired,
+                    known: Option<&'a ExternalId>,
+                    freshness: Freshness,
+                ) -> BoxFuture<'a, Result<Option<Observed>, ProviderError>> {
+                    match want {
+                        Desired::$variant(w) => Box::pin(Provider::observe(self, w, known, freshness)),
+                        #[allow(unreachable_patterns)]
+                        other => mismatch(ProviderKind::$variant, other),
+                    }
+                }
+
+                fn create<'a>(&'a self, want: &'a Desired) -> BoxFuture<'a, Result<Observed, ProviderError>> {
+                    match want {
+                        Desired::$variant(w) => Box::pin(Provider::create(self, w)),
+                        #[allow(unreachable_patterns)]
+                        other => mismatch(ProviderKind::$variant, other),
+                    }
+                }
+
+                fn update<'a>(
+                    &'a self,
+                    have: &'a ExternalId,
+                    want: &'a Desired,
+                ) -> BoxFuture<'a, Result<Observed, ProviderError>> {
+                    match want {
+                        Desired::$variant(w) => Box::pin(Provider::update(self, have, w)),
+                        #[allow(unreachable_patterns)]
+                        other => mismatch(ProviderKind::$variant, other),
+                    }
+                }
+
+                fn delete<'a>(
+                    &'a self,
+                    have: &'a ExternalId,
+                    want: &'a Desired,
+                ) -> BoxFuture<'a, Result<Deletion, ProviderError>> {
+                    match want {
+                        Desired::$variant(w) => Box::pin(Provider::delete(self, have, w)),
+                        #[allow(unreachable_patterns)]
+                        other => mismatch(ProviderKind::$variant, other),
+                    }
+                }
+            }
+        )+
+
+        /// CEL: exactly one provider block is set (RoleAssignment and both config kinds).
+        pub const EXACTLY_ONE_PROVIDER: &str =
+            concat!("[", join!(", "; $(concat!("has(self.", stringify!($name), ")")),+), "].exists_one(x, x)");
+        pub const EXACTLY_ONE_PROVIDER_MESSAGE: &str =
+            concat!("exactly one provider block (", or_list!($($name),+), ") must be set");
+        /// CEL transition rule: a RoleAssignment stays with the provider it was created for.
+        pub const SAME_PROVIDER: &str = join!(" && "; $(
+            concat!("has(self.", stringify!($name), ") == has(oldSelf.", stringify!($name), ")")
+        ),+);
+        /// The providers, as error messages list them.
+        pub const PROVIDER_NAMES: &str = or_list!($($name),+);
+    };
 }
 
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gcore => "gcore",
-            Self::Harness => "harness",
-            Self::Hyperstack => "hyperstack",
-            Self::Zenml => "zenml",
-        }
-    }
+/// `a<sep>b<sep>c` of string literals.
+macro_rules! join {
+    ($sep:literal; $first:expr $(, $rest:expr)*) => {
+        concat!($first $(, $sep, $rest)*)
+    };
+}
+
+/// `a, b, c or d` of identifiers.
+macro_rules! or_list {
+    ($only:ident) => { stringify!($only) };
+    ($a:ident, $b:ident) => { concat!(stringify!($a), " or ", stringify!($b)) };
+    ($first:ident, $($rest:ident),+) => { concat!(stringify!($first), ", ", or_list!($($rest),+)) };
+}
+
+fn mismatch<T>(
+    client: ProviderKind,
+    want: &Desired,
+) -> BoxFuture<'static, Result<T, ProviderError>> {
+    let error = ProviderError::Config(format!(
+        "a {client} client cannot manage a {} assignment",
+        want.kind()
+    ));
+    Box::pin(async move { Err(error) })
+}
+
+connectors! {
+    /// A Gcore Cloud role assignment.
+    gcore: Gcore => gcore::GcoreClient,
+    /// A Harness role assignment.
+    harness: Harness => harness::HarnessClient,
+    /// A ZenML Pro role assignment.
+    zenml: Zenml => zenml::ZenmlClient,
+    /// A Hyperstack organization member's RBAC role.
+    hyperstack: Hyperstack => hyperstack::HyperstackClient,
 }
 
 impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// A wanted assignment of any provider.
-pub enum Desired {
-    Gcore(gcore::Assignment),
-    Harness(harness::Assignment),
-    Hyperstack(hyperstack::Assignment),
-    Zenml(zenml::Assignment),
-}
-
-impl Desired {
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            Self::Gcore(_) => ProviderKind::Gcore,
-            Self::Harness(_) => ProviderKind::Harness,
-            Self::Hyperstack(_) => ProviderKind::Hyperstack,
-            Self::Zenml(_) => ProviderKind::Zenml,
-        }
-    }
-}
-
-/// A configured client of any provider; the controller talks to providers only through it.
-pub enum Client {
-    Gcore(gcore::GcoreClient),
-    Harness(harness::HarnessClient),
-    Hyperstack(hyperstack::HyperstackClient),
-    Zenml(zenml::ZenmlClient),
-}
-
-/// Runs `$body` with the typed client and assignment when both belong to one provider.
-macro_rules! with_provider {
-    ($client:expr, $want:expr, |$c:ident, $w:ident| $body:expr) => {
-        match ($client, $want) {
-            (Client::Gcore($c), Desired::Gcore($w)) => $body,
-            (Client::Harness($c), Desired::Harness($w)) => $body,
-            (Client::Hyperstack($c), Desired::Hyperstack($w)) => $body,
-            (Client::Zenml($c), Desired::Zenml($w)) => $body,
-            _ => Err(ProviderError::Config(
-                "provider config and RoleAssignment are for different providers".into(),
-            )),
-        }
-    };
-}
-
-impl Client {
-    pub fn kind(&self) -> ProviderKind {
-        match self {
-            Self::Gcore(_) => ProviderKind::Gcore,
-            Self::Harness(_) => ProviderKind::Harness,
-            Self::Hyperstack(_) => ProviderKind::Hyperstack,
-            Self::Zenml(_) => ProviderKind::Zenml,
-        }
-    }
-
-    pub fn updates_in_place(&self) -> bool {
-        match self {
-            Self::Gcore(c) => c.updates_in_place(),
-            Self::Harness(c) => c.updates_in_place(),
-            Self::Hyperstack(c) => c.updates_in_place(),
-            Self::Zenml(c) => c.updates_in_place(),
-        }
-    }
-
-    pub fn create_is_idempotent(&self) -> bool {
-        match self {
-            Self::Gcore(c) => c.create_is_idempotent(),
-            Self::Harness(c) => c.create_is_idempotent(),
-            Self::Hyperstack(c) => c.create_is_idempotent(),
-            Self::Zenml(c) => c.create_is_idempotent(),
-        }
-    }
-
-    pub async fn observe(
-        &self,
-        want: &Desired,
-        known: Option<&ExternalId>,
-        freshness: Freshness,
-    ) -> Result<Option<Observed>, ProviderError> {
-        with_provider!(self, want, |c, w| c.observe(w, known, freshness).await)
-    }
-
-    pub async fn create(&self, want: &Desired) -> Result<Observed, ProviderError> {
-        with_provider!(self, want, |c, w| c.create(w).await)
-    }
-
-    pub async fn update(
-        &self,
-        have: &ExternalId,
-        want: &Desired,
-    ) -> Result<Observed, ProviderError> {
-        with_provider!(self, want, |c, w| c.update(have, w).await)
-    }
-
-    pub async fn delete(
-        &self,
-        have: &ExternalId,
-        want: &Desired,
-    ) -> Result<Deletion, ProviderError> {
-        with_provider!(self, want, |c, w| c.delete(have, w).await)
     }
 }

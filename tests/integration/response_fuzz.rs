@@ -17,7 +17,7 @@ use axum::response::Response;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use rolesync::providers::http::HttpSettings;
-use rolesync::providers::{Client, Desired, ExternalId, Freshness};
+use rolesync::providers::{Connection, Desired, ExternalId, Freshness};
 use rolesync::providers::{gcore, harness, hyperstack, zenml};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
@@ -151,19 +151,21 @@ fn setting<T: std::str::FromStr>(name: &str) -> Option<T> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
-fn client(kind: &str, endpoint: &str) -> Client {
+fn client(kind: &str, endpoint: &str) -> Box<dyn Connection> {
     let key = || SecretString::from(KEY.to_owned());
     let settings = HttpSettings {
         timeout: Duration::from_secs(2),
         ..HttpSettings::default()
     };
+    let boxed = |c: Box<dyn Connection>| c;
     let built = match kind {
-        "gcore" => gcore::GcoreClient::new(endpoint, key(), settings).map(Client::Gcore),
-        "harness" => {
-            harness::HarnessClient::new(endpoint, "acct", key(), settings).map(Client::Harness)
+        "gcore" => gcore::GcoreClient::new(endpoint, key(), settings).map(|c| boxed(Box::new(c))),
+        "harness" => harness::HarnessClient::new(endpoint, "acct", key(), settings)
+            .map(|c| boxed(Box::new(c))),
+        "zenml" => zenml::ZenmlClient::new(endpoint, key(), settings).map(|c| boxed(Box::new(c))),
+        _ => {
+            hyperstack::HyperstackClient::new(endpoint, key(), settings).map(|c| boxed(Box::new(c)))
         }
-        "zenml" => zenml::ZenmlClient::new(endpoint, key(), settings).map(Client::Zenml),
-        _ => hyperstack::HyperstackClient::new(endpoint, key(), settings).map(Client::Hyperstack),
     };
     built.expect("client builds")
 }

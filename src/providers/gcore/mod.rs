@@ -4,6 +4,8 @@
 //! account's assignments, cached per client: 10,000 assignments cost ~10 list requests
 //! per resync, not 10,000.
 
+mod connector;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;

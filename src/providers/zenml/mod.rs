@@ -6,6 +6,8 @@
 //! role is a replacement. The organization's API key is exchanged for a short-lived bearer
 //! token, which is cached per client and renewed before it expires and after a 401.
 
+mod connector;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;

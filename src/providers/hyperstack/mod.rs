@@ -5,6 +5,8 @@
 //! (`GET /auth/organizations`) and maps names to ids in a second list (`GET /auth/roles`);
 //! both are cached per client, so observing every member costs two requests per resync.
 
+mod connector;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;

@@ -7,6 +7,8 @@
 //! restarts after a lost status write asks for the very same identifier again.
 //! Observations answer from one paged list per scope, cached per client.
 
+mod connector;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;

@@ -1,0 +1,146 @@
+//! How a provider plugs into rolesync: its block of a RoleAssignment becomes a typed
+//! assignment ([`Connector::assignment`]), its block of a provider config and the API key
+//! become a client ([`Connector::connect`]), and the controller drives any client through
+//! one object ([`Connection`]).
+
+use std::str::FromStr;
+
+use futures::future::BoxFuture;
+use secrecy::SecretString;
+
+use super::http::{HttpSettings, RateLimit};
+use super::{
+    Deletion, Desired, ExternalId, Freshness, Observed, PROVIDER_NAMES, Provider, ProviderError,
+    ProviderKind,
+};
+
+/// A provider's place in rolesync's CRDs, implemented by its client.
+pub trait Connector: Provider + Sized {
+    /// Its block of a RoleAssignment's spec.
+    type Spec;
+    /// Its block of a ProviderConfig's or ClusterProviderConfig's spec.
+    type Config;
+
+    /// What the block asks for, typed. Everything the API server's schema and CEL rules
+    /// already refuse is refused here too, as the server may be older than the CRD.
+    fn assignment(spec: &Self::Spec) -> Result<Self::Assignment, SpecError>;
+
+    /// A client of the account the config names, authenticated with `api_key`.
+    fn connect(
+        config: &Self::Config,
+        api_key: SecretString,
+        settings: HttpSettings,
+    ) -> Result<Self, ProviderError>;
+
+    /// The rate limit when the config sets none: under the provider's published limit.
+    fn default_rate_limit() -> RateLimit;
+}
+
+/// What an assignment grants, as rolesync keys, claims and shows it.
+pub trait Grant {
+    /// Identifies the remote assignment within one provider account: two RoleAssignments
+    /// with the same key claim the same remote assignment.
+    fn natural_key(&self) -> String;
+    /// The role, for display.
+    fn role(&self) -> String;
+    /// Who holds it, e.g. `user:777`, for display.
+    fn principal(&self) -> String;
+}
+
+/// What one RoleAssignment wants, parsed once at the edge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub desired: Desired,
+    /// `<provider>:<natural key>`: the remote assignment's identity within one account.
+    pub natural_key: String,
+    pub role: String,
+    pub principal: String,
+}
+
+impl Target {
+    pub fn new(desired: Desired) -> Self {
+        let grant = desired.grant();
+        Self {
+            natural_key: format!("{}:{}", desired.kind(), grant.natural_key()),
+            role: grant.role(),
+            principal: grant.principal(),
+            desired,
+        }
+    }
+
+    pub fn kind(&self) -> ProviderKind {
+        self.desired.kind()
+    }
+}
+
+/// A spec the API server accepted but rolesync cannot act on. Retrying cannot help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("no provider block is set (expected {PROVIDER_NAMES})")]
+    NoProvider,
+    #[error("{field} must be a positive integer, got {value}")]
+    NotPositive { field: &'static str, value: i64 },
+    #[error("{field} must be a UUID, got {value:?}")]
+    NotUuid { field: &'static str, value: String },
+    #[error("{field} is required when {when} is set")]
+    RequiredWith {
+        field: &'static str,
+        when: &'static str,
+    },
+    #[error("exactly one of {0} must be set")]
+    ExactlyOne(&'static str),
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// A positive integer field.
+pub fn positive(field: &'static str, value: i64) -> Result<u64, SpecError> {
+    u64::try_from(value)
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or(SpecError::NotPositive { field, value })
+}
+
+/// A UUID field.
+pub fn uuid<T: FromStr>(field: &'static str, value: &str) -> Result<T, SpecError> {
+    value.parse().map_err(|_| SpecError::NotUuid {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+/// A provider client as the controller drives it, whichever provider it is: the
+/// [`Provider`] operations for a [`Desired`] assignment of that provider.
+pub trait Connection: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+
+    /// Whether `update` changes an assignment in place (else the controller replaces).
+    fn updates_in_place(&self) -> bool;
+
+    /// Whether creating an assignment that already exists is harmless.
+    fn create_is_idempotent(&self) -> bool;
+
+    fn observe<'a>(
+        &'a self,
+        want: &'a Desired,
+        known: Option<&'a ExternalId>,
+        freshness: Freshness,
+    ) -> BoxFuture<'a, Result<Option<Observed>, ProviderError>>;
+
+    fn create<'a>(&'a self, want: &'a Desired) -> BoxFuture<'a, Result<Observed, ProviderError>>;
+
+    fn update<'a>(
+        &'a self,
+        have: &'a ExternalId,
+        want: &'a Desired,
+    ) -> BoxFuture<'a, Result<Observed, ProviderError>>;
+
+    fn delete<'a>(
+        &'a self,
+        have: &'a ExternalId,
+        want: &'a Desired,
+    ) -> BoxFuture<'a, Result<Deletion, ProviderError>>;
+}

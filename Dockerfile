@@ -7,9 +7,12 @@ RUN rustup target add "$(uname -m)-unknown-linux-musl"
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY crds ./crds
-COPY examples ./examples
-RUN cargo build --release --locked --bin rolesync --target "$(uname -m)-unknown-linux-musl" \
+COPY crates ./crates
+COPY benches ./benches
+# The operator alone: no sandbox (the in-memory Kubernetes API and the provider simulators
+# stay out of the image).
+RUN cargo build --release --locked --bin rolesync --no-default-features --features jemalloc \
+      --target "$(uname -m)-unknown-linux-musl" \
  && cp "target/$(uname -m)-unknown-linux-musl/release/rolesync" /rolesync
 
 FROM scratch

@@ -48,4 +48,10 @@ else
 fi
 # ---------------------------------------------------------------------------------------
 
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing cargo-nextest (once per machine)"
+    cargo install --locked --quiet cargo-nextest
+fi
+# A check that cannot run here (a missing tool) fails instead of skipping.
+export ROLESYNC_STRICT=1
 cargo nextest run --workspace --locked --no-fail-fast "$@"

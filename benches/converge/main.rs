@@ -23,6 +23,9 @@ struct Args {
     /// Delay every simulator adds to each response.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]
     latency: Duration,
+    /// Secrets of 4 KiB that no provider config names, present throughout.
+    #[arg(long, default_value_t = 1_000)]
+    unrelated_secrets: usize,
     /// The longest any scenario may take.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     deadline: Duration,
@@ -70,6 +73,7 @@ async fn main() {
         harness: args.harness,
         latency: args.latency,
         deadline: args.deadline,
+        unrelated_secrets: args.unrelated_secrets,
     };
     eprintln!(
         "converge: {} Gcore (latency {:?}, no limit), {} Harness at its published {HARNESS_REQUESTS_PER_MINUTE} requests/min (unscaled clock), {} cores",

@@ -37,7 +37,7 @@ use crate::providers::{ConfigBlocks, EXACTLY_ONE_PROVIDER, EXACTLY_ONE_PROVIDER_
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderConfigSpec {
-    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    /// The provider blocks (one per provider in `connectors!`): exactly one is set.
     #[serde(flatten)]
     pub provider: ConfigBlocks,
     pub credentials: Credentials,
@@ -72,7 +72,7 @@ pub struct ProviderConfigSpec {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterProviderConfigSpec {
-    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    /// The provider blocks (one per provider in `connectors!`): exactly one is set.
     #[serde(flatten)]
     pub provider: ConfigBlocks,
     pub credentials: ClusterCredentials,

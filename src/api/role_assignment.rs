@@ -83,7 +83,7 @@ pub struct RoleAssignmentSpec {
     #[schemars(length(min = 1, max = 256))]
     pub external_id: Option<String>,
 
-    /// The provider block: exactly one of gcore, harness, zenml or hyperstack.
+    /// The provider blocks (one per provider in `connectors!`): exactly one is set.
     #[serde(flatten)]
     pub provider: AssignmentBlocks,
 }

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, channel::mpsc};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
@@ -331,9 +332,15 @@ async fn controller(
     .reflect(cpc_writer)
     .applied_objects()
     .predicate_filter(predicates::generation, Default::default());
-    let secret_stream = watcher(Api::<Secret>::all(client.clone()), watch_config.clone())
-        .default_backoff()
-        .touched_objects();
+    // Only to notice rotation: metadata (its resourceVersion changes with the data) is
+    // enough, and the operator then holds no Secret data it does not use. A config's own
+    // Secret is read when its client is built.
+    let secret_stream = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watch_config.clone(),
+    )
+    .default_backoff()
+    .touched_objects();
 
     let by_pc = ra_store.clone();
     let by_cpc = ra_store.clone();
@@ -388,7 +395,7 @@ async fn controller(
             let key = ConfigKey::of("", &r);
             referencing(&by_cpc, |k| *k == key)
         })
-        .watches_stream(secret_stream, move |secret: Secret| {
+        .watches_stream(secret_stream, move |secret: PartialObjectMeta<Secret>| {
             let (sns, sname) = (secret.namespace().unwrap_or_default(), secret.name_any());
             secret_resolver.secret_changed(&sns, &sname);
             let mut keys = Vec::new();

@@ -23,6 +23,7 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
         harness: 60,
         latency: Duration::from_millis(10),
         deadline: Duration::from_secs(120),
+        unrelated_secrets: 20,
     };
     let results = scenarios::run(&opts, |m| println!("{}", m.json()))
         .await

@@ -40,7 +40,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 What rolesync does to the objects it watches: read RoleAssignments (from a watch cache,
 so no "get") and patch them (finalizers) and their status, read ProviderConfigs and
-report their Ready condition, and record Events about them. Granted cluster-wide or, with watchNamespace, there only.
+report their Ready condition, and create Events about them (never patched: each one stands alone). Granted cluster-wide or, with watchNamespace, there only.
 */}}
 {{- define "rolesync.watchedRules" -}}
 - apiGroups: ["rolesync.dev"]
@@ -57,5 +57,5 @@ report their Ready condition, and record Events about them. Granted cluster-wide
   verbs: ["patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}

@@ -24,7 +24,11 @@ pub struct RequestRecord {
     pub resource: String,
     pub subresource: Option<String>,
     pub namespace: Option<String>,
+    /// The object's name, for requests about one object.
+    pub name: Option<String>,
     pub user_agent: String,
+    /// What the client asked to be answered with (e.g. only metadata).
+    pub accept: String,
     pub code: u16,
 }
 

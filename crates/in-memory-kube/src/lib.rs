@@ -8,6 +8,7 @@ mod crd;
 pub mod discovery;
 mod events;
 mod meta;
+mod metadata;
 pub mod openapi;
 mod persist;
 mod protobuf;

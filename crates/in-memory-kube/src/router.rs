@@ -238,6 +238,7 @@ async fn dispatch(
     record.resource.clone_from(&path.resource);
     record.subresource.clone_from(&path.subresource);
     record.namespace.clone_from(&path.namespace);
+    record.name.clone_from(&path.name);
     let query = parse_query(parts.uri.query());
     let verb = verb_of(&method, &path, &query).ok_or_else(|| {
         ApiError::method_not_allowed(format!("{method} is not supported on {}", parts.uri.path()))
@@ -325,7 +326,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         resource: String::new(),
         subresource: None,
         namespace: None,
+        name: None,
         user_agent: header_str(&parts, header::USER_AGENT),
+        accept: header_str(&parts, header::ACCEPT),
         code: 200,
     };
     let result = match to_bytes(body, MAX_BODY).await {

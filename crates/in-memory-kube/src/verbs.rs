@@ -18,7 +18,7 @@ use super::registry::Served;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, GroupResource};
 use super::store::{ContinueToken, ObjectKey};
-use super::table;
+use super::{metadata, table};
 
 /// A parsed request against one resource.
 pub struct Call {
@@ -158,6 +158,9 @@ fn serve_object(call: &Call, object: &Value, code: u16) -> Reply {
         let meta = json!({"resourceVersion": rv_of(&object)});
         return Reply::json(code, &table::to_table(&call.served.info, &[&object], meta));
     }
+    if metadata::wants(&call.accept, "PartialObjectMetadata") {
+        return Reply::json(code, &metadata::partial(&object));
+    }
     Reply::json(code, &object)
 }
 
@@ -264,6 +267,10 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         let objects: Vec<_> = items.iter().map(|o| call.served.present(o)).collect();
         let refs: Vec<&Value> = objects.iter().map(|o| o.as_ref()).collect();
         return Ok(Reply::json(200, &table::to_table(info, &refs, list_meta)));
+    }
+    if metadata::wants(&call.accept, "PartialObjectMetadataList") {
+        let refs: Vec<&Value> = items.iter().map(|o| o.as_ref()).collect();
+        return Ok(Reply::json(200, &metadata::partial_list(&refs, list_meta)));
     }
     // Written piecewise so a large list is serialized once, without copying the objects.
     let mut out = serde_json::to_vec(&json!({

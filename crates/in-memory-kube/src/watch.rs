@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::cluster::Shared;
 use super::status::ApiError;
 use super::store::{EventType, watch_line};
-use super::table;
 use super::verbs::{Call, Reply, Selection};
+use super::{metadata, table};
 
 /// Where a watch starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,8 @@ struct Watcher {
     selection: Selection,
     call: Call,
     table: bool,
+    /// Objects reduced to their metadata (`as=PartialObjectMetadata`).
+    metadata_only: bool,
     bookmarks: bool,
     tx: mpsc::Sender<Bytes>,
 }
@@ -57,6 +59,8 @@ impl Watcher {
                 kind,
                 &table::to_table(&self.call.served.info, &[&object], meta),
             )
+        } else if self.metadata_only {
+            watch_line(kind, &metadata::partial(&object))
         } else {
             watch_line(kind, &object)
         }
@@ -174,7 +178,7 @@ impl Watcher {
                         else {
                             continue;
                         };
-                        let line = if kind == event.kind && !self.table {
+                        let line = if kind == event.kind && !self.table && !self.metadata_only {
                             match event.object.get("apiVersion").and_then(Value::as_str) {
                                 Some(v) if v == self.call.served.info.api_version() => event.line(),
                                 _ => self.line(kind.as_str(), &event.object),
@@ -237,6 +241,7 @@ pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
         shared,
         selection,
         table: table::wants_table(&call.accept),
+        metadata_only: metadata::wants(&call.accept, "PartialObjectMetadata"),
         call,
         bookmarks,
         tx,

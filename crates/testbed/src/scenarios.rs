@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use serde_json::{Value, json};
@@ -26,6 +27,8 @@ pub const HARNESS_REQUESTS_PER_MINUTE: u32 = 1000;
 /// Gcore's largest page: a full list of N assignments takes ceil(N / 1000) requests.
 const GCORE_PAGE: usize = 1000;
 const NAMESPACE: &str = "bench";
+/// Where the Secrets no provider config names live.
+const UNRELATED_NAMESPACE: &str = "bench-unrelated";
 /// How many Kubernetes requests the benchmark itself keeps in flight while applying.
 const APPLY_CONCURRENCY: usize = 64;
 
@@ -49,6 +52,9 @@ pub struct Options {
     pub latency: Duration,
     /// How long any one wait may take before the run fails.
     pub deadline: Duration,
+    /// Secrets of 4 KiB that no provider config names, present in the cluster throughout:
+    /// what the operator keeps of them is memory spent on nothing.
+    pub unrelated_secrets: usize,
 }
 
 /// One scenario's numbers.
@@ -543,6 +549,32 @@ async fn apply(api: &Api<DynamicObject>, specs: Vec<(String, Value)>) -> Result<
     Ok(())
 }
 
+/// Creates `n` Secrets of 4 KiB in a namespace of their own.
+async fn create_unrelated_secrets(client: &kube::Client, n: usize) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    ensure_namespace(client, UNRELATED_NAMESPACE).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), UNRELATED_NAMESPACE);
+    let payload = "x".repeat(4096);
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let (secrets, payload) = (secrets.clone(), payload.clone());
+            async move {
+                let secret: Secret = serde_json::from_value(json!({
+                    "metadata": {"name": format!("unrelated-{i}")},
+                    "stringData": {"payload": payload},
+                }))?;
+                secrets.create(&PostParams::default(), &secret).await?;
+                Ok::<_, BenchError>(())
+            }
+        })
+        .buffer_unordered(APPLY_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
 /// The whole run: cold, steady and churn on Gcore, then limited on Harness.
 pub async fn run(opts: &Options, mut report: impl FnMut(&Measurement)) -> Result<Vec<Measurement>> {
     let dir = tempfile::tempdir()?;
@@ -561,6 +593,7 @@ async fn scenarios(
     let kubeconfig = std::fs::read_to_string(&sandbox.kubeconfig)?;
     let client = client_for(&kubeconfig).await?;
     ensure_namespace(&client, NAMESPACE).await?;
+    create_unrelated_secrets(&client, opts.unrelated_secrets).await?;
     let api = role_assignments(&client, Some(NAMESPACE));
     let tracker = Tracker::start(api.clone());
     let mut out = Vec::new();

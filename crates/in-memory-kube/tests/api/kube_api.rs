@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use in_memory_kube::{ApiServer, ServerConfig};
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent,
@@ -544,6 +544,76 @@ async fn watch_reports_changes_in_order() {
             ("DELETED", "a".to_owned(), 2),
         ]
     );
+}
+
+/// What a controller that must not hold Secret data asks for: metadata only, in a list, a
+/// get and a watch, with kube-rs's metadata calls.
+#[tokio::test]
+async fn metadata_requests_get_partial_objects_without_data() {
+    let (_server, client) = start().await;
+    let api = Api::<Secret>::namespaced(client.clone(), "default");
+    let secret = |name: &str| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        string_data: Some([("key".to_owned(), "hunter2".to_owned())].into()),
+        ..Secret::default()
+    };
+    api.create(&PostParams::default(), &secret("a"))
+        .await
+        .unwrap();
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].name_any(), "a");
+    let request = axum::http::Request::get("/api/v1/namespaces/default/secrets")
+        .header(
+            "accept",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+        .body(Vec::new())
+        .unwrap();
+    let raw_list: Value = client.request(request).await.unwrap();
+    assert_eq!(raw_list["kind"], "PartialObjectMetadataList");
+    assert_eq!(raw_list["apiVersion"], "meta.k8s.io/v1");
+    assert_eq!(raw_list["items"][0]["kind"], "PartialObjectMetadata");
+    assert!(raw_list["items"][0].get("data").is_none(), "{raw_list}");
+    assert!(
+        !raw_list.to_string().contains("aHVudGVyMg=="),
+        "no Secret data: {raw_list}"
+    );
+    let got = api.get_metadata("a").await.unwrap();
+    assert_eq!(
+        got.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+
+    let mut watch = api
+        .watch_metadata(
+            &WatchParams::default(),
+            &list.metadata.resource_version.unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    api.create(&PostParams::default(), &secret("b"))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(DEADLINE, watch.try_next())
+        .await
+        .expect("event in time")
+        .unwrap()
+        .expect("stream open");
+    match event {
+        WatchEvent::Added(meta) => {
+            assert_eq!(meta.name_any(), "b");
+            assert_eq!(
+                meta.types.as_ref().map(|t| t.kind.as_str()),
+                Some("PartialObjectMetadata")
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -28,30 +28,27 @@ use crate::providers::{
     printcolumn(name = "Role", type_ = "string", json_path = ".status.role"),
     printcolumn(name = "Principal", type_ = "string", json_path = ".status.principal"),
     printcolumn(
-        name = "External-ID",
-        type_ = "string",
-        json_path = ".status.externalID"
-    ),
-    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(
-        name = "Synced",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        priority = 1,
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    ),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason"),
     printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Synced",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Synced\")].status"
+    ),
+    printcolumn(
+        name = "External-ID",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.externalID"
     )
 )]
 #[x_kube(
@@ -155,9 +152,13 @@ pub struct RoleAssignmentStatus {
     /// The role, as the spec names it (for display).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// Who holds the role, e.g. `user:777` (for display).
+    /// Who holds the role, e.g. `user:777` (for display; long ids shortened).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
+    /// Why the resource is (not) Ready, for display: Synced's reason when Synced is False
+    /// (the cause), else Ready's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

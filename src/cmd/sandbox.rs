@@ -171,57 +171,76 @@ async fn print_table(client: &kube::Client, wait: Duration) -> Result<(), Sandbo
         tokio::time::sleep(Duration::from_millis(200)).await;
         items = api.list(&Default::default()).await?.items;
     }
-    let rows: Vec<[String; 7]> = items
-        .iter()
-        .map(|ra| {
-            let status = ra.status.clone().unwrap_or_default();
-            let cond = |t: &str| {
-                status
-                    .conditions
-                    .iter()
-                    .find(|c| c.type_ == t)
-                    .map(|c| format!("{:?}", c.status))
-                    .unwrap_or_else(|| "-".into())
-            };
-            [
-                format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any()),
-                status.provider.clone().unwrap_or_else(|| "-".into()),
-                status.role.clone().unwrap_or_else(|| "-".into()),
-                status.principal.clone().unwrap_or_else(|| "-".into()),
-                status.external_id.clone().unwrap_or_else(|| "-".into()),
-                cond("Ready"),
-                cond("Synced"),
-            ]
-        })
+    print!("{}", render_table(&role_assignment_table(client).await?));
+    Ok(())
+}
+
+/// RoleAssignments of every namespace as the API server renders them for `kubectl get`
+/// (a meta.k8s.io Table: the CRD's printer columns, evaluated server-side).
+async fn role_assignment_table(client: &kube::Client) -> Result<serde_json::Value, SandboxError> {
+    let request = axum::http::Request::get("/apis/rolesync.dev/v1alpha1/roleassignments")
+        .header(
+            axum::http::header::ACCEPT,
+            "application/json;as=Table;v=v1;g=meta.k8s.io",
+        )
+        .body(Vec::new())
+        .map_err(|e| SandboxError::Kube(kube::Error::HttpError(e)))?;
+    Ok(client.request(request).await?)
+}
+
+/// A Table as `kubectl get -A` prints it: NAMESPACE, then the columns shown by default
+/// (priority 0), upper-cased, aligned as kubectl's tab writer aligns them.
+fn render_table(table: &serde_json::Value) -> String {
+    let empty = Vec::new();
+    let columns = table["columnDefinitions"].as_array().unwrap_or(&empty);
+    let shown: Vec<usize> = (0..columns.len())
+        .filter(|i| columns[*i]["priority"].as_i64().unwrap_or(0) == 0)
         .collect();
-    let header = [
-        "NAMESPACE/NAME",
-        "PROVIDER",
-        "ROLE",
-        "PRINCIPAL",
-        "EXTERNAL-ID",
-        "READY",
-        "SYNCED",
-    ]
-    .map(String::from);
-    let widths: Vec<usize> = (0..7)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut lines: Vec<Vec<String>> = vec![
+        std::iter::once("NAMESPACE".to_owned())
+            .chain(
+                shown
+                    .iter()
+                    .map(|i| text(&columns[*i]["name"]).to_uppercase()),
+            )
+            .collect(),
+    ];
+    for row in table["rows"].as_array().unwrap_or(&empty) {
+        lines.push(
+            std::iter::once(text(&row["object"]["metadata"]["namespace"]))
+                .chain(shown.iter().map(|i| text(&row["cells"][*i])))
+                .collect(),
+        );
+    }
+    // kubectl's tab writer: cells padded by 3 to at least 6, the last column unpadded.
+    let widths: Vec<usize> = (0..=shown.len())
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count() + 3)
                 .max()
                 .unwrap_or(0)
+                .max(6)
         })
         .collect();
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
+    let mut out = String::new();
+    for line in &lines {
+        let last = line.len() - 1;
+        for (c, cell) in line.iter().enumerate() {
+            if c == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
     }
-    Ok(())
+    out
 }
 
 /// Prints a stats line for every line on stdin; returns when stdin closes.

@@ -62,6 +62,15 @@ pub fn merge(
 }
 
 /// The condition of `type_`, if present.
+/// The reason `kubectl get` shows: why the resource is not Ready. Synced's reason when
+/// Synced is False (the cause: `Unauthorized`, `NotFound`...), else Ready's.
+pub fn shown_reason(conditions: &[Condition]) -> Option<String> {
+    find(conditions, SYNCED)
+        .filter(|c| c.status == ConditionStatus::False)
+        .or_else(|| find(conditions, READY))
+        .map(|c| c.reason.clone())
+}
+
 pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)
 }
@@ -153,5 +162,42 @@ mod tests {
         assert_eq!(second[0].type_, "Custom");
         assert_eq!(second[1].type_, READY);
         assert_eq!(second[1].status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn the_shown_reason_is_the_cause_not_the_symptom() {
+        let synced = |status, reason| Wanted::new(SYNCED, status, reason, "");
+        let shown = |wanted: &[Wanted]| shown_reason(&merge(&[], wanted, None, "T"));
+        assert_eq!(shown(&[]), None);
+        assert_eq!(
+            shown(&[
+                ready(ConditionStatus::False, "Creating"),
+                synced(ConditionStatus::False, "NotFound")
+            ]),
+            Some("NotFound".into()),
+            "a failing grant shows why it fails, not that it is still being created"
+        );
+        assert_eq!(
+            shown(&[
+                ready(ConditionStatus::True, "Available"),
+                synced(ConditionStatus::False, "ProviderUnavailable")
+            ]),
+            Some("ProviderUnavailable".into()),
+            "a failure after Ready shows too"
+        );
+        assert_eq!(
+            shown(&[
+                ready(ConditionStatus::False, "Conflict"),
+                synced(ConditionStatus::False, "Conflict")
+            ]),
+            Some("Conflict".into())
+        );
+        assert_eq!(
+            shown(&[
+                ready(ConditionStatus::True, "Available"),
+                synced(ConditionStatus::True, "ReconcileSuccess")
+            ]),
+            Some("Available".into())
+        );
     }
 }

@@ -377,6 +377,7 @@ async fn conclude(
         ra.metadata.generation,
         &now(),
     );
+    status.reason = conditions::shown_reason(&status.conditions);
     if status != old {
         ctx.writes
             .write_status(ra, &status)

@@ -9,6 +9,19 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
 const WAIT: Duration = Duration::from_secs(60);
+/// What `kubectl get ra -A` shows by default; EXTERNAL-ID and SYNCED are in `-o wide`.
+const COLUMNS: [&str; 8] = [
+    "NAMESPACE",
+    "NAME",
+    "PROVIDER",
+    "ROLE",
+    "PRINCIPAL",
+    "READY",
+    "REASON",
+    "AGE",
+];
+/// A terminal's width: what the default columns must fit in.
+const TERMINAL: usize = 120;
 
 fn sandbox(dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_rolesync"))
@@ -85,50 +98,35 @@ async fn the_sandbox_settles_every_example_and_tells_the_user_what_to_try() {
     let lines = read_until(&mut out, "sandbox ready").await;
     let header = lines
         .iter()
-        .position(|l| l.starts_with("NAMESPACE/NAME"))
+        .position(|l| l.starts_with("NAMESPACE "))
         .unwrap_or_else(|| panic!("no table:\n{}", lines.join("\n")));
-    let columns: Vec<&str> = lines[header].split_whitespace().collect();
-    assert_eq!(
-        columns,
-        [
-            "NAMESPACE/NAME",
-            "PROVIDER",
-            "ROLE",
-            "PRINCIPAL",
-            "EXTERNAL-ID",
-            "READY",
-            "SYNCED"
-        ]
-    );
-    let rows: Vec<Vec<&str>> = lines[header + 1..]
+    let table: Vec<&str> = lines[header..]
         .iter()
         .take_while(|l| !l.contains("sandbox ready"))
         .filter(|l| !l.is_empty())
+        .map(String::as_str)
+        .collect();
+    let columns: Vec<&str> = table[0].split_whitespace().collect();
+    assert_eq!(columns, COLUMNS, "the columns kubectl get ra -A shows");
+    let rows: Vec<Vec<&str>> = table[1..]
+        .iter()
         .map(|l| l.split_whitespace().collect())
         .collect();
     assert_eq!(rows.len(), example_files(), "one row per example: {rows:?}");
     let mut providers = std::collections::BTreeSet::new();
     for row in &rows {
-        // Roles such as "Account Viewer" may hold spaces: count the columns from the end.
-        let n = row.len();
-        assert!(n >= 7, "short row {row:?}");
-        assert_eq!(
-            &row[n - 2..],
-            ["True", "True"],
-            "not Ready and Synced: {row:?}"
-        );
-        assert_ne!(row[n - 3], "-", "no external id: {row:?}");
-        assert!(row[0].starts_with("default/"), "{row:?}");
-        providers.insert(row[1].to_owned());
+        assert_eq!(row.len(), COLUMNS.len(), "{row:?}");
+        assert_eq!(row[5..7], ["True", "Available"], "not Ready: {row:?}");
+        assert_eq!(row[0], "default", "{row:?}");
+        providers.insert(row[2].to_owned());
     }
     assert_eq!(
         providers.into_iter().collect::<Vec<_>>(),
         ["gcore", "harness", "hyperstack", "zenml"]
     );
-    assert!(
-        rows.iter()
-            .any(|r| r[0] == "default/alice-observer-project-123")
-    );
+    assert!(rows.iter().any(|r| r[1] == "alice-observer-project-123"));
+    fits_a_terminal(&table);
+    readme_sample_matches(&table);
 
     let rest = read_until(&mut out, "Ctrl-C").await;
     let kubeconfig = dir.path().canonicalize().expect("dir").join("kubeconfig");
@@ -153,19 +151,20 @@ async fn the_sandbox_settles_every_example_and_tells_the_user_what_to_try() {
     // The hints work as printed.
     match which_kubectl() {
         Some(kubectl) => {
-            let get = Command::new(&kubectl)
-                .args(["--kubeconfig", &kc, "get", "ra", "-A", "-o", "wide"])
-                .output()
-                .await
-                .expect("kubectl runs");
-            let text = String::from_utf8_lossy(&get.stdout);
-            assert!(
-                get.status.success(),
-                "{}",
-                String::from_utf8_lossy(&get.stderr)
+            let get = kubectl_out(&kubectl, &kc, &["get", "ra", "-A", "-o", "wide"]).await;
+            assert_eq!(get.lines().count(), rows.len() + 1, "{get}");
+            assert!(get.contains("alice-observer-project-123"), "{get}");
+            // The sandbox prints what kubectl prints (but for AGE, which moves on).
+            let by_kubectl = kubectl_out(&kubectl, &kc, &["get", "ra", "-A"]).await;
+            let without_age = |line: &str| {
+                let cells: Vec<&str> = line.split_whitespace().collect();
+                cells[..cells.len() - 1].join(" ")
+            };
+            assert_eq!(
+                by_kubectl.lines().map(without_age).collect::<Vec<_>>(),
+                table.iter().map(|l| without_age(l)).collect::<Vec<_>>()
             );
-            assert_eq!(text.lines().count(), rows.len() + 1, "{text}");
-            assert!(text.contains("alice-observer-project-123"), "{text}");
+            failing_grants_show_their_cause(&kubectl, &kc).await;
             let root = Path::new(env!("CARGO_MANIFEST_DIR"));
             let delete = Command::new(&kubectl)
                 .current_dir(root)
@@ -192,7 +191,13 @@ async fn the_sandbox_settles_every_example_and_tells_the_user_what_to_try() {
                 String::from_utf8_lossy(&apply.stderr)
             );
         }
-        None => eprintln!("skipping the kubectl part: kubectl is not on PATH"),
+        None => {
+            assert!(
+                std::env::var_os("ROLESYNC_STRICT").is_none(),
+                "kubectl is not on PATH"
+            );
+            eprintln!("skipping the kubectl part: kubectl is not on PATH");
+        }
     }
 
     // A second sandbox can't take the same directory or the same port.
@@ -249,4 +254,130 @@ fn example_files() -> usize {
                 .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "yaml"))
         })
         .count()
+}
+
+fn fits_a_terminal(lines: &[&str]) {
+    for line in lines {
+        assert!(
+            line.chars().count() <= TERMINAL,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+}
+
+/// The README's sample of the sandbox's table is what it prints (but for AGE).
+fn readme_sample_matches(table: &[&str]) {
+    let readme = include_str!("../../README.md");
+    let sample: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("NAMESPACE   NAME"))
+        .take_while(|l| !l.starts_with("..."))
+        .collect();
+    assert!(!sample.is_empty(), "README has no sample table");
+    let without_age = |line: &str| {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        cells[..cells.len() - 1].join(" ")
+    };
+    for line in sample {
+        assert!(
+            table.iter().any(|t| without_age(t) == without_age(line)),
+            "the README shows a line the sandbox does not print: {line}\nprinted:\n{}",
+            table.join("\n")
+        );
+    }
+}
+
+async fn kubectl_out(kubectl: &Path, kubeconfig: &str, args: &[&str]) -> String {
+    let out = Command::new(kubectl)
+        .args(["--kubeconfig", kubeconfig])
+        .args(args)
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A grant the provider refuses, for each provider: REASON names the cause (Synced's
+/// reason), not that the assignment is still being created, and the table still fits.
+async fn failing_grants_show_their_cause(kubectl: &Path, kubeconfig: &str) {
+    let failing = r#"
+apiVersion: rolesync.dev/v1alpha1
+kind: RoleAssignment
+metadata: {name: unknown-gcore-user, namespace: default}
+spec:
+  providerConfigRef: {kind: ClusterProviderConfig, name: gcore-sandbox}
+  gcore: {userId: 999999, role: Observer, clientId: 8}
+---
+apiVersion: rolesync.dev/v1alpha1
+kind: RoleAssignment
+metadata: {name: unknown-harness-role, namespace: default}
+spec:
+  providerConfigRef: {kind: ClusterProviderConfig, name: harness-sandbox}
+  harness:
+    role: _no_such_role
+    resourceGroup: _all_account_level_resources
+    principal: {type: USER, identifier: alice}
+---
+apiVersion: rolesync.dev/v1alpha1
+kind: RoleAssignment
+metadata: {name: unknown-zenml-role, namespace: default}
+spec:
+  providerConfigRef: {kind: ClusterProviderConfig, name: zenml-sandbox}
+  zenml: {roleId: 99999999-0000-4000-8000-000000000000, userId: 20000000-0000-4000-8000-000000000001}
+---
+apiVersion: rolesync.dev/v1alpha1
+kind: RoleAssignment
+metadata: {name: unknown-hyperstack-user, namespace: default}
+spec:
+  providerConfigRef: {kind: ClusterProviderConfig, name: hyperstack-sandbox}
+  hyperstack: {userId: 999999, roleName: developer}
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("failing.yaml");
+    std::fs::write(&file, failing).expect("written");
+    let file = file.display().to_string();
+    kubectl_out(kubectl, kubeconfig, &["apply", "-f", &file]).await;
+    let names = [
+        "unknown-gcore-user",
+        "unknown-harness-role",
+        "unknown-zenml-role",
+        "unknown-hyperstack-user",
+    ];
+    let synced_reason = "jsonpath={.status.conditions[?(@.type==\"Synced\")].reason}";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for name in names {
+        let cause = loop {
+            let reason = kubectl_out(
+                kubectl,
+                kubeconfig,
+                &["get", "ra", "-n", "default", name, "-o", synced_reason],
+            )
+            .await;
+            if !reason.is_empty() && reason != "ReconcileSuccess" {
+                break reason;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} never failed: Synced {reason:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let row = kubectl_out(
+            kubectl,
+            kubeconfig,
+            &["get", "ra", "-n", "default", name, "--no-headers"],
+        )
+        .await;
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells[4..6], ["False", cause.as_str()], "{name}: {row}");
+        assert_ne!(cause, "Creating");
+    }
+    let all = kubectl_out(kubectl, kubeconfig, &["get", "ra", "-A"]).await;
+    fits_a_terminal(&all.lines().collect::<Vec<_>>());
 }

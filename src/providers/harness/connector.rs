@@ -4,7 +4,8 @@
 use secrecy::SecretString;
 
 use super::{
-    Assignment, DEFAULT_ENDPOINT, HarnessClient, Identifier, Principal, Scope, ScopeLevel,
+    Assignment, DEFAULT_ENDPOINT, HarnessClient, Identifier, Principal, PrincipalType, Scope,
+    ScopeLevel,
 };
 use crate::api::{HarnessAssignmentSpec, HarnessConfig};
 use crate::providers::http::{HttpSettings, RateLimit};
@@ -89,11 +90,12 @@ impl Grant for Assignment {
             .map(|l| format!("@{}", ScopeLevel::as_str(l)))
             .unwrap_or_default();
         format!(
-            "{},resourceGroup={},role={},principal={}{level}",
+            "{},resourceGroup={},role={},principal={}:{}{level}",
             self.scope,
             self.resource_group,
             self.role,
-            self.principal()
+            self.principal.kind.as_str().to_ascii_lowercase(),
+            self.principal.identifier
         )
     }
 
@@ -101,12 +103,15 @@ impl Grant for Assignment {
         self.role.to_string()
     }
 
+    /// `user:`, `group:` or `sa:` (as kubectl abbreviates ServiceAccount) and the identifier:
+    /// short enough for a table.
     fn principal(&self) -> String {
-        format!(
-            "{}:{}",
-            self.principal.kind.as_str().to_ascii_lowercase(),
-            self.principal.identifier
-        )
+        let kind = match self.principal.kind {
+            PrincipalType::User => "user",
+            PrincipalType::UserGroup => "group",
+            PrincipalType::ServiceAccount => "sa",
+        };
+        format!("{kind}:{}", self.principal.identifier)
     }
 }
 
@@ -129,7 +134,7 @@ mod tests {
             a.natural_key,
             "harness:org=default,project=payments,resourceGroup=_all_project_level_resources,role=_project_viewer,principal=user_group:devs"
         );
-        assert_eq!(a.principal, "user_group:devs");
+        assert_eq!(a.principal, "group:devs");
         assert_eq!(a.role, "_project_viewer");
         assert_eq!(a.kind(), ProviderKind::Harness);
         let mut other_role = base.clone();

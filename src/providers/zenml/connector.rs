@@ -64,15 +64,21 @@ impl Grant for Assignment {
     }
 
     fn role(&self) -> String {
-        self.role.to_string()
+        short(&self.role)
     }
 
     fn principal(&self) -> String {
         match self.principal {
-            Principal::User(u) => format!("user:{u}"),
-            Principal::Team(t) => format!("team:{t}"),
+            Principal::User(u) => format!("user:{}", short(&u)),
+            Principal::Team(t) => format!("team:{}", short(&t)),
         }
     }
+}
+
+/// A UUID's first eight characters, for display: as unique among one organization's users,
+/// teams and roles as a short commit hash among commits, and a table stays readable.
+fn short(id: &impl std::fmt::Display) -> String {
+    id.to_string().chars().take(8).collect()
 }
 
 #[cfg(test)]
@@ -97,8 +103,8 @@ mod tests {
             t.natural_key,
             format!("zenml:role={ROLE}/user={USER}/workspace={WS}")
         );
-        assert_eq!(t.principal, format!("user:{USER}"));
-        assert_eq!(t.role, ROLE);
+        assert_eq!(t.principal, "user:5f0c6f7a", "shortened for display");
+        assert_eq!(t.role, "0b3e7a4e");
         assert_eq!(t.kind(), ProviderKind::Zenml);
         let team = spec(serde_json::json!({"roleId": ROLE, "teamId": USER, "workspaceId": WS}))
             .target()
@@ -112,7 +118,7 @@ mod tests {
         for other in [&team, &org, &other_role] {
             assert_ne!(t.natural_key, other.natural_key);
         }
-        assert_eq!(team.principal, format!("team:{USER}"));
+        assert_eq!(team.principal, "team:5f0c6f7a");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 # Sourced by scripts/kube-apiserver.sh and scripts/helm.sh (which set $prog): builds a pinned
 # Go program once per machine and caches it, since a build takes minutes on two cores.
+# shellcheck shell=bash disable=SC2154 # $prog comes from the sourcing script.
 
 # go_binary NAME PACKAGE VERSION_MODULE LDFLAGS_FN [SOURCE...]
 # Sets $bin to PACKAGE built in the Go module of this directory, building it only when no binary
-# was built yet from the same go.mod, go.sum, SOURCE files, Go version and flags.
+# was built yet from the same go.mod, go.sum, SOURCE files, Go version and build commands.
 # LDFLAGS_FN VERSION prints the -X flags that stamp VERSION_MODULE's version into the binary, as
 # the project's own release build does. Exits 3 without a Go toolchain (callers tell that apart:
 # tests skip locally, CI fails) and 1 when the build fails.
@@ -20,7 +21,7 @@ go_binary() {
 	key=$({
 		"$go" version
 		echo "$pkg"
-		declare -f "$ldflags_fn"
+		declare -f go_binary "$ldflags_fn"
 		cat "$moddir/go.mod" "$moddir/go.sum" "$@"
 	} | sha256sum | cut -c1-16)
 	bin=$cache/$name-$key
@@ -58,8 +59,11 @@ go_binary() {
 		fi
 		# Readers that take no lock see either no binary or a whole one.
 		mv -f "$tmp" "$bin"
-		# Binaries of earlier pins or sources, and what a killed build left.
-		find "$cache" -maxdepth 1 -name "$name-*" ! -name "$name-$key" -delete
+		# What a killed build left, and all but the three newest binaries: enough for worktrees
+		# on other pins or sources to keep theirs.
+		rm -f "$cache/$name"-*.tmp.*
+		# shellcheck disable=SC2012 # the names are ours: no newlines in them.
+		ls -1t "$cache/$name"-* | tail -n +4 | xargs -rd '\n' rm -f
 		echo "$prog: built $name in $((SECONDS - start)) s" >&2
 	fi
 	exec 9>&-

@@ -93,27 +93,29 @@ func run(ctx context.Context, dataDir string, port int, extraFlags []string) err
 		return err
 	}
 
-	// Cancelled on a signal, or by us when the server cannot be made ready.
-	ctx, cancel := context.WithCancel(ctx)
+	// Not derived from ctx: kube-apiserver stopped before it is ready ends the whole process
+	// with status 255 (a post-start hook fails), so a signal during start-up takes effect once
+	// the server is ready.
+	serverCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	serverDone := make(chan struct{})
 	var serverErr error
 	go func() {
 		defer close(serverDone)
-		serverErr = app.Run(ctx, opts)
+		serverErr = app.Run(serverCtx, opts)
 	}()
 
-	url := "https://" + listener.Addr().String()
+	serverURL := "https://" + listener.Addr().String()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
-	config, err := writeKubeconfig(kubeconfig, url, files)
+	config, err := writeKubeconfig(kubeconfig, serverURL, files)
 	if err == nil {
-		err = waitReady(ctx, config, serverDone)
+		err = waitReady(serverCtx, config, serverDone)
 	}
 	if err == nil {
-		err = startNamespaceController(ctx, config)
+		err = startNamespaceController(serverCtx, config)
 	}
-	if err == nil {
-		fmt.Printf("kube-apiserver ready url=%s kubeconfig=%s\n", url, kubeconfig)
+	if err == nil && ctx.Err() == nil {
+		fmt.Printf("kube-apiserver ready url=%s kubeconfig=%s\n", serverURL, kubeconfig)
 		select {
 		case <-ctx.Done():
 		case <-serverDone:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Usage: scripts/helm.sh ARGS...
 #
-# Runs the real helm CLI of the version pinned in tests/kube-apiserver/go.mod with ARGS. It is built once
-# per machine into ${XDG_CACHE_HOME:-~/.cache}/rolesync and then replaces this script's
-# process. Exit status 3: no Go toolchain; 1: the build failed; otherwise helm's own.
+# Runs the real helm CLI of the version pinned in tests/kube-apiserver/go.mod with ARGS. It is
+# built once per machine into ${XDG_CACHE_HOME:-~/.cache}/rolesync and then replaces this
+# script's process. Exit status 3: no Go toolchain; 1: the build failed; otherwise helm's own.
 set -euo pipefail
 prog=scripts/helm.sh
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -6,7 +6,7 @@
 # Sets $bin to PACKAGE built in the Go module of this directory, building it only when no binary
 # was built yet from the same go.mod, go.sum, SOURCE files, Go version and build commands.
 # LDFLAGS_FN VERSION prints the -X flags that stamp VERSION_MODULE's version into the binary, as
-# the project's own release build does. Exits 3 without a Go toolchain (callers tell that apart:
+# that program's own release build does. Exits 3 without a Go toolchain (callers tell that apart:
 # tests skip locally, CI fails) and 1 when the build fails.
 go_binary() {
 	local name=$1 pkg=$2 version_module=$3 ldflags_fn=$4 moddir

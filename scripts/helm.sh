@@ -14,5 +14,10 @@ helm_version_ldflags() {
 	echo "-X helm.sh/helm/v4/internal/version.version=$1"
 }
 go_binary helm helm.sh/helm/v4/cmd/helm helm.sh/helm/v4 helm_version_ldflags
+# `--build`: only build it (when the cache lacks it) and print the binary's path.
+if [ "${1:-}" = --build ]; then
+	echo "$bin"
+	exit 0
+fi
 
 exec "$bin" "$@"

@@ -9,10 +9,14 @@
 # per machine into ${XDG_CACHE_HOME:-~/.cache}/rolesync and then replaces this script's process,
 # so signals reach it and nothing is left behind. Exit status 3: no Go toolchain; 1: the build
 # failed. tests/kube-apiserver/README.md says what this server does not do.
+#
+# Usage: scripts/kube-apiserver.sh --build
+#
+# Only builds it (when the cache lacks it) and prints the binary's path.
 set -euo pipefail
 prog=scripts/kube-apiserver.sh
 if [ $# -lt 1 ]; then
-	echo "usage: $prog DIR [--port N] [-- kube-apiserver flags...]" >&2
+	echo "usage: $prog DIR [--port N] [-- kube-apiserver flags...] | --build" >&2
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +31,10 @@ kube_version_ldflags() {
 		"-X k8s.io/component-base/version.gitMinor=${minor%%.*}"
 }
 go_binary kube-apiserver . k8s.io/kubernetes kube_version_ldflags "$root"/tests/kube-apiserver/*.go
+if [ "$1" = --build ]; then
+	echo "$bin"
+	exit 0
+fi
 
 dir=$1
 shift

@@ -17,6 +17,7 @@ mod gcore_provider;
 mod harness_provider;
 mod hyperstack_provider;
 mod install;
+mod real_kube;
 mod response_fuzz;
 mod sandbox;
 mod scale_smoke;

@@ -5,10 +5,12 @@
 //! JSON, as a user does, and never links the operator.
 
 pub mod cluster;
+pub mod real_kube;
 pub mod scenarios;
 pub mod simulators;
 
 pub use cluster::{
     Error, SYSTEM_NAMESPACE, client_for, connect_provider, ensure_namespace, install_crds,
 };
+pub use real_kube::RealKube;
 pub use simulators::{GCORE_EXTRA_USER_BASE, SimOptions, Simulators};

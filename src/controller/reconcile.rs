@@ -515,10 +515,11 @@ async fn sync(
         .observe(want, known.as_ref(), freshness)
         .await
         .map_err(provider("observe"))?;
-    if found.is_none() && !(allowed.create && client.create_is_idempotent()) {
+    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
         // A cached list may predate an assignment someone just made: confirm the absence
-        // with fresh data before creating (where that could duplicate a grant) or
-        // reporting it missing.
+        // with fresh data before creating (where that could duplicate a grant), reporting
+        // it missing, or giving up on the assignment the resource names (it is adopted,
+        // not created again).
         found = client
             .observe(want, known.as_ref(), FRESH)
             .await

@@ -111,10 +111,10 @@ async fn killed_after_create_before_status(kind: Kind, then: Then) {
         !ra.finalizers().is_empty() && applying(ra, kind, 0)
     })
     .await;
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     wait_slot(&fleet, kind, "created", |r| !r.is_empty()).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get("crash").await.expect("get");
     assert_eq!(external_id(&ra), None, "the status write was lost");
     let posts = fleet.requests(kind, "POST") + fleet.requests(kind, "PUT");
@@ -194,11 +194,11 @@ async fn killed_during_deletion(kind: Kind) {
     // Now the remote delete lands but releasing the finalizer cannot.
     fleet.faults(kind).clear();
     fleet.faults(kind).set_latency(SLOW);
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     let op = env.operator(&[]);
     wait_slot(&fleet, kind, "deleted", <[String]>::is_empty).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get_opt("leaving").await.expect("get");
     assert!(
         ra.is_some_and(|ra| ra
@@ -238,7 +238,7 @@ async fn killed_during_replacement(kind: Kind) {
         })
         .await;
     }
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     // Watch the remote state closely from the change on: access must never lapse.
     let mut lapsed = false;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -260,7 +260,7 @@ async fn killed_during_replacement(kind: Kind) {
     // Killed as soon as the new role exists: for providers that replace, before the old
     // one is deleted (that takes another slow request).
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let at_kill = slot_remote(&fleet, kind);
     if replaces {
         assert_eq!(
@@ -307,11 +307,11 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
         })
         .await;
     }
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     let second = expected(kind, SLOT, 1);
     wait_slot(&fleet, kind, "the second role", |r| r.contains(&second)).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     fleet.faults(kind).clear();
 
     env.ras(NS)

@@ -277,13 +277,13 @@ async fn a_crash_between_remote_create_and_status_write_does_not_duplicate() {
         !ra.finalizers().is_empty()
     })
     .await;
-    env.api.faults().fail_writes(1000, 500);
+    env.api().faults().fail_writes(1000, 500);
     env.wait_remote("created", |r| r.len() == 1).await;
     drop(op.kill().await);
     let ra = env.ras("default").get("crashy").await.expect("get");
     assert_eq!(external_id(&ra), None, "the status write was lost");
 
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     env.gcore.faults().set_latency(Duration::ZERO);
     let _op = env.operator(&[]);
     let ra = env.wait_ra("default", "crashy", "Ready", is_ready).await;

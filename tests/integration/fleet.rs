@@ -256,7 +256,11 @@ pub struct Fleet {
 
 impl Fleet {
     pub async fn start() -> Fleet {
-        let env = Env::start().await;
+        Self::on(Env::start().await).await
+    }
+
+    /// Every simulator connected to `env`'s cluster.
+    pub async fn on(env: Env) -> Fleet {
         let sims = Simulators::start().await.expect("simulators start");
         sims.connect(&env.client)
             .await

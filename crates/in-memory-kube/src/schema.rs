@@ -229,7 +229,30 @@ impl Schema {
                 openapi::validate_value(prop, v, key, &mut errors);
             }
         }
-        cel::evaluate(&self.root, obj, old, &mut errors);
+        // As upstream's hasBlockingErr (apiextensions-apiserver, customresource strategy):
+        // where the schema has rules, they are not evaluated on an object of the wrong
+        // shape, and the caller is told.
+        let blocking = self.root.has_rules
+            && errors.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    FieldErrorKind::NotSupported
+                        | FieldErrorKind::Required
+                        | FieldErrorKind::TooLong
+                        | FieldErrorKind::TooMany
+                        | FieldErrorKind::TypeInvalid
+                )
+            });
+        if blocking {
+            errors.push(FieldError {
+                kind: FieldErrorKind::Invalid,
+                field: "<nil>".to_owned(),
+                bad_value: Some(Value::Null),
+                detail: "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".to_owned(),
+            });
+        } else {
+            cel::evaluate(&self.root, obj, old, &mut errors);
+        }
         errors
     }
 

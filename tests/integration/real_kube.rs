@@ -655,3 +655,49 @@ async fn the_sandbox_runs_on_a_real_cluster() {
     assert_eq!(status.code(), Some(0));
     kube.stop().await;
 }
+
+/// `cargo bench --bench converge -- --kube real` at a small size, for correctness only: the
+/// cold and steady scenarios on the real server, rolesync's writes counted from its audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_scenarios_run_on_a_real_server() {
+    use testbed::scenarios::{self, Kube, Options};
+    // The benchmark starts its own server; see whether one can run here at all.
+    let Some(probe) = RealKube::start_or_skip(&[]).await else {
+        return;
+    };
+    probe.stop().await;
+    let opts = Options {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_rolesync")),
+        gcore: 100,
+        churn: 0,
+        harness: 0,
+        latency: Duration::from_millis(10),
+        deadline: Duration::from_secs(120),
+        unrelated_secrets: 0,
+        kube: Kube::Real,
+    };
+    let results = scenarios::run(&opts, |m| println!("{}", m.json()))
+        .await
+        .unwrap_or_else(|e| panic!("benchmark scenarios failed: {e}"));
+    let scenario = |name: &str| {
+        results
+            .iter()
+            .find(|m| m.scenario == name)
+            .unwrap_or_else(|| panic!("no {name} result in {results:#?}"))
+    };
+    let cold = scenario("cold");
+    assert_eq!(cold.remote_left, Some(100), "{cold:?}");
+    assert_eq!(cold.provider_writes, 100, "{cold:?}");
+    assert!(
+        (200..=301).contains(&cold.kube_writes),
+        "finalizer, status and an Event each, counted from the audit log: {cold:?}"
+    );
+    let steady = scenario("steady");
+    assert_eq!(steady.kube_writes, 0, "{steady:?}");
+    assert_eq!(steady.provider_writes, 0, "{steady:?}");
+    assert!(
+        results
+            .iter()
+            .all(|m| m.scenario != "churn" && m.scenario != "limited")
+    );
+}

@@ -30,6 +30,11 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Env::start_with(GcoreSimConfig::default()).await
+    }
+
+    /// With the Gcore simulator configured by `gcore` (its API key aside).
+    pub async fn start_with(gcore: GcoreSimConfig) -> Env {
         let api = ApiServer::start(ServerConfig::default())
             .await
             .expect("API server starts");
@@ -48,7 +53,7 @@ impl Env {
             .expect("CRDs installed");
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: GCORE_KEY.to_owned(),
-            ..GcoreSimConfig::default()
+            ..gcore
         })
         .await
         .expect("simulator starts");

@@ -237,3 +237,56 @@ impl Simulators {
         self.hyperstack.0.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Sandbox {
+        #[command(flatten)]
+        simulators: SimOptions,
+    }
+
+    fn parse(args: &[&str]) -> SimOptions {
+        Sandbox::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .simulators
+    }
+
+    #[test]
+    fn readings_default_to_the_most_likely_and_flags_select_the_others() {
+        let default = parse(&[]);
+        assert_eq!(default.zenml_duplicates, Duplicates::Conflict409);
+        assert_eq!(default.zenml_revoke_missing, RevokeMissing::NotFound);
+        assert!(!default.zenml_list_role);
+        assert_eq!(default.hyperstack_assign, AssignMode::Replace);
+        assert_eq!(default.hyperstack_role_list, RoleList::Objects);
+        assert_eq!(default.gcore_roles_per_project, RolesPerProject::One);
+
+        let other = parse(&[
+            "--zenml-duplicates",
+            "stored",
+            "--zenml-revoke-missing",
+            "ok",
+            "--zenml-list-role",
+            "--hyperstack-assign",
+            "add",
+            "--hyperstack-role-list",
+            "ids",
+            "--gcore-roles-per-project",
+            "several",
+        ]);
+        assert_eq!(other.zenml_duplicates, Duplicates::Stored);
+        assert_eq!(other.zenml_revoke_missing, RevokeMissing::Ok);
+        assert!(other.zenml_list_role);
+        assert_eq!(other.hyperstack_assign, AssignMode::Add);
+        assert_eq!(other.hyperstack_role_list, RoleList::Ids);
+        assert_eq!(other.gcore_roles_per_project, RolesPerProject::Several);
+        for value in ["rejected400", "rejected422", "conflict409"] {
+            parse(&["--zenml-duplicates", value]);
+        }
+    }
+}

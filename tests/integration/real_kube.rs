@@ -22,7 +22,7 @@ use rolesync::api::RoleAssignment;
 use rolesync::providers::{ConfigBlocks, Connection, ExternalId};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use testbed::RealKube;
+use testbed::{RealKube, SimOptions};
 use tokio::process::Command;
 
 use crate::bad_input::invalid_specs;
@@ -449,7 +449,7 @@ async fn the_operator_works_end_to_end_under_the_charts_rbac_with_a_real_lease()
     .await;
     let admin = kube.client().await;
     let sa_kubeconfig = service_account_kubeconfig(&kube, &admin, audit.path()).await;
-    let fleet = Fleet::on(Env::on_real(kube).await).await;
+    let fleet = Fleet::on(Env::on_real(kube).await, SimOptions::default()).await;
     let env = &fleet.env;
     let replica = |pod| {
         env.operator_with(

@@ -39,23 +39,34 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Env::start_with(GcoreSimConfig::default()).await
+    }
+
+    /// With the Gcore simulator configured by `gcore` (its API key aside).
+    pub async fn start_with(gcore: GcoreSimConfig) -> Env {
         let api = ApiServer::start(ServerConfig::default())
             .await
             .expect("API server starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, api.kubeconfig_yaml()).expect("kubeconfig written");
-        Self::on(Cluster::InMemory(api), dir, kubeconfig).await
+        Self::on(Cluster::InMemory(api), dir, kubeconfig, gcore).await
     }
 
     /// The environment on a real kube-apiserver (its admin kubeconfig).
     pub async fn on_real(kube: RealKube) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = kube.kubeconfig.clone();
-        Self::on(Cluster::Real { _server: kube }, dir, kubeconfig).await
+        let cluster = Cluster::Real { _server: kube };
+        Self::on(cluster, dir, kubeconfig, GcoreSimConfig::default()).await
     }
 
-    async fn on(cluster: Cluster, dir: tempfile::TempDir, kubeconfig: PathBuf) -> Env {
+    async fn on(
+        cluster: Cluster,
+        dir: tempfile::TempDir,
+        kubeconfig: PathBuf,
+        gcore: GcoreSimConfig,
+    ) -> Env {
         let yaml = std::fs::read_to_string(&kubeconfig).expect("kubeconfig readable");
         let client = client_for(&yaml).await.expect("client");
         ensure_namespace(&client, SYSTEM_NAMESPACE)
@@ -69,7 +80,7 @@ impl Env {
             .expect("CRDs installed");
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: GCORE_KEY.to_owned(),
-            ..GcoreSimConfig::default()
+            ..gcore
         })
         .await
         .expect("simulator starts");

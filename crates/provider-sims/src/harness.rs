@@ -128,25 +128,14 @@ impl fmt::Display for ServiceAccountLevels {
     }
 }
 
-/// Text that names no reading.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Text that names none of a type's values (a flag's, or a principal type in a request).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a {what}: expected {expected}")]
 pub struct UnknownValue {
     what: &'static str,
     value: String,
     expected: &'static str,
 }
-
-impl fmt::Display for UnknownValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is not a {}: expected {}",
-            self.value, self.what, self.expected
-        )
-    }
-}
-
-impl std::error::Error for UnknownValue {}
 
 impl FromStr for ServiceAccountLevels {
     type Err = UnknownValue;
@@ -181,12 +170,6 @@ impl PrincipalType {
             Self::UserGroup => "USER_GROUP",
             Self::ServiceAccount => "SERVICE_ACCOUNT",
         }
-    }
-}
-
-impl fmt::Display for PrincipalType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -542,7 +525,10 @@ fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
             "Invalid API token or the token has expired",
         ));
     }
-    // Optional with an API key, but when sent it must name the key's account.
+    // Every Impl method takes the account from this header (SPEC `AccountHeader`); what
+    // Harness answers when it names another account than the key's is not public, so the
+    // simulator refuses it, catching a client that names the wrong account. Without the
+    // header the key's own account is meant.
     let key_account = account_of_key(&store.api_key).unwrap_or(&inner.account_id);
     if let Some(account) = headers.get("harness-account")
         && account.to_str().ok() != Some(key_account)
@@ -765,11 +751,13 @@ async fn list(
     authorize(inner, headers)?;
     let page = page_param(params, "page", 0)?;
     let limit = page_param(params, "limit", DEFAULT_LIMIT)?;
+    // The SPEC's bounds, which the generated resource validates.
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(invalid("limit: must be between 1 and 100"));
     }
     let mut store = inner.store();
-    // Impl `get…RoleAssignments`: only the principal types the key may view, and none is a 400.
+    // Impl `get…RoleAssignments`: only the principal types the key may view; none is an
+    // UnauthorizedException with USER_NOT_AUTHORIZED, whose ErrorCode names no status: 400.
     let visible: Vec<&str> = PrincipalType::ALL
         .into_iter()
         .filter(|t| !store.hidden.contains(t))

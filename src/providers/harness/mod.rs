@@ -36,12 +36,13 @@ const TOTAL_ELEMENTS: &str = "x-total-elements";
 const IDENTIFIER_PREFIX: &str = "rolesync_";
 
 /// Harness's strictest published limit: "External API requests: 400 calls per minute per
-/// X-API-Key" (https://developer.harness.io/docs/platform/rate-limits/), counted here as
-/// over any sliding minute. A full burst followed by a minute at the steady rate sends
-/// burst + rate - 1 = 389 requests in the worst minute: 11 to spare for requests that
-/// arrive closer together than they were sent.
+/// X-API-Key" (https://developer.harness.io/docs/platform/rate-limits/; the other, 1000
+/// requests per API key per minute, is looser).
 pub const PUBLISHED_REQUESTS_PER_MINUTE: u32 = 400;
 
+/// 380 a minute with a burst of 10. Read strictly, as any sliding minute: a full burst
+/// followed by a minute at the steady rate sends burst + rate - 1 = 389 requests, leaving
+/// 11 for requests that reach Harness closer together than they were sent.
 pub fn default_rate_limit() -> RateLimit {
     RateLimit {
         requests_per_minute: NonZeroU32::new(380).unwrap_or(NonZeroU32::MIN),

@@ -17,8 +17,9 @@ struct Args {
     /// How many of them churn gives a new role.
     #[arg(long, default_value_t = 1_000)]
     churn: usize,
-    /// Harness RoleAssignments of the limited scenario (0 skips it).
-    #[arg(long, default_value_t = 2_000)]
+    /// Harness RoleAssignments of the limited scenario (0 skips it): two minutes' worth at
+    /// Harness's published limit.
+    #[arg(long, default_value_t = 800)]
     harness: usize,
     /// Delay every simulator adds to each response.
     #[arg(long, default_value = "10ms", value_parser = humantime::parse_duration)]

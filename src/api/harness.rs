@@ -22,7 +22,15 @@ use crate::providers::harness::{PrincipalType, ScopeLevel};
         "has(self.identifier) == has(oldSelf.identifier) && (!has(self.identifier) || self.identifier == oldSelf.identifier)"
     )
     .message("identifier is immutable")
-    .field_path(".identifier")
+    .field_path(".identifier"),
+    // Harness refuses a principal defined below the assignment's scope, whichever way it
+    // stores levels otherwise.
+    validation = Rule::new(
+        "!has(self.principal.scopeLevel) || self.principal.scopeLevel == 'account' || (has(self.org) && (has(self.project) || self.principal.scopeLevel == 'organization'))"
+    )
+    .message("principal.scopeLevel cannot be below the assignment's scope: account only at account scope, account or organization at organization scope")
+    .field_path(".principal.scopeLevel")
+    .reason(Reason::FieldValueInvalid)
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HarnessAssignmentSpec {
@@ -60,7 +68,9 @@ pub struct HarnessPrincipalSpec {
     /// The user's, user group's or service account's identifier.
     #[schemars(length(min = 1, max = 256))]
     pub identifier: String,
-    /// Where the principal is defined; unset lets Harness decide.
+    /// Where the principal is defined: at or above the assignment's scope. Harness stores
+    /// none for a USER, and for a USER_GROUP left unset the assignment's own scope; for a
+    /// SERVICE_ACCOUNT left unset, where the service account lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_level: Option<ScopeLevel>,
 }
@@ -72,7 +82,9 @@ pub struct HarnessConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub endpoint: Option<String>,
-    /// The Harness account the API key belongs to (sent as `Harness-Account`).
+    /// The Harness account the API key belongs to (sent as `Harness-Account`). Defaults to
+    /// the account a `pat.<accountId>.…` or `sat.<accountId>.…` key names; must match it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
-    pub account_id: String,
+    pub account_id: Option<String>,
 }

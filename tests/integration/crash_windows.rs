@@ -10,14 +10,16 @@
 //! Each window is opened deterministically: the simulator answers slowly and the
 //! Kubernetes API refuses every write, so the remote step lands while its record cannot.
 //! Where a provider's docs leave open how it behaves, every window runs under each reading
-//! the simulator plays (`fleet::readings`).
+//! the simulator plays (`fleet::readings`); Harness under each reading of its behaviour
+//! (`HarnessReading`), with a service account in a project: the principal whose stored
+//! level the readings differ on.
 
 use crate::fleet;
 use crate::support;
 
 use std::time::Duration;
 
-use fleet::{Fleet, Kind, expected, readings, slot_key, spec};
+use fleet::{Fleet, HarnessReading, Kind, expected, harness_slot, readings, slot_key, spec};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use provider_sims::gcore::RolesPerProject;
@@ -30,11 +32,54 @@ use testbed::SimOptions;
 
 const NS: &str = "default";
 const SLOW: Duration = Duration::from_secs(2);
-/// Slot 1 of each provider: a principal and scope the fixtures leave unassigned.
-const SLOT: usize = 1;
 
-/// Whether rolesync recorded `spec(kind, SLOT, variant)` as the spec it is applying.
-fn applying(ra: &RoleAssignment, kind: Kind, variant: usize) -> bool {
+/// Where a window is opened: a provider, the slot (principal and scope) of its
+/// RoleAssignment, and how the simulators behave.
+#[derive(Clone)]
+struct Case {
+    kind: Kind,
+    slot: usize,
+    sims: SimOptions,
+}
+
+impl Case {
+    /// Slot 1 of a provider (a principal and scope the fixtures leave unassigned), with the
+    /// simulators playing `sims`.
+    fn of(kind: Kind, sims: SimOptions) -> Case {
+        Case {
+            kind,
+            slot: 1,
+            sims,
+        }
+    }
+
+    /// Service account ci_bot in project default/payments, under `reading`.
+    fn harness(reading: HarnessReading) -> Case {
+        Case {
+            kind: Kind::Harness,
+            slot: harness_slot(
+                ("SERVICE_ACCOUNT", "ci_bot"),
+                (Some("default"), Some("payments")),
+            ),
+            sims: reading.options(),
+        }
+    }
+
+    fn spec(&self, variant: usize) -> Value {
+        spec(self.kind, self.slot, variant)
+    }
+
+    fn expected(&self, variant: usize) -> String {
+        expected(self.kind, self.slot, variant)
+    }
+
+    async fn fleet(&self) -> Fleet {
+        Fleet::start_with(self.sims.clone()).await
+    }
+}
+
+/// Whether rolesync recorded `case.spec(variant)` as the spec it is applying.
+fn applying(ra: &RoleAssignment, case: &Case, variant: usize) -> bool {
     let Some(recorded) = ra
         .annotations()
         .get(APPLYING_ANNOTATION)
@@ -42,49 +87,46 @@ fn applying(ra: &RoleAssignment, kind: Kind, variant: usize) -> bool {
     else {
         return false;
     };
-    let want = spec(kind, SLOT, variant);
-    let block = kind.name();
+    let want = case.spec(variant);
+    let block = case.kind.name();
     want[block]
         .as_object()
         .is_some_and(|fields| fields.iter().all(|(k, v)| &recorded[block][k] == v))
 }
 
-/// The remote assignments of `kind` for the principal and scope of `SLOT`.
-fn slot_remote(fleet: &Fleet, kind: Kind) -> Vec<String> {
-    let key = format!("{}|", slot_key(kind, SLOT));
+/// The remote assignments of the case's provider for the principal and scope of its slot.
+fn slot_remote(fleet: &Fleet, case: &Case) -> Vec<String> {
+    let key = format!("{}|", slot_key(case.kind, case.slot));
     fleet
-        .remote(kind)
+        .remote(case.kind)
         .into_iter()
         .filter(|r| r.starts_with(&key))
         .collect()
 }
 
-async fn wait_slot(fleet: &Fleet, kind: Kind, what: &str, pred: impl Fn(&[String]) -> bool) {
+async fn wait_slot(fleet: &Fleet, case: &Case, what: &str, pred: impl Fn(&[String]) -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let now = slot_remote(fleet, kind);
+        let now = slot_remote(fleet, case);
         if pred(&now) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "{}: remote never became {what}: {now:#?}",
-            kind.name()
+            case.kind.name()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// A fleet with an operator running and `name` Ready with role variant 0.
-async fn ready(kind: Kind, options: SimOptions, name: &str) -> (Fleet, support::Operator) {
-    let fleet = Fleet::start_with(options).await;
+async fn ready(case: &Case, name: &str) -> (Fleet, support::Operator) {
+    let fleet = case.fleet().await;
     let op = fleet.env.operator(&[]);
-    fleet
-        .env
-        .create_ra(NS, name, spec(kind, SLOT, 0), json!({}))
-        .await;
+    fleet.env.create_ra(NS, name, case.spec(0), json!({})).await;
     fleet.env.wait_ra(NS, name, "Ready", is_ready).await;
-    assert_eq!(slot_remote(&fleet, kind), [expected(kind, SLOT, 0)]);
+    assert_eq!(slot_remote(&fleet, case), [case.expected(0)]);
     (fleet, op)
 }
 
@@ -97,28 +139,28 @@ enum Then {
     RoleChangedThenDeleted,
 }
 
-async fn change_role(env: &support::Env, kind: Kind) {
-    let patch = Patch::Merge(json!({"spec": spec(kind, SLOT, 1)}));
+async fn change_role(env: &support::Env, case: &Case) {
+    let patch = Patch::Merge(json!({"spec": case.spec(1)}));
     env.ras(NS)
         .patch("crash", &PatchParams::default(), &patch)
         .await
         .expect("role change accepted");
 }
 
-async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then: Then) {
-    let fleet = Fleet::start_with(options).await;
+async fn killed_after_create_before_status(case: Case, then: Then) {
+    let kind = case.kind;
+    let fleet = case.fleet().await;
     let env = &fleet.env;
     fleet.faults(kind).set_latency(SLOW);
     let op = env.operator(&[]);
-    env.create_ra(NS, "crash", spec(kind, SLOT, 0), json!({}))
-        .await;
+    env.create_ra(NS, "crash", case.spec(0), json!({})).await;
     // The finalizer comes with the record of the spec, before anything remote.
     env.wait_ra(NS, "crash", "finalized", |ra| {
-        !ra.finalizers().is_empty() && applying(ra, kind, 0)
+        !ra.finalizers().is_empty() && applying(ra, &case, 0)
     })
     .await;
     env.api().faults().fail_writes(u32::MAX, 500);
-    wait_slot(&fleet, kind, "created", |r| !r.is_empty()).await;
+    wait_slot(&fleet, &case, "created", |r| !r.is_empty()).await;
     drop(op.kill().await);
     env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get("crash").await.expect("get");
@@ -131,8 +173,8 @@ async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then
             let _op = env.operator(&[]);
             env.wait_ra(NS, "crash", "Ready", is_ready).await;
             assert_eq!(
-                slot_remote(&fleet, kind),
-                [expected(kind, SLOT, 0)],
+                slot_remote(&fleet, &case),
+                [case.expected(0)],
                 "{}: exactly one remote assignment after the crash",
                 kind.name()
             );
@@ -144,18 +186,18 @@ async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then
             );
         }
         Then::RoleChanged => {
-            change_role(env, kind).await;
+            change_role(env, &case).await;
             let _op = env.operator(&[]);
             env.wait_ra(NS, "crash", "Ready", |ra| {
                 is_ready(ra) && ra.metadata.generation == Some(2)
             })
             .await;
-            let new = expected(kind, SLOT, 1);
-            wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
+            let new = case.expected(1);
+            wait_slot(&fleet, &case, "only the new role", |r| r == [new.clone()]).await;
         }
         Then::Deleted | Then::RoleChangedThenDeleted => {
             if then == Then::RoleChangedThenDeleted {
-                change_role(env, kind).await;
+                change_role(env, &case).await;
             }
             env.ras(NS)
                 .delete("crash", &DeleteParams::default())
@@ -164,7 +206,7 @@ async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then
             let _op = env.operator(&[]);
             env.wait_gone(NS, "crash").await;
             assert_eq!(
-                slot_remote(&fleet, kind),
+                slot_remote(&fleet, &case),
                 Vec::<String>::new(),
                 "{}: what the crashed operator created went with the resource",
                 kind.name()
@@ -174,8 +216,9 @@ async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then
     fleet.shutdown().await;
 }
 
-async fn killed_during_deletion(kind: Kind, options: SimOptions) {
-    let (fleet, op) = ready(kind, options, "leaving").await;
+async fn killed_during_deletion(case: Case) {
+    let kind = case.kind;
+    let (fleet, op) = ready(&case, "leaving").await;
     let env = &fleet.env;
 
     // The remote delete keeps failing: the resource must stay, finalizer and all.
@@ -194,7 +237,7 @@ async fn killed_during_deletion(kind: Kind, options: SimOptions) {
             .iter()
             .any(|f| f == "rolesync.dev/finalizer")
     );
-    assert_eq!(slot_remote(&fleet, kind), [expected(kind, SLOT, 0)]);
+    assert_eq!(slot_remote(&fleet, &case), [case.expected(0)]);
     drop(op.kill().await);
 
     // Now the remote delete lands but releasing the finalizer cannot.
@@ -202,7 +245,7 @@ async fn killed_during_deletion(kind: Kind, options: SimOptions) {
     fleet.faults(kind).set_latency(SLOW);
     env.api().faults().fail_writes(u32::MAX, 500);
     let op = env.operator(&[]);
-    wait_slot(&fleet, kind, "deleted", <[String]>::is_empty).await;
+    wait_slot(&fleet, &case, "deleted", <[String]>::is_empty).await;
     drop(op.kill().await);
     env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get_opt("leaving").await.expect("get");
@@ -218,27 +261,28 @@ async fn killed_during_deletion(kind: Kind, options: SimOptions) {
     fleet.faults(kind).clear();
     let _op = env.operator(&[]);
     env.wait_gone(NS, "leaving").await;
-    assert!(slot_remote(&fleet, kind).is_empty());
+    assert!(slot_remote(&fleet, &case).is_empty());
     fleet.shutdown().await;
 }
 
-async fn killed_during_replacement(kind: Kind, options: SimOptions) {
-    let (fleet, op) = ready(kind, options, "promote").await;
+async fn killed_during_replacement(case: Case) {
+    let kind = case.kind;
+    let (fleet, op) = ready(&case, "promote").await;
     let env = &fleet.env;
-    let (old, new) = (expected(kind, SLOT, 0), expected(kind, SLOT, 1));
+    let (old, new) = (case.expected(0), case.expected(1));
 
     fleet.faults(kind).set_latency(SLOW);
     env.ras(NS)
         .patch(
             "promote",
             &PatchParams::default(),
-            &Patch::Merge(json!({"spec": spec(kind, SLOT, 1)})),
+            &Patch::Merge(json!({"spec": case.spec(1)})),
         )
         .await
         .expect("role change accepted");
     // rolesync records the new spec before it changes anything.
     env.wait_ra(NS, "promote", "recorded the new spec", |ra| {
-        applying(ra, kind, 1)
+        applying(ra, &case, 1)
     })
     .await;
     let replaces = matches!(kind, Kind::Harness | Kind::Zenml);
@@ -247,7 +291,7 @@ async fn killed_during_replacement(kind: Kind, options: SimOptions) {
     let mut lapsed = false;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let now = slot_remote(&fleet, kind);
+        let now = slot_remote(&fleet, &case);
         if now.is_empty() {
             lapsed = true;
         }
@@ -265,7 +309,7 @@ async fn killed_during_replacement(kind: Kind, options: SimOptions) {
     // one is deleted (that takes another slow request).
     drop(op.kill().await);
     env.api().faults().fail_writes(0, 500);
-    let at_kill = slot_remote(&fleet, kind);
+    let at_kill = slot_remote(&fleet, &case);
     if replaces {
         assert_eq!(
             at_kill,
@@ -284,7 +328,7 @@ async fn killed_during_replacement(kind: Kind, options: SimOptions) {
         is_ready(ra) && ra.metadata.generation == Some(2)
     })
     .await;
-    wait_slot(&fleet, kind, "only the new role", |r| r == [new.clone()]).await;
+    wait_slot(&fleet, &case, "only the new role", |r| r == [new.clone()]).await;
     assert!(
         !lapsed,
         "{}: the principal had no role for a moment",
@@ -296,26 +340,23 @@ async fn killed_during_replacement(kind: Kind, options: SimOptions) {
 /// A role change cut short by a crash, then overtaken by another change (`then` = 0: back
 /// to the first role) before rolesync runs again: whatever the cut-short change made must
 /// not outlive it.
-async fn killed_during_a_role_change_then_changed_again(
-    kind: Kind,
-    options: SimOptions,
-    then: usize,
-) {
-    let (fleet, op) = ready(kind, options, "flip").await;
+async fn killed_during_a_role_change_then_changed_again(case: Case, then: usize) {
+    let kind = case.kind;
+    let (fleet, op) = ready(&case, "flip").await;
     let env = &fleet.env;
     fleet.faults(kind).set_latency(SLOW);
-    let patch = |variant| Patch::Merge(json!({"spec": spec(kind, SLOT, variant)}));
+    let patch = |variant| Patch::Merge(json!({"spec": case.spec(variant)}));
     env.ras(NS)
         .patch("flip", &PatchParams::default(), &patch(1))
         .await
         .expect("role change accepted");
     env.wait_ra(NS, "flip", "recorded the new spec", |ra| {
-        applying(ra, kind, 1)
+        applying(ra, &case, 1)
     })
     .await;
     env.api().faults().fail_writes(u32::MAX, 500);
-    let second = expected(kind, SLOT, 1);
-    wait_slot(&fleet, kind, "the second role", |r| r.contains(&second)).await;
+    let second = case.expected(1);
+    wait_slot(&fleet, &case, "the second role", |r| r.contains(&second)).await;
     drop(op.kill().await);
     env.api().faults().fail_writes(0, 500);
     fleet.faults(kind).clear();
@@ -329,41 +370,41 @@ async fn killed_during_a_role_change_then_changed_again(
         is_ready(ra) && ra.metadata.generation == Some(3)
     })
     .await;
-    let last = expected(kind, SLOT, then);
-    wait_slot(&fleet, kind, "only the last role", |r| r == [last.clone()]).await;
+    let last = case.expected(then);
+    wait_slot(&fleet, &case, "only the last role", |r| r == [last.clone()]).await;
     fleet.shutdown().await;
 }
 
-/// Every window for every provider and reading: a module per provider and reading, a
-/// test per window.
-macro_rules! per_provider {
-    ([$($module:ident => $kind:expr, $options:expr;)*], $windows:tt) => {
-        $(per_provider!(@module $module, $kind, $options, $windows);)*
+/// Every window for every case: a module per case, a test per window.
+macro_rules! per_case {
+    ([$($module:ident => $case:expr),* $(,)?], $windows:tt) => {
+        $(per_case!(@module $module, $case, $windows);)*
     };
-    (@module $module:ident, $kind:expr, $options:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
+    (@module $module:ident, $case:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
         mod $module {
             use super::*;
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$run($kind, $options $(, $arg)*).await;
+                    super::$run($case $(, $arg)*).await;
                 }
             )*
         }
     };
 }
 
-per_provider! {
+per_case! {
     [
-        gcore_one_role => Kind::Gcore, readings::gcore(RolesPerProject::One);
-        gcore_several_roles => Kind::Gcore, readings::gcore(RolesPerProject::Several);
-        harness => Kind::Harness, SimOptions::default();
-        zenml_conflict409 => Kind::Zenml, readings::zenml(Duplicates::Conflict409);
-        zenml_rejected400 => Kind::Zenml, readings::zenml(Duplicates::Rejected400);
-        zenml_rejected422 => Kind::Zenml, readings::zenml(Duplicates::Rejected422);
-        zenml_stored => Kind::Zenml, readings::zenml(Duplicates::Stored);
-        hyperstack_replace => Kind::Hyperstack, readings::hyperstack(AssignMode::Replace);
-        hyperstack_add => Kind::Hyperstack, readings::hyperstack(AssignMode::Add);
+        gcore_one_role => Case::of(Kind::Gcore, readings::gcore(RolesPerProject::One)),
+        gcore_several_roles => Case::of(Kind::Gcore, readings::gcore(RolesPerProject::Several)),
+        harness => Case::harness(HarnessReading::CURRENT),
+        harness_early_2023 => Case::harness(HarnessReading::EARLY_2023),
+        zenml_conflict409 => Case::of(Kind::Zenml, readings::zenml(Duplicates::Conflict409)),
+        zenml_rejected400 => Case::of(Kind::Zenml, readings::zenml(Duplicates::Rejected400)),
+        zenml_rejected422 => Case::of(Kind::Zenml, readings::zenml(Duplicates::Rejected422)),
+        zenml_stored => Case::of(Kind::Zenml, readings::zenml(Duplicates::Stored)),
+        hyperstack_replace => Case::of(Kind::Hyperstack, readings::hyperstack(AssignMode::Replace)),
+        hyperstack_add => Case::of(Kind::Hyperstack, readings::hyperstack(AssignMode::Add)),
     ],
     {
         killed_after_the_remote_create_before_the_status_write =>

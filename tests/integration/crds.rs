@@ -325,8 +325,56 @@ mod harness_rules {
         );
     }
 
+    /// Harness refuses a principal defined below the assignment's scope, whichever way it
+    /// stores levels: the API server does too, naming the field.
     #[test]
-    fn provider_configs_take_a_harness_block_with_an_account() {
+    fn a_principal_level_below_the_scope_is_refused() {
+        let schema = schema(0);
+        let at = |org: Option<&str>, project: Option<&str>, level: &str| {
+            let mut h = project_viewer();
+            let o = h.as_object_mut().expect("object");
+            o.remove("org");
+            o.remove("project");
+            if let Some(org) = org {
+                h["org"] = json!(org);
+            }
+            if let Some(project) = project {
+                h["project"] = json!(project);
+            }
+            h["principal"]["scopeLevel"] = json!(level);
+            errors(&schema, &ra(h), None)
+        };
+        for (org, project, level) in [
+            (None, None, "organization"),
+            (None, None, "project"),
+            (Some("default"), None, "project"),
+        ] {
+            let errs = at(org, project, level);
+            assert!(
+                errs.iter()
+                    .any(|e| e.starts_with("spec.harness.principal.scopeLevel")
+                        && e.contains("cannot be below the assignment's scope")),
+                "{org:?} {project:?} {level}: {errs:?}"
+            );
+        }
+        for (org, project, level) in [
+            (None, None, "account"),
+            (Some("default"), None, "account"),
+            (Some("default"), None, "organization"),
+            (Some("default"), Some("payments"), "account"),
+            (Some("default"), Some("payments"), "organization"),
+            (Some("default"), Some("payments"), "project"),
+        ] {
+            assert_eq!(
+                at(org, project, level),
+                Vec::<String>::new(),
+                "{org:?} {project:?} {level}"
+            );
+        }
+    }
+
+    #[test]
+    fn provider_configs_take_a_harness_block_with_an_optional_account() {
         for index in [1, 2] {
             let schema = schema(index);
             let credentials = json!({"secretRef": {"name": "s", "key": "apiKey"}});
@@ -335,15 +383,18 @@ mod harness_rules {
                        "metadata": {"name": "h", "namespace": "default"},
                        "spec": {"harness": block, "credentials": credentials}})
             };
-            assert_eq!(
-                errors(&schema, &config(json!({"accountId": "acct_1"})), None),
-                Vec::<String>::new()
-            );
-            let errs = errors(
-                &schema,
-                &config(json!({"endpoint": "https://h.example"})),
-                None,
-            );
+            for valid in [
+                json!({"accountId": "acct_1"}),
+                json!({"endpoint": "https://h.example"}),
+                json!({}),
+            ] {
+                assert_eq!(
+                    errors(&schema, &config(valid.clone()), None),
+                    Vec::<String>::new(),
+                    "{valid}"
+                );
+            }
+            let errs = errors(&schema, &config(json!({"accountId": ""})), None);
             assert!(errs.iter().any(|e| e.contains("accountId")), "{errs:?}");
         }
     }

@@ -1,10 +1,12 @@
 //! Harness RoleAssignments end to end: the in-memory Kubernetes API, the Harness simulator
-//! and `rolesync run` as its own process.
+//! and `rolesync run` as its own process. Every test runs under each reading of Harness's
+//! behaviour the simulator plays (`HarnessReading`).
 
+use crate::fleet::HarnessReading;
 use crate::support;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
-use provider_sims::harness::{HarnessSim, HarnessSimConfig};
+use provider_sims::harness::{self as sim_harness, HarnessSim, HarnessSimConfig};
 use rolesync::providers::harness::{
     Identifier, Principal, PrincipalType, Scope, default_identifier,
 };
@@ -12,29 +14,33 @@ use serde_json::{Value, json};
 use support::{Env, condition, external_id, is_ready};
 use testbed::connect_provider;
 
-const KEY: &str = "harness-e2e-key-3b7e90c1d2";
+/// Shaped as Harness issues keys: the config takes its account from it.
+const KEY: &str = "pat.acct_e2e.t0k3n3b7e90c1.e2eHarnessSecret0001";
 const CONFIG: &str = "harness";
 const ACCOUNT: &str = "acct_e2e";
 const COLLECTION: &str = "/v1/orgs/default/projects/payments/role-assignments";
 
-/// The Harness simulator, connected as ClusterProviderConfig `harness` with `key` in its Secret.
-async fn harness(env: &Env, key: &str) -> HarnessSim {
+/// The Harness simulator playing `config`, connected as ClusterProviderConfig `harness`
+/// with `block` as its `harness` block and `key` in its Secret.
+async fn connected(env: &Env, key: &str, config: HarnessSimConfig, block: Value) -> HarnessSim {
     let sim = HarnessSim::start(HarnessSimConfig {
         api_key: KEY.to_owned(),
         account_id: ACCOUNT.to_owned(),
-        ..HarnessSimConfig::default()
+        ..config
     })
     .await
     .expect("simulator starts");
-    connect_provider(
-        &env.client,
-        CONFIG,
-        key,
-        json!({"harness": {"endpoint": sim.endpoint(), "accountId": ACCOUNT}}),
-    )
-    .await
-    .expect("provider config");
+    let mut block = block;
+    block["endpoint"] = json!(sim.endpoint());
+    connect_provider(&env.client, CONFIG, key, json!({"harness": block}))
+        .await
+        .expect("provider config");
     sim
+}
+
+/// The Harness simulator under `reading`, connected with no accountId: it comes from the key.
+async fn harness(env: &Env, key: &str, reading: HarnessReading) -> HarnessSim {
+    connected(env, key, reading.config(), json!({})).await
 }
 
 fn spec(org: Option<&str>, project: Option<&str>, role: &str, principal: (&str, &str)) -> Value {
@@ -91,11 +97,16 @@ fn posts(sim: &HarnessSim) -> usize {
     sim.requests().iter().filter(|r| r.method == "POST").count()
 }
 
-#[tokio::test]
-async fn every_scope_and_principal_type_becomes_ready() {
+async fn every_scope_and_principal_type_becomes_ready(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     let _operator = env.operator(&[]);
+    // Where Harness decides the level: a service account in a project is stored at the
+    // account where it lives, or (forced) at the project.
+    let service_account_level = match reading.service_account_levels {
+        sim_harness::ServiceAccountLevels::Kept => json!("account"),
+        sim_harness::ServiceAccountLevels::Forced => json!("project"),
+    };
     let cases = [
         (
             "account-user",
@@ -103,6 +114,7 @@ async fn every_scope_and_principal_type_becomes_ready() {
             None,
             None,
             "USER",
+            Value::Null,
         ),
         (
             "org-group",
@@ -115,6 +127,7 @@ async fn every_scope_and_principal_type_becomes_ready() {
             Some("platform"),
             None,
             "USER_GROUP",
+            json!("organization"),
         ),
         (
             "project-sa",
@@ -122,13 +135,14 @@ async fn every_scope_and_principal_type_becomes_ready() {
             Some("default"),
             Some("payments"),
             "SERVICE_ACCOUNT",
+            service_account_level,
         ),
     ];
     for (name, spec, ..) in &cases {
         env.create_ra("default", name, spec.clone(), no_annotations())
             .await;
     }
-    for (name, _, org, project, kind) in &cases {
+    for (name, _, org, project, kind, level) in &cases {
         let ra = env.wait_ra("default", name, "Ready", is_ready).await;
         let id = external_id(&ra).expect("external id recorded");
         let remote = sim
@@ -139,6 +153,10 @@ async fn every_scope_and_principal_type_becomes_ready() {
         assert_eq!(remote["org"].as_str(), *org, "{name}");
         assert_eq!(remote["project"].as_str(), *project, "{name}");
         assert_eq!(remote["role-assignment"]["principal"]["type"], *kind);
+        assert_eq!(
+            &remote["role-assignment"]["principal"]["scope_level"], level,
+            "{name}"
+        );
         let status = ra.status.clone().unwrap_or_default();
         assert_eq!(status.provider.as_deref(), Some("harness"));
         assert_eq!(
@@ -150,10 +168,9 @@ async fn every_scope_and_principal_type_becomes_ready() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_role_change_creates_the_new_assignment_before_deleting_the_old() {
+async fn a_role_change_creates_the_new_assignment_before_deleting_the_old(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     let _operator = env.operator(&[]);
     env.create_ra(
         "default",
@@ -200,10 +217,9 @@ async fn a_role_change_creates_the_new_assignment_before_deleting_the_old() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_existing_equal_assignment_is_adopted() {
+async fn an_existing_equal_assignment_is_adopted(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     sim.insert_assignment(
         Some("default"),
         Some("payments"),
@@ -227,10 +243,9 @@ async fn an_existing_equal_assignment_is_adopted() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn deletion_removes_the_assignment_and_orphan_leaves_it() {
+async fn deletion_removes_the_assignment_and_orphan_leaves_it(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     let _operator = env.operator(&[]);
     env.create_ra(
         "default",
@@ -263,10 +278,9 @@ async fn deletion_removes_the_assignment_and_orphan_leaves_it() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_unknown_role_or_resource_group_is_a_terminal_readable_status() {
+async fn an_unknown_role_or_resource_group_is_a_terminal_readable_status(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     let _operator = env.operator(&[]);
     env.create_ra(
         "default",
@@ -279,16 +293,21 @@ async fn an_unknown_role_or_resource_group_is_a_terminal_readable_status() {
     bad_group["harness"]["resourceGroup"] = json!("missing_group");
     env.create_ra("default", "bad-group", bad_group, no_annotations())
         .await;
+    let scope = "/ACCOUNT/acct_e2e/ORGANIZATION/default/PROJECT/payments";
     for (name, text) in [
-        ("bad-role", "Role with identifier [_no_such_role] not found"),
+        (
+            "bad-role",
+            format!("INVALID_REQUEST: Did not find role in {scope}"),
+        ),
         (
             "bad-group",
-            "Resource group with identifier [missing_group] not found",
+            format!("INVALID_REQUEST: Did not find resource group identifier in {scope}"),
         ),
     ] {
+        // Harness answers 400, not 404, for what a create refers to.
         let ra = env
             .wait_ra("default", name, "terminally failed", |ra| {
-                condition(ra, "Synced").is_some_and(|(s, r)| s == "False" && r == "NotFound")
+                condition(ra, "Synced").is_some_and(|(s, r)| s == "False" && r == "Rejected")
             })
             .await;
         let synced = ra
@@ -296,7 +315,7 @@ async fn an_unknown_role_or_resource_group_is_a_terminal_readable_status() {
             .as_ref()
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
             .expect("Synced condition");
-        assert!(synced.message.contains(text), "{}", synced.message);
+        assert!(synced.message.contains(&text), "{}", synced.message);
         assert_eq!(
             condition(&ra, "Ready").map(|(s, _)| s).as_deref(),
             Some("False")
@@ -306,11 +325,10 @@ async fn an_unknown_role_or_resource_group_is_a_terminal_readable_status() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_rejected_key_is_reported_and_never_leaks() {
+async fn a_rejected_key_is_reported_and_never_leaks(reading: HarnessReading) {
     let env = Env::start().await;
-    let wrong = "harness-wrong-key-77aa01";
-    let sim = harness(&env, wrong).await;
+    let wrong = "pat.acct_e2e.wr0ngt0k3n.harnessWrongKey77aa01";
+    let sim = harness(&env, wrong, reading).await;
     let operator = env.operator(&[]);
     env.create_ra(
         "default",
@@ -335,10 +353,9 @@ async fn a_rejected_key_is_reported_and_never_leaks() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_rate_limited_provider_is_waited_for_not_hammered() {
+async fn a_rate_limited_provider_is_waited_for_not_hammered(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     sim.faults().set_rate_limit(Some(3));
     let _operator = env.operator(&[]);
     let names: Vec<String> = (0..6).map(|i| format!("limited-{i}")).collect();
@@ -378,10 +395,9 @@ async fn a_rate_limited_provider_is_waited_for_not_hammered() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn the_identifier_survives_an_operator_restart_and_a_lost_status() {
+async fn the_identifier_survives_an_operator_restart_and_a_lost_status(reading: HarnessReading) {
     let env = Env::start().await;
-    let sim = harness(&env, KEY).await;
+    let sim = harness(&env, KEY, reading).await;
     let operator = env.operator(&[]);
     env.create_ra(
         "default",
@@ -431,5 +447,124 @@ async fn the_identifier_survives_an_operator_restart_and_a_lost_status() {
     assert_eq!(external_id(&ra), Some(first.clone()));
     assert_eq!(ids(&sim.assignments()), [first]);
     assert_eq!(posts(&sim), 1, "the restarted operator created nothing");
+    sim.shutdown().await;
+}
+
+/// Each test above under each reading of Harness's behaviour.
+macro_rules! under_every_reading {
+    ($($test:ident),* $(,)?) => {
+        mod current {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(HarnessReading::CURRENT).await;
+                }
+            )*
+        }
+        mod early_2023 {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(HarnessReading::EARLY_2023).await;
+                }
+            )*
+        }
+    };
+}
+
+under_every_reading!(
+    every_scope_and_principal_type_becomes_ready,
+    a_role_change_creates_the_new_assignment_before_deleting_the_old,
+    an_existing_equal_assignment_is_adopted,
+    deletion_removes_the_assignment_and_orphan_leaves_it,
+    an_unknown_role_or_resource_group_is_a_terminal_readable_status,
+    a_rejected_key_is_reported_and_never_leaks,
+    a_rate_limited_provider_is_waited_for_not_hammered,
+    the_identifier_survives_an_operator_restart_and_a_lost_status,
+);
+
+/// The message of a RoleAssignment's Synced condition once its reason is `reason`.
+async fn synced_failure(env: &Env, name: &str, reason: &str) -> String {
+    let ra = env
+        .wait_ra("default", name, reason, |ra| {
+            condition(ra, "Synced").is_some_and(|(s, r)| s == "False" && r == reason)
+        })
+        .await;
+    ra.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .expect("Synced condition")
+}
+
+#[tokio::test]
+async fn an_account_id_the_key_does_not_belong_to_is_an_invalid_config() {
+    let env = Env::start().await;
+    let sim = connected(
+        &env,
+        KEY,
+        HarnessReading::CURRENT.config(),
+        json!({"accountId": "acct_other"}),
+    )
+    .await;
+    let operator = env.operator(&[]);
+    env.create_ra(
+        "default",
+        "mismatch",
+        in_project("_project_viewer", ("USER", "alice")),
+        no_annotations(),
+    )
+    .await;
+    let message = synced_failure(&env, "mismatch", "InvalidProviderConfig").await;
+    assert!(
+        message.contains("\"acct_other\"") && message.contains("\"acct_e2e\""),
+        "{message}"
+    );
+    assert!(!message.contains("e2eHarnessSecret0001"), "{message}");
+    assert!(sim.requests().is_empty(), "nothing was sent");
+    let logs = operator.kill().await;
+    assert!(!logs.contains("e2eHarnessSecret0001"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_duplicate_the_key_may_not_view_is_reported_with_the_permission_it_needs() {
+    let env = Env::start().await;
+    let sim = connected(
+        &env,
+        KEY,
+        HarnessSimConfig {
+            hidden_principal_types: [sim_harness::PrincipalType::ServiceAccount].into(),
+            ..HarnessReading::CURRENT.config()
+        },
+        json!({}),
+    )
+    .await;
+    sim.insert_assignment(
+        Some("default"),
+        Some("payments"),
+        json!({"identifier": "made_elsewhere", "role": "_pipeline_executor",
+               "resource_group": "_all_resources_including_child_scopes",
+               "principal": {"identifier": "deployer", "type": "SERVICE_ACCOUNT"}}),
+    )
+    .expect("assignment the key may not view");
+    let _operator = env.operator(&[]);
+    env.create_ra(
+        "default",
+        "hidden",
+        in_project("_pipeline_executor", ("SERVICE_ACCOUNT", "deployer")),
+        no_annotations(),
+    )
+    .await;
+    let message = synced_failure(&env, "hidden", "Rejected").await;
+    assert!(
+        message.contains(
+            "the API key needs view permission on users, user groups and service accounts"
+        ),
+        "{message}"
+    );
+    assert_eq!(sim.assignments().len(), 1);
     sim.shutdown().await;
 }

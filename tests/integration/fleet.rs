@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use provider_sims::Faults;
 use provider_sims::gcore::RolesPerProject;
+use provider_sims::harness::{HarnessSimConfig, ServiceAccountLevels};
 use provider_sims::hyperstack::{AssignMode, RoleList};
 use provider_sims::zenml::{Duplicates, RevokeMissing};
 use serde_json::{Value, json};
@@ -98,6 +99,56 @@ const HARNESS_SCOPES: [(Option<&str>, Option<&str>); 6] = [
     (Some("platform"), Some("infra")),
 ];
 const HARNESS_ROLES: [&str; 3] = ["_project_viewer", "_project_admin", "_pipeline_executor"];
+
+/// The slot of a Harness principal in a scope, both as listed above.
+pub fn harness_slot(principal: (&str, &str), scope: (Option<&str>, Option<&str>)) -> usize {
+    let p = HARNESS_PRINCIPALS.iter().position(|p| *p == principal);
+    let s = HARNESS_SCOPES.iter().position(|s| *s == scope);
+    match (p, s) {
+        (Some(p), Some(s)) => s * HARNESS_PRINCIPALS.len() + p,
+        _ => panic!("no Harness slot for {principal:?} in {scope:?}"),
+    }
+}
+
+/// One way the Harness simulator plays Harness where its source allows more than one
+/// (see `provider_sims::harness`): tests that depend on it run under each.
+#[derive(Clone, Copy, Debug)]
+pub struct HarnessReading {
+    pub service_account_levels: ServiceAccountLevels,
+    pub totals: bool,
+}
+
+impl HarnessReading {
+    /// Harness as its newest public source behaves.
+    pub const CURRENT: HarnessReading = HarnessReading {
+        service_account_levels: ServiceAccountLevels::Kept,
+        totals: true,
+    };
+    /// Harness between December 2022 and February 2023: a service account's level forced to
+    /// the assignment's scope, and lists without totals.
+    pub const EARLY_2023: HarnessReading = HarnessReading {
+        service_account_levels: ServiceAccountLevels::Forced,
+        totals: false,
+    };
+
+    /// The simulator's configuration under this reading.
+    pub fn config(self) -> HarnessSimConfig {
+        HarnessSimConfig {
+            service_account_levels: self.service_account_levels,
+            totals: self.totals,
+            ..HarnessSimConfig::default()
+        }
+    }
+
+    /// The sandbox's flags for this reading.
+    pub fn options(self) -> SimOptions {
+        SimOptions {
+            harness_service_account_levels: self.service_account_levels,
+            harness_no_totals: !self.totals,
+            ..SimOptions::default()
+        }
+    }
+}
 const HARNESS_GROUP: &str = "_all_resources_including_child_scopes";
 
 /// Roles 2..4 of the simulator's fixtures (Manager, Member, Viewer): never the admin role,

@@ -15,6 +15,7 @@ mod e2e_zenml;
 mod fleet;
 mod gcore_provider;
 mod harness_provider;
+mod harness_sim;
 mod hyperstack_provider;
 mod install;
 mod real_kube;

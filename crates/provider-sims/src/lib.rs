@@ -83,7 +83,8 @@ impl Faults {
         lock(&self.state).error_rate = rate.clamp(0.0, 1.0);
     }
 
-    /// At most this many requests per second; the rest get 429 with `Retry-After: 1`.
+    /// At most this many requests per second; the rest get 429 (with `Retry-After: 1` where
+    /// the provider sends one).
     pub fn set_rate_limit(&self, per_second: Option<u32>) {
         self.set_rate_limit_per(per_second, Duration::from_secs(1));
     }
@@ -96,7 +97,7 @@ impl Faults {
         state.admitted.clear();
     }
 
-    /// The next `n` requests fail with `status` (429 comes with `Retry-After: 1`).
+    /// The next `n` requests fail with `status` (a 429 as the provider sends one).
     pub fn fail_next(&self, n: usize, status: u16) {
         lock(&self.state)
             .fail_next
@@ -176,13 +177,15 @@ struct Shared {
     faults: Faults,
     log: Arc<Mutex<Vec<RequestLog>>>,
     error_body: ErrorBody,
+    /// Whether a 429 says `Retry-After: 1`.
+    retry_after: bool,
     stopping: watch::Receiver<bool>,
 }
 
 fn error_response(shared: &Shared, status: u16, message: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (code, axum::Json((shared.error_body)(status, message))).into_response();
-    if code == StatusCode::TOO_MANY_REQUESTS {
+    if code == StatusCode::TOO_MANY_REQUESTS && shared.retry_after {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -272,6 +275,24 @@ impl SimServer {
         faults: Faults,
         error_body: ErrorBody,
     ) -> std::io::Result<Self> {
+        Self::serve(router, faults, error_body, true).await
+    }
+
+    /// As [`SimServer::start`], for a provider whose 429s say no `Retry-After`.
+    pub async fn start_without_retry_after(
+        router: Router,
+        faults: Faults,
+        error_body: ErrorBody,
+    ) -> std::io::Result<Self> {
+        Self::serve(router, faults, error_body, false).await
+    }
+
+    async fn serve(
+        router: Router,
+        faults: Faults,
+        error_body: ErrorBody,
+        retry_after: bool,
+    ) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopping) = watch::channel(false);
@@ -280,6 +301,7 @@ impl SimServer {
             faults: faults.clone(),
             log: log.clone(),
             error_body,
+            retry_after,
             stopping: stopping.clone(),
         };
         let app = router.layer(axum::middleware::from_fn_with_state(shared, fault_layer));

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use crate::cluster::{client_for, ensure_namespace, role_assignments};
 
 /// Harness's published limit, which the limited scenario runs against unscaled.
-pub const HARNESS_REQUESTS_PER_MINUTE: u32 = 1000;
+pub const HARNESS_REQUESTS_PER_MINUTE: u32 = provider_sims::harness::REQUESTS_PER_MINUTE;
 /// Gcore's largest page: a full list of N assignments takes ceil(N / 1000) requests.
 const GCORE_PAGE: usize = 1000;
 const NAMESPACE: &str = "bench";

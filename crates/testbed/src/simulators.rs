@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use provider_sims::RequestLog;
 use provider_sims::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig, RolesPerProject};
-use provider_sims::harness::{HarnessFixtures, HarnessSim, HarnessSimConfig};
+use provider_sims::harness::{
+    HarnessFixtures, HarnessSim, HarnessSimConfig, PrincipalType, ServiceAccountLevels,
+};
 use provider_sims::hyperstack::{AssignMode, HyperstackSim, HyperstackSimConfig, RoleList};
 use provider_sims::zenml::{Duplicates, RevokeMissing, ZenmlSim, ZenmlSimConfig};
 use serde_json::json;
@@ -18,10 +20,26 @@ pub struct SimOptions {
     /// Delay every simulator adds to each response, e.g. 10ms.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub latency: Option<Duration>,
-    /// The Harness simulator refuses (429) requests past this many in any minute, and
-    /// harness-sandbox keeps rolesync's default Harness rate limit instead of none.
-    #[arg(long)]
+    /// The Harness simulator refuses (429) requests past this many in any minute (given
+    /// without a number: Harness's published 400), and harness-sandbox keeps rolesync's
+    /// default Harness rate limit instead of none.
+    // Harness's published limit, `provider_sims::harness::REQUESTS_PER_MINUTE` (a test keeps
+    // them equal: clap takes only a literal here).
+    #[arg(long, num_args = 0..=1, default_missing_value = "400")]
     pub harness_requests_per_minute: Option<u32>,
+    /// How the Harness simulator stores a service account's scope level: `kept` (Harness
+    /// since October 2023: as sent, else where the account lives) or `forced` (before: the
+    /// assignment's own scope, any other level refused).
+    #[arg(long, default_value_t = ServiceAccountLevels::Kept)]
+    pub harness_service_account_levels: ServiceAccountLevels,
+    /// The Harness simulator's lists send no X-Total-Elements, only Link headers (Harness
+    /// before February 2023).
+    #[arg(long)]
+    pub harness_no_totals: bool,
+    /// Principal types (USER, USER_GROUP, SERVICE_ACCOUNT) the Harness key may not view:
+    /// lists leave them out, as Harness does for a key without view permission.
+    #[arg(long, value_delimiter = ',')]
+    pub harness_hide_principal_types: Vec<PrincipalType>,
     /// Users added to the Gcore (ids from 100000) and Harness (bench_user_1, ...)
     /// simulators, so that thousands of distinct grants exist.
     #[arg(long, default_value_t = 0)]
@@ -89,18 +107,27 @@ impl Simulators {
         })
         .await
         .map_err(|e| Error::Simulator("gcore", e))?;
-        let harness_key = key_for("harness");
         let mut harness_fixtures = HarnessFixtures::default();
         harness_fixtures
             .users
             .extend((1..=options.extra_users).map(|i| format!("bench_user_{i}")));
-        let harness = HarnessSim::start(HarnessSimConfig {
-            api_key: harness_key.clone(),
+        // The key is shaped as Harness issues it, so the config needs no accountId and
+        // Harness's own SDK can derive the account from it.
+        let harness_config = HarnessSimConfig {
             fixtures: harness_fixtures,
+            service_account_levels: options.harness_service_account_levels,
+            totals: !options.harness_no_totals,
+            hidden_principal_types: options
+                .harness_hide_principal_types
+                .iter()
+                .copied()
+                .collect(),
             ..HarnessSimConfig::default()
-        })
-        .await
-        .map_err(|e| Error::Simulator("harness", e))?;
+        };
+        let harness_key = harness_config.api_key.clone();
+        let harness = HarnessSim::start(harness_config)
+            .await
+            .map_err(|e| Error::Simulator("harness", e))?;
         // ZenML organization API keys carry this prefix.
         let zenml_key = format!("ZENPROKEY_{}", key_for("zenml"));
         let zenml = ZenmlSim::start(ZenmlSimConfig {
@@ -149,8 +176,7 @@ impl Simulators {
         let block = json!({"gcore": {"endpoint": gcore.endpoint()}, "rateLimit": unlimited()});
         connect_provider(client, "gcore-sandbox", key, block).await?;
         let (harness, key) = &self.harness;
-        let mut block =
-            json!({"harness": {"endpoint": harness.endpoint(), "accountId": harness.account_id()}});
+        let mut block = json!({"harness": {"endpoint": harness.endpoint()}});
         if self.options.harness_requests_per_minute.is_none() {
             block["rateLimit"] = unlimited();
         }
@@ -288,5 +314,45 @@ mod tests {
         for value in ["rejected400", "rejected422", "conflict409"] {
             parse(&["--zenml-duplicates", value]);
         }
+    }
+
+    #[test]
+    fn harness_flags_pick_the_readings() {
+        let defaults = parse(&[]);
+        assert_eq!(defaults.harness_requests_per_minute, None);
+        assert_eq!(
+            defaults.harness_service_account_levels,
+            ServiceAccountLevels::Kept
+        );
+        assert!(!defaults.harness_no_totals);
+        assert!(defaults.harness_hide_principal_types.is_empty());
+        let limited = parse(&["--harness-requests-per-minute"]);
+        assert_eq!(
+            limited.harness_requests_per_minute,
+            Some(provider_sims::harness::REQUESTS_PER_MINUTE)
+        );
+        let older = parse(&[
+            "--harness-requests-per-minute",
+            "100",
+            "--harness-service-account-levels",
+            "forced",
+            "--harness-no-totals",
+            "--harness-hide-principal-types",
+            "USER_GROUP,SERVICE_ACCOUNT",
+        ]);
+        assert_eq!(older.harness_requests_per_minute, Some(100));
+        assert_eq!(
+            older.harness_service_account_levels,
+            ServiceAccountLevels::Forced
+        );
+        assert!(older.harness_no_totals);
+        assert_eq!(
+            older.harness_hide_principal_types,
+            [PrincipalType::UserGroup, PrincipalType::ServiceAccount]
+        );
+        assert!(
+            Sandbox::try_parse_from(["sandbox", "--harness-service-account-levels", "sometimes"])
+                .is_err()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Harness's place in rolesync's CRDs: `spec.harness` becomes an [`Assignment`], a
 //! config's `harness` block and its API key a [`HarnessClient`].
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     Assignment, DEFAULT_ENDPOINT, HarnessClient, Identifier, Principal, PrincipalType, Scope,
@@ -44,6 +44,20 @@ impl Connector for HarnessClient {
                 });
             }
         };
+        // Harness refuses a principal below the assignment's scope under every reading of
+        // its source (`RoleAssignmentApiUtils.validatePrincipalScopeLevelConditions`).
+        if let Some(level) = h.principal.scope_level
+            && level > scope.level()
+        {
+            return Err(SpecError::Invalid {
+                field: "spec.harness.principal.scopeLevel",
+                message: format!(
+                    "a principal at {} level cannot be assigned a role at {} scope",
+                    level.as_str(),
+                    scope.level().as_str()
+                ),
+            });
+        }
         let principal = Principal {
             kind: h.principal.type_,
             identifier: h.principal.identifier.clone(),
@@ -72,7 +86,8 @@ impl Connector for HarnessClient {
         settings: HttpSettings,
     ) -> Result<Self, ProviderError> {
         let endpoint = config.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
-        HarnessClient::new(endpoint, &config.account_id, api_key, settings)
+        let account = account(config.account_id.as_deref(), &api_key)?;
+        HarnessClient::new(endpoint, &account, api_key, settings)
     }
 
     fn default_rate_limit() -> RateLimit {
@@ -80,13 +95,44 @@ impl Connector for HarnessClient {
     }
 }
 
-/// Harness keeps one assignment per grant: scope, resource group, role and principal all
-/// belong to the key; `disabled` does not (it toggles by replacement of the same grant).
+/// The account a Harness API key belongs to, from its second field: Harness issues keys as
+/// `pat.<accountId>.<tokenId>.<secret>` (service accounts' as `sat.…`), and its official SDK
+/// takes the account from there too. `None` for a key of another shape.
+fn account_of_key(key: &SecretString) -> Option<String> {
+    let mut fields = key.expose_secret().trim().splitn(4, '.');
+    let kind = fields.next()?;
+    let account = fields.next()?;
+    let rest = [fields.next()?, fields.next()?];
+    ((kind == "pat" || kind == "sat") && !account.is_empty() && rest.iter().all(|f| !f.is_empty()))
+        .then(|| account.to_owned())
+}
+
+/// The account to name in `Harness-Account`: the config's `accountId`, else the key's. An
+/// account id is no secret; the key's other fields never reach a message.
+fn account(configured: Option<&str>, key: &SecretString) -> Result<String, ProviderError> {
+    match (configured, account_of_key(key)) {
+        (Some(configured), Some(of_key)) if configured.trim() != of_key => {
+            Err(ProviderError::Config(format!(
+                "accountId {configured:?} is not the account the API key belongs to ({of_key:?}); fix accountId or leave it out"
+            )))
+        }
+        (Some(configured), _) => Ok(configured.to_owned()),
+        (None, Some(of_key)) => Ok(of_key),
+        (None, None) => Err(ProviderError::Config(
+            "accountId is not set and the API key does not name its account (Harness keys look like pat.<accountId>.<tokenId>.<secret>); set accountId".to_owned(),
+        )),
+    }
+}
+
+/// Harness keeps one assignment per grant: scope, resource group, role and principal with
+/// the scope level Harness stores for it ([`Principal::stored_level`]; none where Harness
+/// decides, as for a service account without one) all belong to the key; `disabled` does
+/// not (it toggles by replacement of the same grant).
 impl Grant for Assignment {
     fn natural_key(&self) -> String {
         let level = self
             .principal
-            .scope_level
+            .stored_level(&self.scope)
             .map(|l| format!("@{}", ScopeLevel::as_str(l)))
             .unwrap_or_default();
         format!(
@@ -132,7 +178,7 @@ mod tests {
         let a = spec(base.clone()).target().unwrap();
         assert_eq!(
             a.natural_key,
-            "harness:org=default,project=payments,resourceGroup=_all_project_level_resources,role=_project_viewer,principal=user_group:devs"
+            "harness:org=default,project=payments,resourceGroup=_all_project_level_resources,role=_project_viewer,principal=user_group:devs@project"
         );
         assert_eq!(a.principal, "group:devs");
         assert_eq!(a.role, "_project_viewer");
@@ -156,6 +202,126 @@ mod tests {
             "{}",
             account.natural_key
         );
+    }
+
+    #[test]
+    fn natural_keys_use_the_level_harness_stores() {
+        let key = |principal: serde_json::Value| {
+            spec(
+                serde_json::json!({"org": "default", "role": "r", "resourceGroup": "g",
+                "principal": principal}),
+            )
+            .target()
+            .unwrap()
+            .natural_key
+        };
+        let group = key(serde_json::json!({"type": "USER_GROUP", "identifier": "devs"}));
+        assert_eq!(
+            group,
+            key(
+                serde_json::json!({"type": "USER_GROUP", "identifier": "devs", "scopeLevel": "organization"})
+            )
+        );
+        assert_ne!(
+            group,
+            key(
+                serde_json::json!({"type": "USER_GROUP", "identifier": "devs", "scopeLevel": "account"})
+            )
+        );
+        // A USER's level is no part of what Harness stores.
+        assert_eq!(
+            key(serde_json::json!({"type": "USER", "identifier": "u"})),
+            key(serde_json::json!({"type": "USER", "identifier": "u", "scopeLevel": "account"}))
+        );
+        // An unset service account level is Harness's to decide: no level in the key.
+        assert!(
+            key(serde_json::json!({"type": "SERVICE_ACCOUNT", "identifier": "ci"}))
+                .ends_with("principal=service_account:ci")
+        );
+    }
+
+    #[test]
+    fn a_principal_below_the_assignments_scope_is_refused() {
+        let at = |org: Option<&str>, project: Option<&str>, level: &str| {
+            let mut h = serde_json::json!({"role": "r", "resourceGroup": "g",
+                "principal": {"type": "USER_GROUP", "identifier": "devs", "scopeLevel": level}});
+            if let Some(o) = org {
+                h["org"] = o.into();
+            }
+            if let Some(p) = project {
+                h["project"] = p.into();
+            }
+            spec(h).target().err()
+        };
+        for (org, project, level) in [
+            (None, None, "organization"),
+            (None, None, "project"),
+            (Some("o"), None, "project"),
+        ] {
+            assert!(
+                matches!(
+                    at(org, project, level),
+                    Some(SpecError::Invalid {
+                        field: "spec.harness.principal.scopeLevel",
+                        ..
+                    })
+                ),
+                "{org:?} {project:?} {level}"
+            );
+        }
+        for (org, project, level) in [
+            (None, None, "account"),
+            (Some("o"), None, "organization"),
+            (Some("o"), Some("p"), "project"),
+            (Some("o"), Some("p"), "account"),
+        ] {
+            assert_eq!(at(org, project, level), None, "{org:?} {project:?} {level}");
+        }
+    }
+
+    fn key(text: &str) -> SecretString {
+        SecretString::from(text.to_owned())
+    }
+
+    #[test]
+    fn the_account_comes_from_the_config_or_the_key() {
+        let pat = key("pat.acct_1.tok3n.s3cr3tS3cr3tS3cr3t00");
+        assert_eq!(account(None, &pat), Ok("acct_1".to_owned()));
+        assert_eq!(account(Some("acct_1"), &pat), Ok("acct_1".to_owned()));
+        let sat = key("sat.acct_2.tok3n.s3cr3t");
+        assert_eq!(account(None, &sat), Ok("acct_2".to_owned()));
+        // Keys of another shape need the account named.
+        let legacy = key("an-older-key-s3cr3t");
+        assert_eq!(account(Some("acct_3"), &legacy), Ok("acct_3".to_owned()));
+        for k in [&legacy, &key("pat.acct_1"), &key("pat..tok.s3cr3t")] {
+            let Err(ProviderError::Config(message)) = account(None, k) else {
+                panic!("accepted a key that names no account");
+            };
+            assert!(message.contains("set accountId"), "{message}");
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_account_the_key_does_not_belong_to_is_refused_without_the_secret() {
+        let pat = key("pat.acct_1.tok3n.s3cr3tS3cr3tS3cr3t00");
+        let err = account(Some("acct_other"), &pat).unwrap_err();
+        assert_eq!(err.reason(), "InvalidProviderConfig");
+        let message = err.to_string();
+        assert!(
+            message.contains("\"acct_other\"") && message.contains("\"acct_1\""),
+            "{message}"
+        );
+        assert!(
+            !message.contains("s3cr3t") && !message.contains("tok3n"),
+            "{message}"
+        );
+        let config = HarnessConfig {
+            endpoint: Some("https://app.harness.io".to_owned()),
+            account_id: Some("acct_other".to_owned()),
+        };
+        let connected = HarnessClient::connect(&config, pat, HttpSettings::default());
+        assert!(matches!(connected, Err(ProviderError::Config(_))));
     }
 
     #[test]

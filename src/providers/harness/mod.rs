@@ -35,12 +35,18 @@ const TOTAL_ELEMENTS: &str = "x-total-elements";
 /// What rolesync's own identifiers start with.
 const IDENTIFIER_PREFIX: &str = "rolesync_";
 
-/// Harness publishes 1000 requests per minute per API key. A full burst on top of a
-/// minute at the steady rate must stay within it, or a mass create meets 429s.
+/// Harness's strictest published limit: "External API requests: 400 calls per minute per
+/// X-API-Key" (https://developer.harness.io/docs/platform/rate-limits/; the other, 1000
+/// requests per API key per minute, is looser).
+pub const PUBLISHED_REQUESTS_PER_MINUTE: u32 = 400;
+
+/// 380 a minute with a burst of 10. Read strictly, as any sliding minute: a full burst
+/// followed by a minute at the steady rate sends burst + rate - 1 = 389 requests, leaving
+/// 11 for requests that reach Harness closer together than they were sent.
 pub fn default_rate_limit() -> RateLimit {
     RateLimit {
-        requests_per_minute: NonZeroU32::new(950).unwrap_or(NonZeroU32::MIN),
-        burst: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+        requests_per_minute: NonZeroU32::new(380).unwrap_or(NonZeroU32::MIN),
+        burst: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
     }
 }
 
@@ -97,6 +103,15 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The scope's level, as a principal's scope level names it.
+    pub fn level(&self) -> ScopeLevel {
+        match self {
+            Self::Account => ScopeLevel::Account,
+            Self::Org(_) => ScopeLevel::Organization,
+            Self::Project { .. } => ScopeLevel::Project,
+        }
+    }
+
     /// The collection path of the scope's role assignments.
     fn collection(&self) -> String {
         match self {
@@ -137,8 +152,21 @@ impl PrincipalType {
     }
 }
 
-/// The scope a principal (user group, service account) is defined at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+/// The scope a principal (user group, service account) is defined at; declared from the
+/// top down, so that a deeper level compares greater.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeLevel {
     Account,
@@ -161,17 +189,38 @@ impl ScopeLevel {
 pub struct Principal {
     pub kind: PrincipalType,
     pub identifier: String,
-    /// `None` leaves it to Harness; it then matches whatever level Harness reports.
+    /// The level asked for; `None` leaves it to Harness. What Harness stores instead is
+    /// [`Principal::stored_level`].
     pub scope_level: Option<ScopeLevel>,
 }
 
 impl Principal {
-    fn matches(&self, remote: &RemotePrincipal) -> bool {
+    /// The level Harness stores for this principal in an assignment at `scope`, where that
+    /// follows from the request alone (Harness's `RoleAssignmentApiUtils.
+    /// buildRoleAssignmentWithPrincipalScopeLevel`): a USER's is always null, whatever was
+    /// sent; a USER_GROUP's the level sent, else the assignment's own. A SERVICE_ACCOUNT's is
+    /// the level sent (forced to be the assignment's own between late 2022 and October 2023,
+    /// when any other was refused); unset, it is where the account lives, which rolesync
+    /// cannot know: `None`, matching whatever level Harness reports.
+    pub fn stored_level(&self, scope: &Scope) -> Option<ScopeLevel> {
+        match self.kind {
+            PrincipalType::User => None,
+            PrincipalType::UserGroup => Some(self.scope_level.unwrap_or(scope.level())),
+            PrincipalType::ServiceAccount => self.scope_level,
+        }
+    }
+
+    /// Whether `remote` is this principal as Harness stores it in an assignment at `scope`.
+    /// Harness parses levels in any case and stores them as sent.
+    fn matches(&self, scope: &Scope, remote: &RemotePrincipal) -> bool {
         self.kind.as_str() == remote.kind
             && self.identifier == remote.identifier
-            && self
-                .scope_level
-                .is_none_or(|l| remote.scope_level.as_deref() == Some(l.as_str()))
+            && self.stored_level(scope).is_none_or(|l| {
+                remote
+                    .scope_level
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(l.as_str()))
+            })
     }
 }
 
@@ -214,7 +263,7 @@ impl Assignment {
     fn same_grant(&self, remote: &RemoteAssignment) -> bool {
         self.role.as_str() == remote.role
             && self.resource_group.as_str() == remote.resource_group
-            && self.principal.matches(&remote.principal)
+            && self.principal.matches(&self.scope, &remote.principal)
     }
 
     fn is_met_by(&self, remote: &RemoteAssignment) -> bool {
@@ -230,9 +279,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// `rolesync_` + a hash of (scope, resource group, role, principal): the same grant always
-/// gets the same identifier, a different grant (e.g. a new role) a different one. A
-/// disabled grant is named apart too, so that its replacement after a toggle never shares
-/// the identifier of the assignment the controller deletes afterwards.
+/// gets the same identifier, a different grant (e.g. a new role) a different one. The
+/// principal's level is the one Harness stores ([`Principal::stored_level`]), so that two
+/// specs Harness cannot tell apart share an identifier (a USER's level changes nothing; a
+/// USER_GROUP's left unset is its assignment's scope). A disabled grant is named apart too,
+/// so that its replacement after a toggle never shares the identifier of the assignment
+/// the controller deletes afterwards.
 pub fn default_identifier(
     scope: &Scope,
     resource_group: &Identifier,
@@ -247,7 +299,7 @@ pub fn default_identifier(
         role.as_str(),
         principal.kind.as_str(),
         principal.identifier.as_str(),
-        principal.scope_level.map_or("", ScopeLevel::as_str),
+        principal.stored_level(scope).map_or("", ScopeLevel::as_str),
     ]
     .join("\u{1f}");
     if disabled {
@@ -337,7 +389,9 @@ impl<'a> CreateBody<'a> {
             principal: CreatePrincipal {
                 identifier: &want.principal.identifier,
                 kind: want.principal.kind,
-                scope_level: want.principal.scope_level,
+                // What Harness would store, where known: it then has nothing to fill in (a
+                // USER's level is never sent, as Harness drops it).
+                scope_level: want.principal.stored_level(&want.scope),
             },
             disabled: want.disabled,
         }
@@ -437,10 +491,19 @@ struct ErrorBody {
     details: Option<serde_json::Value>,
 }
 
+/// What a key lacks when Harness answers `USER_NOT_AUTHORIZED` to a list.
+const VIEW_PERMISSION_HINT: &str =
+    "the API key needs view permission on users, user groups and service accounts";
+
 /// Reads a Harness error body into one line: `CODE: message [correlation id]`.
 fn error_message(body: &[u8]) -> Option<String> {
     let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
     let mut text = parsed.message?;
+    // A list refused this way means the key may view no principal type at all (Harness's
+    // `…RoleAssignmentsApiImpl.get…RoleAssignments`).
+    if parsed.code.as_deref() == Some("USER_NOT_AUTHORIZED") {
+        text = format!("{text}; {VIEW_PERMISSION_HINT}");
+    }
     if let Some(code) = parsed.code {
         text = format!("{code}: {text}");
     }
@@ -454,11 +517,24 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// Harness refuses a second assignment with the same identifier or grant with 400
-/// `DUPLICATE_FIELD` (NG) or, possibly, 409 (UNCONFIRMED for v1): both are handled.
+/// `DUPLICATE_FIELD` (`RoleAssignmentDaoImpl.create`); a 409 is taken the same way.
 fn is_duplicate(e: &ProviderError) -> bool {
     match e {
         ProviderError::Conflict { .. } => true,
         ProviderError::Rejected { message, .. } => message.starts_with("DUPLICATE_FIELD"),
+        _ => false,
+    }
+}
+
+/// Harness answers a GET or DELETE of an assignment that is not there with 400
+/// `RESOURCE_NOT_FOUND_EXCEPTION` (its `NotFoundExceptionMapper` maps `NotFoundException`
+/// to 400); a 404 is taken the same way.
+fn is_gone(e: &ProviderError) -> bool {
+    match e {
+        ProviderError::NotFound { .. } => true,
+        ProviderError::Rejected { message, .. } => {
+            message.starts_with("RESOURCE_NOT_FOUND_EXCEPTION")
+        }
         _ => false,
     }
 }
@@ -513,10 +589,15 @@ impl HarnessClient {
         })
     }
 
-    /// Pages through the scope's whole list. Pages shift when an assignment is deleted
-    /// while we page, which could hide one from us (and lead to a duplicate create), so a
-    /// list whose total shrank is read again from the start. Harness's default order is
-    /// assumed to be by creation (UNCONFIRMED): additions then only append.
+    /// Pages through the scope's whole list, in identifier order: Harness's default order
+    /// is the time of the last change, newest first, so an assignment changed while we page
+    /// jumps to a page already read and is missed. Identifiers are unique per scope, so
+    /// their order is total and stable, where creation times can tie (and Mongo orders ties
+    /// as it likes from one page to the next). Pages still shift when an assignment is
+    /// deleted while we page, which could hide one from us: a list whose total shrank is
+    /// read again from the start. Harness sends that total (`X-Total-Elements`) since 2023
+    /// only; without it a hidden assignment is found by the duplicate refusal a create of
+    /// it meets ([`HarnessClient::resolve_duplicate`]).
     async fn fetch_all(&self, scope: &Scope) -> Result<Index, ProviderError> {
         for _ in 0..LIST_ATTEMPTS {
             if let Some(index) = self.fetch_pages(scope).await? {
@@ -540,7 +621,11 @@ impl HarnessClient {
                 .send(
                     ApiRequest::get("list", scope.collection())
                         .query("page", page)
-                        .query("limit", PAGE_SIZE),
+                        .query("limit", PAGE_SIZE)
+                        // Exactly these spellings: Harness reads `order` case-sensitively,
+                        // and anything but `ASC` means descending.
+                        .query("sort", "identifier")
+                        .query("order", "ASC"),
                 )
                 .await?;
             let items: Vec<Response> = response.json()?;
@@ -608,7 +693,7 @@ impl HarnessClient {
         );
         let outcome = match self.http.send(request).await {
             Ok(_) => Deletion::Deleted,
-            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
+            Err(e) if is_gone(&e) => Deletion::AlreadyGone,
             Err(e) => return Err(e),
         };
         self.cache
@@ -673,7 +758,26 @@ impl HarnessClient {
                     want.identifier, want.scope
                 ),
             }),
-            Found::Nothing => Err(refused),
+            // Harness refused a duplicate its own list does not show: the list leaves out the
+            // principal types the key may not view.
+            Found::Nothing => {
+                let refusal = match &refused {
+                    ProviderError::Rejected { message, .. }
+                    | ProviderError::Conflict { message, .. } => message.clone(),
+                    other => other.to_string(),
+                };
+                Err(ProviderError::Rejected {
+                    status: 400,
+                    message: format!(
+                        "Harness refused role {} on resource group {} for {} {} in {} as a duplicate ({refusal}), yet lists no such assignment: Harness lists only the principal types an API key may view, so {VIEW_PERMISSION_HINT}",
+                        want.role,
+                        want.resource_group,
+                        want.principal.kind.as_str(),
+                        want.principal.identifier,
+                        want.scope
+                    ),
+                })
+            }
         }
     }
 }
@@ -878,15 +982,140 @@ mod tests {
         assert!(index.by_grant.is_empty() && index.by_id.is_empty());
     }
 
+    fn with_principal(kind: PrincipalType, level: Option<ScopeLevel>) -> Assignment {
+        let w = want("_project_viewer");
+        Assignment::new(
+            w.scope,
+            w.role,
+            w.resource_group,
+            principal(kind, "alice", level),
+            false,
+            None,
+        )
+    }
+
+    fn remote_as(kind: &str, level: Option<&str>) -> Response {
+        let mut r = remote("x", "_project_viewer", level);
+        r.assignment.principal.kind = kind.to_owned();
+        r
+    }
+
     #[test]
-    fn principal_scope_level_matches_when_given() {
-        let mut w = want("_project_viewer");
-        let at_account = remote("x", "_project_viewer", Some("account"));
-        assert!(w.is_met_by(&at_account.assignment));
-        w.principal.scope_level = Some(ScopeLevel::Project);
-        assert!(!w.is_met_by(&at_account.assignment));
-        w.principal.scope_level = Some(ScopeLevel::Account);
-        assert!(w.is_met_by(&at_account.assignment));
+    fn principals_match_as_harness_stores_them() {
+        use PrincipalType::{ServiceAccount, User, UserGroup};
+        let met = |kind, level, remote_kind, remote_level| {
+            with_principal(kind, level).is_met_by(&remote_as(remote_kind, remote_level).assignment)
+        };
+        // A USER's level is always null at Harness, whatever the spec says.
+        for level in [None, Some(ScopeLevel::Account), Some(ScopeLevel::Project)] {
+            assert!(met(User, level, "USER", None), "{level:?}");
+        }
+        // A USER_GROUP left unset has its assignment's scope (here a project).
+        assert!(met(UserGroup, None, "USER_GROUP", Some("project")));
+        assert!(!met(UserGroup, None, "USER_GROUP", Some("account")));
+        assert!(met(
+            UserGroup,
+            Some(ScopeLevel::Account),
+            "USER_GROUP",
+            Some("account")
+        ));
+        // Harness keeps a level as sent, in any case.
+        assert!(met(
+            UserGroup,
+            Some(ScopeLevel::Account),
+            "USER_GROUP",
+            Some("ACCOUNT")
+        ));
+        assert!(!met(
+            UserGroup,
+            Some(ScopeLevel::Project),
+            "USER_GROUP",
+            Some("account")
+        ));
+        // A SERVICE_ACCOUNT left unset is where it lives: any level; a set one must match.
+        for remote_level in ["account", "organization", "project"] {
+            assert!(met(
+                ServiceAccount,
+                None,
+                "SERVICE_ACCOUNT",
+                Some(remote_level)
+            ));
+        }
+        assert!(met(
+            ServiceAccount,
+            Some(ScopeLevel::Project),
+            "SERVICE_ACCOUNT",
+            Some("project")
+        ));
+        assert!(!met(
+            ServiceAccount,
+            Some(ScopeLevel::Account),
+            "SERVICE_ACCOUNT",
+            Some("project")
+        ));
+        assert!(
+            !met(UserGroup, None, "USER", Some("project")),
+            "another type"
+        );
+    }
+
+    #[test]
+    fn default_identifier_follows_the_level_harness_stores() {
+        use PrincipalType::{ServiceAccount, User, UserGroup};
+        let id = |kind, level| with_principal(kind, level).identifier;
+        assert_eq!(
+            id(UserGroup, None),
+            id(UserGroup, Some(ScopeLevel::Project))
+        );
+        assert_ne!(
+            id(UserGroup, None),
+            id(UserGroup, Some(ScopeLevel::Account))
+        );
+        assert_eq!(id(User, None), id(User, Some(ScopeLevel::Account)));
+        assert_eq!(id(User, None), id(User, Some(ScopeLevel::Project)));
+        assert_ne!(
+            id(ServiceAccount, None),
+            id(ServiceAccount, Some(ScopeLevel::Project))
+        );
+    }
+
+    /// The worst minute of the default rate limit, as the limiter itself admits requests
+    /// sent as fast as it allows, counted over a sliding window the way Harness's
+    /// published "per minute" is strictest read.
+    #[test]
+    fn the_default_rate_limit_never_sends_more_than_harness_allows_in_any_minute() {
+        use governor::clock::{Clock, FakeRelativeClock, Reference};
+        use governor::{Quota, RateLimiter};
+        let limit = default_rate_limit();
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::direct_with_clock(
+            Quota::per_minute(limit.requests_per_minute).allow_burst(limit.burst),
+            clock.clone(),
+        );
+        let start = clock.now();
+        let mut admitted = Vec::new();
+        while clock.now().duration_since(start) < Duration::from_secs(300).into() {
+            match limiter.check() {
+                Ok(()) => admitted.push(Duration::from(clock.now().duration_since(start))),
+                Err(not_until) => clock.advance(not_until.wait_time_from(clock.now())),
+            }
+        }
+        let minute = Duration::from_secs(60);
+        let worst = (0..admitted.len())
+            .map(|i| {
+                admitted[i..]
+                    .iter()
+                    .take_while(|t| **t < admitted[i] + minute)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(admitted.len() > 1000, "the limiter was exercised");
+        assert!(
+            worst < PUBLISHED_REQUESTS_PER_MINUTE as usize,
+            "{worst} requests in one minute"
+        );
+        assert!(worst >= 380, "the limit is used, not wasted: {worst}");
     }
 
     #[test]
@@ -906,8 +1135,7 @@ mod tests {
 
     #[test]
     fn create_bodies_use_the_v1_field_names() {
-        let mut w = want("_project_viewer");
-        w.principal.scope_level = Some(ScopeLevel::Organization);
+        let w = with_principal(PrincipalType::UserGroup, Some(ScopeLevel::Organization));
         let body = serde_json::to_value(CreateBody::of(&w)).unwrap();
         assert_eq!(
             body,
@@ -915,9 +1143,25 @@ mod tests {
                 "identifier": w.identifier.as_str(),
                 "resource_group": "_all_project_level_resources",
                 "role": "_project_viewer",
-                "principal": {"identifier": "alice", "type": "USER", "scope_level": "organization"},
+                "principal": {"identifier": "alice", "type": "USER_GROUP", "scope_level": "organization"},
                 "disabled": false,
             })
+        );
+        // What Harness would store is sent; a USER's level is dropped, as Harness drops it.
+        let level = |kind, level| {
+            serde_json::to_value(CreateBody::of(&with_principal(kind, level))).unwrap()["principal"]
+                .get("scope_level")
+                .cloned()
+        };
+        assert_eq!(
+            level(PrincipalType::UserGroup, None),
+            Some("project".into())
+        );
+        assert_eq!(level(PrincipalType::User, Some(ScopeLevel::Account)), None);
+        assert_eq!(level(PrincipalType::ServiceAccount, None), None);
+        assert_eq!(
+            level(PrincipalType::ServiceAccount, Some(ScopeLevel::Account)),
+            Some("account".into())
         );
     }
 
@@ -959,5 +1203,20 @@ mod tests {
             status: 400,
             message: "INVALID_REQUEST: bad".into()
         }));
+        let gone = br#"{"status":"FAILURE","code":"RESOURCE_NOT_FOUND_EXCEPTION","message":"Role Assignment with given identifier doesn't exists","correlationId":"c-2","errors":null}"#;
+        assert!(is_gone(&ProviderError::Rejected {
+            status: 400,
+            message: error_message(gone).unwrap()
+        }));
+        assert!(!is_gone(&ProviderError::Rejected {
+            status: 400,
+            message: error_message(ng).unwrap()
+        }));
+        let unauthorized = br#"{"status":"ERROR","code":"USER_NOT_AUTHORIZED","message":"Current principal is not authorized to the view the role assignments"}"#;
+        assert!(
+            error_message(unauthorized)
+                .unwrap()
+                .contains("needs view permission on users, user groups and service accounts")
+        );
     }
 }

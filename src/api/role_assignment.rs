@@ -149,7 +149,7 @@ pub struct RoleAssignmentStatus {
     /// `gcore`, `harness`, `zenml` or `hyperstack` (for display).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
-    /// The role, as the spec names it (for display).
+    /// The role for display: by the name the provider reports (ZenML, a Hyperstack role given by id), else as the spec names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Who holds the role, e.g. `user:777` (for display; long ids shortened).

@@ -60,6 +60,8 @@ pub struct FakeProvider {
     /// Cached observations miss everything granted so far (the list predates them); fresh
     /// ones see it, and the first fresh one refreshes the cache.
     stale_cache: Mutex<bool>,
+    /// Observations name the role (`<role> (named)`), as ZenML's do.
+    names_roles: Mutex<bool>,
 }
 
 fn key_of(want: &Desired) -> String {
@@ -77,7 +79,12 @@ impl FakeProvider {
             failures: Mutex::default(),
             next_id: AtomicU64::new(1),
             stale_cache: Mutex::default(),
+            names_roles: Mutex::default(),
         }
+    }
+
+    pub fn set_names_roles(&self, names: bool) {
+        *lock(&self.names_roles) = names;
     }
 
     pub fn set_stale_cache(&self, stale: bool) {
@@ -120,11 +127,13 @@ impl FakeProvider {
         }
     }
 
-    fn observed(remote: &Remote, want: &Desired) -> Observed {
+    fn observed(&self, remote: &Remote, want: &Desired) -> Observed {
+        let role = remote.grant.grant().role();
         Observed {
             external_id: ExternalId::new(remote.id.clone()),
-            at_provider: json!({"id": remote.id, "role": remote.grant.grant().role()}),
+            at_provider: json!({"id": remote.id, "role": role}),
             up_to_date: remote.grant == *want,
+            role_name: lock(&self.names_roles).then(|| format!("{role} (named)")),
         }
     }
 }
@@ -180,7 +189,7 @@ impl Connection for FakeProvider {
                         .find(|r| r.grant == *want)
                         .or_else(|| same_key().next())
                 })
-                .map(|r| Self::observed(r, want))
+                .map(|r| self.observed(r, want))
         });
         ready(result)
     }
@@ -199,7 +208,7 @@ impl Connection for FakeProvider {
                     grant: want.clone(),
                 }
             });
-            Self::observed(&remote, want)
+            self.observed(&remote, want)
         });
         ready(result)
     }
@@ -219,7 +228,7 @@ impl Connection for FakeProvider {
                     message: format!("no assignment {have}"),
                 })?;
             found.grant = want.clone();
-            Ok(Self::observed(found, want))
+            Ok(self.observed(found, want))
         });
         ready(result)
     }

@@ -302,7 +302,10 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     let mut status = old.clone();
     if let Some(t) = &target {
         status.provider = Some(t.kind().as_str().to_owned());
-        status.role = Some(t.role.clone());
+        // A name the provider reported for this spec's role stays until the spec changes.
+        if status.role.is_none() || old.observed_generation != ra.metadata.generation {
+            status.role = Some(t.role.clone());
+        }
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
@@ -403,6 +406,9 @@ fn outcome_status(
             ctx.metrics.reconciled("success");
             status.external_id = Some(observed.external_id.to_string());
             status.at_provider = Some(AtProvider::new(observed.at_provider));
+            if let Some(name) = observed.role_name {
+                status.role = Some(name);
+            }
             Decision {
                 wanted: vec![
                     Wanted::new(READY, ConditionStatus::True, "Available", ""),
@@ -848,6 +854,7 @@ mod tests {
             external_id: ExternalId::new(id),
             at_provider: serde_json::Value::Null,
             up_to_date,
+            role_name: None,
         }
     }
 

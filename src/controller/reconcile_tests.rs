@@ -548,6 +548,38 @@ async fn what_an_earlier_spec_made_is_found_through_the_record_and_removed() {
 }
 
 #[tokio::test]
+async fn status_shows_the_role_by_the_name_the_provider_reports() {
+    let provider = gcore_provider();
+    provider.set_names_roles(true);
+    let world = World::new(role_assignment("a", gcore("Observer")), provider);
+    world.settle().await;
+    let role = |world: &World| world.object().status.and_then(|s| s.role);
+    assert_eq!(role(&world).as_deref(), Some("Observer (named)"));
+
+    world.provider.fail(
+        Op::Observe,
+        ProviderError::Server {
+            status: 502,
+            message: "bad gateway".into(),
+        },
+    );
+    world.settle().await;
+    assert_eq!(
+        role(&world).as_deref(),
+        Some("Observer (named)"),
+        "a failed pass keeps the name of a role the spec still asks for"
+    );
+
+    world.edit(|o| o.spec = serde_json::from_value(gcore("User")).unwrap());
+    world.settle().await;
+    assert_eq!(
+        role(&world).as_deref(),
+        Some("User"),
+        "a changed role is shown as the spec names it until the provider names it"
+    );
+}
+
+#[tokio::test]
 async fn a_first_pass_failure_says_creating_and_a_later_one_keeps_ready() {
     let world = World::new(role_assignment("a", gcore("Observer")), gcore_provider());
     world.settle().await;

@@ -56,6 +56,9 @@ pub struct Observed {
     pub at_provider: serde_json::Value,
     /// Whether the remote assignment already grants what is wanted.
     pub up_to_date: bool,
+    /// The granted role's name where the provider reports one the spec does not carry (a
+    /// ZenML role is a UUID, a Hyperstack role may be given by id): shown as `status.role`.
+    pub role_name: Option<String>,
 }
 
 /// How fresh the data behind an observation must be. Providers may answer from a

@@ -197,6 +197,11 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked(config
         let status = ra.status.clone().unwrap_or_default();
         assert_eq!(status.provider.as_deref(), Some("zenml"));
         assert_eq!(
+            status.role.as_deref(),
+            Some(fx.roles[3].1.as_str()),
+            "status names the role, as ZenML does"
+        );
+        assert_eq!(
             support::at_provider(&ra).map(|a| &a["role"]["id"]),
             Some(&json!(viewer.to_string()))
         );
@@ -222,6 +227,10 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked(config
     assert!(now.contains(&remote(manager, principal, Some(ws), None)));
     assert!(!now.contains(&remote(viewer, principal, Some(ws), None)));
     assert!(external_id(&ra).is_some_and(|id| id.starts_with(&format!("role={manager}/"))));
+    assert_eq!(
+        ra.status.as_ref().and_then(|s| s.role.as_deref()),
+        Some(fx.roles[1].1.as_str())
+    );
     let log = zenml.requests();
     let assigned = log
         .iter()

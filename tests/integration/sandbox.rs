@@ -108,10 +108,7 @@ async fn the_sandbox_settles_every_example_and_tells_the_user_what_to_try() {
         .collect();
     let columns: Vec<&str> = table[0].split_whitespace().collect();
     assert_eq!(columns, COLUMNS, "the columns kubectl get ra -A shows");
-    let rows: Vec<Vec<&str>> = table[1..]
-        .iter()
-        .map(|l| l.split_whitespace().collect())
-        .collect();
+    let rows: Vec<Vec<&str>> = table[1..].iter().map(|l| cells(table[0], l)).collect();
     assert_eq!(rows.len(), example_files(), "one row per example: {rows:?}");
     let mut providers = std::collections::BTreeSet::new();
     for row in &rows {
@@ -256,6 +253,24 @@ pub fn example_files() -> usize {
         .count()
 }
 
+/// The cells of a table row as kubectl prints it: each column starts where its header
+/// does (a cell may hold spaces, a role's name say).
+pub fn cells<'a>(header: &str, row: &'a str) -> Vec<&'a str> {
+    let starts: Vec<usize> = header
+        .char_indices()
+        .filter(|&(i, c)| c != ' ' && (i == 0 || header.as_bytes()[i - 1] == b' '))
+        .map(|(i, _)| i)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| {
+            let end = starts.get(n + 1).copied().unwrap_or(row.len());
+            row.get(start..end.min(row.len())).unwrap_or("").trim()
+        })
+        .collect()
+}
+
 pub fn fits_a_terminal(lines: &[&str]) {
     for line in lines {
         assert!(
@@ -368,13 +383,9 @@ spec:
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        let row = kubectl_out(
-            kubectl,
-            kubeconfig,
-            &["get", "ra", "-n", "default", name, "--no-headers"],
-        )
-        .await;
-        let cells: Vec<&str> = row.split_whitespace().collect();
+        let table = kubectl_out(kubectl, kubeconfig, &["get", "ra", "-n", "default", name]).await;
+        let (header, row) = table.split_once('\n').expect("a header and a row");
+        let cells = cells(header, row);
         assert_eq!(cells[4..6], ["False", cause.as_str()], "{name}: {row}");
         assert_ne!(cause, "Creating");
     }

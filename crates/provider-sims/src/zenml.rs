@@ -451,6 +451,25 @@ fn write_params(
     })
 }
 
+/// `GET /roles/{role_id}`: the API reference's "Get Role". Its body beyond `id` and
+/// `name` is not public (INFERRED: a role's usual fields).
+async fn get_role(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_role): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let role = role_param(&inner, &raw_role)?;
+    let name = inner.names.get(&role).cloned().unwrap_or_default();
+    Ok(axum::Json(json!({
+        "id": role.to_string(),
+        "name": name,
+        "description": null,
+        "organization_id": inner.fixtures.organization_id.to_string(),
+    }))
+    .into_response())
+}
+
 async fn list(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -605,6 +624,7 @@ impl ZenmlSim {
         });
         let router = Router::new()
             .route("/auth/login", post(login))
+            .route("/roles/{role_id}", get(get_role))
             .route(
                 "/roles/{role_id}/assignments",
                 get(list).post(assign).delete(revoke),

@@ -163,6 +163,7 @@ impl RemoteAssignment {
             external_id: ExternalId::new(self.id.to_string()),
             at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
             up_to_date: self.role == want.role.as_str() && NaturalKey::of_want(want).matches(self),
+            role_name: None,
         }
     }
 }

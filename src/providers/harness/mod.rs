@@ -358,6 +358,7 @@ impl Response {
             external_id: ExternalId::new(self.assignment.identifier.clone()),
             at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
             up_to_date: want.is_met_by(&self.assignment),
+            role_name: None,
         }
     }
 }

@@ -522,6 +522,7 @@ impl HyperstackClient {
                 "rbacRoles": names,
             }),
             up_to_date,
+            role_name: member.holds(&want).then(|| wanted.name.clone()),
         }
     }
 

@@ -289,6 +289,8 @@ struct RemoteItem {
 struct Remote {
     assignment: Assignment,
     at_provider: Value,
+    /// The role's name, where the item carried its role.
+    role_name: Option<String>,
 }
 
 impl Remote {
@@ -314,7 +316,7 @@ impl Remote {
         };
         let named = |id: String, name: Option<String>| json!({"id": id, "name": name});
         let at_provider = json!({
-            "role": named(role.to_string(), role_name),
+            "role": named(role.to_string(), role_name.clone()),
             "user": item.user.map(|u| named(u.id.to_string(), u.name)),
             "team": item.team.map(|t| named(t.id.to_string(), t.name)),
             "organizationId": item.organization_id,
@@ -328,6 +330,7 @@ impl Remote {
                 scope,
             },
             at_provider,
+            role_name,
         }))
     }
 
@@ -346,14 +349,16 @@ impl Remote {
                 "workspaceId": assignment.scope.workspace().map(|w| w.to_string()),
                 "projectId": assignment.scope.project().map(|p| p.to_string()),
             }),
+            role_name: None,
         }
     }
 
-    fn observed(&self, want: &Assignment) -> Observed {
+    fn observed(&self, want: &Assignment, role_name: Option<String>) -> Observed {
         Observed {
             external_id: self.assignment.external_id(),
             at_provider: self.at_provider.clone(),
             up_to_date: self.assignment == *want,
+            role_name: self.role_name.clone().or(role_name),
         }
     }
 }
@@ -596,6 +601,8 @@ pub struct ZenmlClient {
     http: HttpClient,
     tokens: Tokens,
     cache: ListCache<ListScope, Index, ProviderError>,
+    /// Role names by id, read once per role: roles are few and renamed rarely.
+    role_names: std::sync::Mutex<HashMap<RoleId, Option<String>>>,
 }
 
 impl fmt::Debug for ZenmlClient {
@@ -679,6 +686,7 @@ impl ZenmlClient {
                 current: tokio::sync::Mutex::new((None, 0)),
             },
             cache: ListCache::new(),
+            role_names: std::sync::Mutex::default(),
         })
     }
 
@@ -727,6 +735,53 @@ impl ZenmlClient {
         Err(ProviderError::Malformed(format!(
             "assignment list did not end after {MAX_PAGES} pages"
         )))
+    }
+
+    /// The role's name as `GET /roles/{role_id}` reports it. Only for display: a role the
+    /// key may not read, or an answer without a name, shows its id instead; a failure that
+    /// may pass is asked again next time.
+    async fn role_name(&self, role: RoleId) -> Option<String> {
+        if let Some(known) = self.role_names().get(&role) {
+            return known.clone();
+        }
+        #[derive(Deserialize)]
+        struct RoleRead {
+            #[serde(default)]
+            name: Option<String>,
+        }
+        let answer = self
+            .send(|| ApiRequest::get("get role", format!("/roles/{role}")))
+            .await
+            .and_then(|response| response.json::<RoleRead>());
+        let name = match answer {
+            Ok(read) => read.name.filter(|n| !n.is_empty()),
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(%role, error = %e, "role name not read; asked again next time");
+                return None;
+            }
+            Err(e) => {
+                tracing::debug!(%role, error = %e, "role name not readable; its id is shown");
+                None
+            }
+        };
+        self.role_names().insert(role, name.clone());
+        name
+    }
+
+    fn role_names(&self) -> std::sync::MutexGuard<'_, HashMap<RoleId, Option<String>>> {
+        // A panic while holding this lock left only a name cache behind: keep using it.
+        self.role_names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `remote` as observed against `want`, its role named.
+    async fn observed(&self, remote: &Remote, want: &Assignment) -> Observed {
+        let name = match remote.role_name {
+            Some(_) => None,
+            None => self.role_name(remote.assignment.role).await,
+        };
+        remote.observed(want, name)
     }
 
     async fn find(
@@ -778,13 +833,13 @@ impl Provider for ZenmlClient {
                 });
             }
             if let Some(remote) = self.find(&k, freshness).await? {
-                return Ok(Some(remote.observed(want)));
+                return Ok(Some(self.observed(&remote, want).await));
             }
         }
-        Ok(self
-            .find(want, freshness)
-            .await?
-            .map(|remote| remote.observed(want)))
+        Ok(match self.find(want, freshness).await? {
+            Some(remote) => Some(self.observed(&remote, want).await),
+            None => None,
+        })
     }
 
     async fn create(&self, want: &Assignment) -> Result<Observed, ProviderError> {
@@ -800,7 +855,7 @@ impl Provider for ZenmlClient {
                     .and_then(|body| Remote::parse(body, want.role).ok().flatten())
                     .filter(|r| r.assignment == *want)
                     .unwrap_or_else(|| Remote::of(*want));
-                let observed = remote.observed(want);
+                let observed = self.observed(&remote, want).await;
                 self.cache.apply(&scope, Change::Upsert(remote));
                 Ok(observed)
             }
@@ -809,7 +864,7 @@ impl Provider for ZenmlClient {
             Err(e) if may_be_existing(&e) => {
                 self.cache.invalidate(&scope);
                 match self.find(want, FRESH).await? {
-                    Some(remote) => Ok(remote.observed(want)),
+                    Some(remote) => Ok(self.observed(&remote, want).await),
                     None => Err(e),
                 }
             }
@@ -941,6 +996,26 @@ mod tests {
     }
 
     #[test]
+    fn a_role_is_named_by_the_item_else_by_what_was_read() {
+        let want = user_assignment(Scope::Organization);
+        let read = || Some("read by id".to_owned());
+        let named = json!({"user": {"id": U}, "role": {"id": R, "name": "Organization Viewer"}});
+        let remote = Remote::parse(named, role()).unwrap().unwrap();
+        assert_eq!(
+            remote.observed(&want, read()).role_name.as_deref(),
+            Some("Organization Viewer")
+        );
+        let bare = Remote::parse(json!({"user": {"id": U}}), role())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            bare.observed(&want, read()).role_name.as_deref(),
+            Some("read by id")
+        );
+        assert_eq!(bare.observed(&want, None).role_name, None);
+    }
+
+    #[test]
     fn listed_items_keep_user_team_and_scope_apart() {
         let item = |user: bool, ws: Option<&str>| {
             let principal = json!({"id": U, "name": "alice"});
@@ -958,9 +1033,9 @@ mod tests {
         let org_team = parse(item(false, None));
         let ws_user = parse(item(true, Some(W)));
         let want = user_assignment(Scope::Organization);
-        assert!(org_user.observed(&want).up_to_date);
-        assert!(!org_team.observed(&want).up_to_date);
-        assert!(!ws_user.observed(&want).up_to_date);
+        assert!(org_user.observed(&want, None).up_to_date);
+        assert!(!org_team.observed(&want, None).up_to_date);
+        assert!(!ws_user.observed(&want, None).up_to_date);
         assert_eq!(org_user.at_provider["role"]["id"], R);
         assert_eq!(org_user.at_provider["user"]["name"], "alice");
 

@@ -580,7 +580,7 @@ async fn page_objects_are_followed_to_the_last_page() {
     let pages: Vec<_> = sim
         .requests()
         .into_iter()
-        .filter(|r| r.method == "GET")
+        .filter(|r| r.method == "GET" && r.path.ends_with("/assignments"))
         .map(|r| r.query)
         .collect();
     assert_eq!(pages.len(), 3, "{pages:?}");

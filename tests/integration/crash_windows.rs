@@ -15,7 +15,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use fleet::{Fleet, Kind, expected, slot_key, spec};
+use fleet::{Fleet, Kind, expected, per_provider, slot_key, spec};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use rolesync::api::{APPLYING_ANNOTATION, RoleAssignment};
@@ -326,24 +326,6 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
     let last = expected(kind, SLOT, then);
     wait_slot(&fleet, kind, "only the last role", |r| r == [last.clone()]).await;
     fleet.shutdown().await;
-}
-
-/// Every window for every provider: a module per provider, a test per window.
-macro_rules! per_provider {
-    ([$($module:ident => $kind:expr),* $(,)?], $windows:tt) => {
-        $(per_provider!(@module $module, $kind, $windows);)*
-    };
-    (@module $module:ident, $kind:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$run($kind $(, $arg)*).await;
-                }
-            )*
-        }
-    };
 }
 
 per_provider! {

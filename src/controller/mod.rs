@@ -196,12 +196,14 @@ fn namespace_labels(ns: &PartialObjectMeta<Namespace>) -> Option<u64> {
     Some(h.finish())
 }
 
-/// The claim a RoleAssignment makes, if its spec names a remote assignment at all. One its
-/// provider config does not allow claims nothing: it is never sent to the provider, and
-/// must not keep one the config allows from managing the assignment (an older resource in
-/// a namespace the config does not serve would otherwise block it).
+/// The claim a RoleAssignment makes, if its spec names a remote assignment at all. Two
+/// kinds claim nothing, so as not to keep another from managing the assignment: one its
+/// provider config does not allow (it is never sent to the provider; an older resource in a
+/// namespace the config does not serve would otherwise block an allowed one), and one whose
+/// grant expired and was revoked (the record of an expiry holds nothing; a new grant for
+/// the same principal and scope would otherwise be a Conflict for as long as it is kept).
 fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
-    if reconcile::not_permitted(ra) {
+    if reconcile::not_permitted(ra) || reconcile::expired(ra) {
         return None;
     }
     let target = ra.spec.provider.target().ok()?;
@@ -541,6 +543,40 @@ mod tests {
             conditions: vec![synced("NotPermitted")],
             ..Default::default()
         });
+        assert_eq!(claim_of(&ra), None);
+    }
+
+    #[test]
+    fn the_record_of_an_expiry_claims_nothing() {
+        let mut ra = fakes::role_assignment(
+            "a",
+            serde_json::json!({"providerConfigRef": {"name": "p"},
+                "expiresAt": "2026-05-01T09:00:00Z",
+                "gcore": {"userId": 7, "role": "Observer", "clientId": 8}}),
+        );
+        let ready = |reason: &str, external_id: Option<&str>| RoleAssignmentStatus {
+            external_id: external_id.map(str::to_owned),
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ConditionStatus::False,
+                reason: reason.into(),
+                message: String::new(),
+                last_transition_time: "2026-05-01T09:00:00Z".into(),
+                observed_generation: Some(1),
+            }],
+            ..Default::default()
+        };
+        ra.status = Some(ready("Creating", None));
+        assert!(
+            claim_of(&ra).is_some(),
+            "not expired yet as far as status says"
+        );
+        ra.status = Some(ready("Expired", Some("7")));
+        assert!(
+            claim_of(&ra).is_some(),
+            "expired but kept (no Delete policy): it still holds the assignment"
+        );
+        ra.status = Some(ready("Expired", None));
         assert_eq!(claim_of(&ra), None);
     }
 }

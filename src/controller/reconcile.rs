@@ -1090,7 +1090,7 @@ fn held(ra: &RoleAssignment) -> Option<ExternalId> {
 }
 
 /// Whether status says the grant expired and was revoked (or was never there).
-fn expired(ra: &RoleAssignment) -> bool {
+pub fn expired(ra: &RoleAssignment) -> bool {
     let Some(status) = ra.status.as_ref() else {
         return false;
     };

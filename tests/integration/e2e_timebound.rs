@@ -1,14 +1,15 @@
 //! Time-bound grants through the operator as users run it, for every provider: a grant made
 //! at `spec.notBefore` and revoked at `spec.expiresAt`, each within a second of its instant
 //! by the simulator's own request log, although the operator is killed (SIGKILL) and
-//! restarted before the first instant and again between the two.
+//! restarted before the first instant and again between the two; the expired resource then
+//! stays as a record that holds nothing.
 
 use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::fleet::{self, Fleet, Kind, per_provider, slot_key};
+use crate::fleet::{self, Fleet, Kind, expected, per_provider, slot_key};
 use crate::support::{condition, is_ready};
 
 const NS: &str = "default";
@@ -99,7 +100,11 @@ async fn granted_and_revoked_on_time(kind: Kind) {
         fleet.remote(kind)
     );
 
-    // The expired resource is the record: deleting it sends nothing more.
+    // The expired resource is the record: it claims nothing, so a new grant for the same
+    // principal and scope goes ahead, and deleting the record afterwards sends nothing.
+    env.create_ra(NS, "renewed", fleet::spec(kind, SLOT, 0), json!({}))
+        .await;
+    env.wait_ra(NS, "renewed", "granted", is_ready).await;
     let sent = fleet.writes(kind);
     env.ras(NS)
         .delete("timed", &Default::default())
@@ -107,6 +112,11 @@ async fn granted_and_revoked_on_time(kind: Kind) {
         .expect("deleted");
     env.wait_gone(NS, "timed").await;
     assert_eq!(fleet.writes(kind), sent);
+    assert!(
+        fleet.remote(kind).contains(&expected(kind, SLOT, 0)),
+        "{}: the renewed grant stays",
+        kind.name()
+    );
     drop(op);
     fleet.shutdown().await;
 }

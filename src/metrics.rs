@@ -37,6 +37,11 @@ struct LatencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConfigLabels {
+    config: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -48,6 +53,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     assignments: Family<ReadyLabels, Gauge>,
+    revocations_held: Family<ConfigLabels, Counter>,
     readiness: OnceLock<Readiness>,
 }
 
@@ -65,6 +71,7 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.005, 2.0, 12))
         });
         let assignments = Family::<ReadyLabels, Gauge>::default();
+        let revocations_held = Family::<ConfigLabels, Counter>::default();
         registry.register(
             "reconciles",
             "RoleAssignment reconciles by result",
@@ -90,6 +97,11 @@ impl Default for Metrics {
             "RoleAssignments in this replica's cache by whether their Ready condition is True",
             assignments.clone(),
         );
+        registry.register(
+            "revocations_held",
+            "Revocations a provider config's revocationLimit held back, counted when each starts to wait",
+            revocations_held.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -97,6 +109,7 @@ impl Default for Metrics {
             requests,
             latency,
             assignments,
+            revocations_held,
             readiness: OnceLock::new(),
         }
     }
@@ -112,6 +125,15 @@ impl Metrics {
 
     pub fn reconcile_failed(&self, reason: &'static str) {
         self.errors.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A revocation started waiting for config `config`'s revocation limit.
+    pub fn revocation_held(&self, config: &str) {
+        self.revocations_held
+            .get_or_create(&ConfigLabels {
+                config: config.to_owned(),
+            })
+            .inc();
     }
 
     /// Where the `assignments` gauge comes from; set once the controller has its cache.
@@ -193,6 +215,20 @@ mod tests {
         );
         assert!(
             text.contains("rolesync_assignments{ready=\"false\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn held_revocations_are_counted_per_config() {
+        let m = Metrics::default();
+        m.revocation_held("ClusterProviderConfig/gcore");
+        m.revocation_held("ClusterProviderConfig/gcore");
+        let text = m.encode();
+        assert!(
+            text.contains(
+                "rolesync_revocations_held_total{config=\"ClusterProviderConfig/gcore\"} 2"
+            ),
             "{text}"
         );
     }

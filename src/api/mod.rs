@@ -14,8 +14,9 @@ pub use gcore::{GcoreAssignmentSpec, GcoreConfig};
 pub use harness::{HarnessAssignmentSpec, HarnessConfig, HarnessPrincipalSpec};
 pub use hyperstack::{HyperstackAssignmentSpec, HyperstackConfig};
 pub use provider_config::{
-    ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, ProviderConfig,
-    ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, SecretKeyRef,
+    ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, Guardrails,
+    ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, RevocationLimitSpec,
+    SecretKeyRef,
 };
 pub use role_assignment::{
     AtProvider, ConfigKind, DeletionPolicy, ManagementPolicy, ProviderConfigRef, RoleAssignment,
@@ -37,6 +38,9 @@ pub const PAUSED_ANNOTATION: &str = "rolesync.dev/paused";
 /// applying. Should a crash lose the record of what that made and the spec then change,
 /// the assignment can still be found and removed.
 pub const APPLYING_ANNOTATION: &str = "rolesync.dev/applying";
+/// On a provider config: revocations until this time (RFC 3339) are confirmed by an admin
+/// and not held back by the config's `spec.revocationLimit`.
+pub const ALLOW_REVOCATIONS_ANNOTATION: &str = "rolesync.dev/allow-revocations-until";
 
 /// Every CRD rolesync serves, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {

@@ -4,6 +4,7 @@
 // Each `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a duplicated attribute.
 #![allow(clippy::duplicated_attributes)]
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,8 @@ pub struct ProviderConfigSpec {
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    #[serde(flatten)]
+    pub guardrails: Guardrails,
 }
 
 /// A provider account usable by RoleAssignments in every namespace.
@@ -79,6 +82,45 @@ pub struct ClusterProviderConfigSpec {
     /// Requests per minute rolesync may send with these credentials; defaults to the provider's published limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Namespaces whose RoleAssignments may use this config, by their labels (e.g.
+    /// `matchLabels: {rolesync.dev/tenant: "true"}`). Unset: every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<LabelSelector>,
+    #[serde(flatten)]
+    pub guardrails: Guardrails,
+}
+
+/// What RoleAssignments using a config may grant, and how fast rolesync may revoke with it.
+/// A RoleAssignment outside them is never sent to the provider; unset fields allow all.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Guardrails {
+    /// Roles RoleAssignments may grant, as the provider's role field names them (Gcore
+    /// `role`, Harness `role`, ZenML `roleId`, Hyperstack `roleId` or `roleName`); `*`
+    /// matches any characters, e.g. `_project_*`. Unset: any role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub allowed_roles: Option<Vec<String>>,
+    /// Where RoleAssignments may grant, as a path per provider: Gcore `client=8` or
+    /// `client=8/project=123`, Harness `account`, `org=default` or
+    /// `org=default/project=payments`, ZenML `organization`, `workspace=<uuid>` or
+    /// `workspace=<uuid>/project=<uuid>`, Hyperstack `organization`; `*` matches any
+    /// characters, e.g. `org=default/*`. Unset: any scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// At most this many remote revocations in any sliding hour; more wait until the hour
+    /// allows or the config is annotated `rolesync.dev/allow-revocations-until: <RFC 3339>`.
+    /// Expiries are never held back. Unset: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_limit: Option<RevocationLimitSpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationLimitSpec {
+    #[schemars(range(min = 1))]
+    pub max_per_hour: i32,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
@@ -135,4 +177,9 @@ pub struct ProviderConfigStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// When rolesync last revoked with this config (RFC 3339, oldest first): the sliding
+    /// hour of `spec.revocationLimit`, at most `maxPerHour` entries. Recorded before each
+    /// revocation, so the limit holds across restarts and leader changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_revocations: Vec<String>,
 }

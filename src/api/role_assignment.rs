@@ -49,11 +49,24 @@ use crate::providers::{
         type_ = "string",
         priority = 1,
         json_path = ".status.externalID"
+    ),
+    // In `-o wide`: the default columns already fill a 120-column terminal. A string, not a
+    // `date`: the API server renders a date in the future as `<invalid>`.
+    printcolumn(
+        name = "Expires",
+        type_ = "string",
+        priority = 1,
+        json_path = ".spec.expiresAt"
     )
 )]
 #[x_kube(
     validation = Rule::new(EXACTLY_ONE_PROVIDER).message(EXACTLY_ONE_PROVIDER_MESSAGE),
-    validation = Rule::new(SAME_PROVIDER).message("the provider of a RoleAssignment cannot change")
+    validation = Rule::new(SAME_PROVIDER).message("the provider of a RoleAssignment cannot change"),
+    // Both are `format: date-time`, which CEL types as timestamps (the API server and the
+    // in-memory one alike), so they compare as instants whatever offset each is written in.
+    validation = Rule::new("!has(self.notBefore) || !has(self.expiresAt) || self.expiresAt > self.notBefore")
+        .message("expiresAt must be after notBefore")
+        .field_path(".expiresAt")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RoleAssignmentSpec {
@@ -79,6 +92,18 @@ pub struct RoleAssignmentSpec {
     )]
     #[schemars(length(min = 1, max = 256))]
     pub external_id: Option<String>,
+
+    /// Grant nothing before this time (RFC 3339, e.g. `2026-05-01T09:00:00Z`): until then
+    /// the resource is `Ready=False, reason: Scheduled` and rolesync grants it at that instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub not_before: Option<String>,
+
+    /// Revoke the remote assignment at this time (RFC 3339); the resource then stays as the
+    /// record (`Ready=False, reason: Expired`). Moving it later grants again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
 
     /// The provider blocks (one per provider in `connectors!`): exactly one is set.
     #[serde(flatten)]

@@ -91,6 +91,8 @@ impl ConfigHealth {
         let now = jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .unwrap_or_else(|_| jiff::Timestamp::now());
+        // Only the fields this writes: `recentRevocations` is the revocation window's,
+        // written by it alone (this cache may lag its writes).
         let status = |current: Option<&ProviderConfigStatus>, generation| {
             let old = current.map(|s| s.conditions.as_slice()).unwrap_or_default();
             ProviderConfigStatus {
@@ -101,7 +103,13 @@ impl ConfigHealth {
                     generation,
                     &now.to_string(),
                 ),
+                ..Default::default()
             }
+        };
+        let unchanged = |current: Option<&ProviderConfigStatus>, new: &ProviderConfigStatus| {
+            current.is_some_and(|c| {
+                c.observed_generation == new.observed_generation && c.conditions == new.conditions
+            })
         };
         let params = PatchParams::default();
         match kind {
@@ -110,7 +118,7 @@ impl ConfigHealth {
                     return Ok(());
                 };
                 let new = status(pc.status.as_ref(), pc.metadata.generation);
-                if pc.status.as_ref() == Some(&new) {
+                if unchanged(pc.status.as_ref(), &new) {
                     return Ok(());
                 }
                 Api::<ProviderConfig>::namespaced(self.kube.clone(), ns)
@@ -126,7 +134,7 @@ impl ConfigHealth {
                     return Ok(());
                 };
                 let new = status(cpc.status.as_ref(), cpc.metadata.generation);
-                if cpc.status.as_ref() == Some(&new) {
+                if unchanged(cpc.status.as_ref(), &new) {
                     return Ok(());
                 }
                 Api::<ClusterProviderConfig>::all(self.kube.clone())

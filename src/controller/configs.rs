@@ -7,14 +7,19 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
 use secrecy::SecretString;
 
 use super::config_status::{ConfigHealth, Verdict};
+use super::guardrails::{Guard, namespace_refused};
+use super::revocations::{Reservation, RevocationLimit, RevocationWindows};
 use crate::api::{
-    ClusterProviderConfig, ConfigKind, ProviderConfig, ProviderConfigRef, RateLimitSpec,
+    ALLOW_REVOCATIONS_ANNOTATION, ClusterProviderConfig, ConfigKind, Guardrails, ProviderConfig,
+    ProviderConfigRef, RateLimitSpec,
 };
 use crate::providers::http::{RateLimit, RequestObserver};
 use crate::providers::{ConfigBlocks, Connection, ProviderError, ProviderKind};
@@ -98,7 +103,7 @@ impl ConfigError {
     }
 }
 
-/// The parts of either config kind that matter for building a client.
+/// The parts of either config kind that matter for building a client and its guard.
 struct ConfigView<'a> {
     provider: &'a ConfigBlocks,
     secret_namespace: String,
@@ -106,6 +111,9 @@ struct ConfigView<'a> {
     secret_key: &'a str,
     rate_limit: Option<RateLimitSpec>,
     generation: Option<i64>,
+    guardrails: &'a Guardrails,
+    allowed_namespaces: Option<&'a LabelSelector>,
+    annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
 struct Cached {
@@ -137,17 +145,21 @@ impl SecretPolicy {
     }
 }
 
-/// A config resolved for a RoleAssignment: which one it is, and its client.
+/// A config resolved for a RoleAssignment: which one it is, its client, and what it
+/// allows the RoleAssignment.
 #[derive(Clone)]
 pub struct Resolved {
     pub config: ConfigKey,
     pub client: Arc<dyn Connection>,
+    pub guard: Guard,
 }
 
 pub struct ConfigResolver {
     kube: kube::Client,
     configs: Store<ProviderConfig>,
     cluster_configs: Store<ClusterProviderConfig>,
+    /// For ClusterProviderConfigs' `allowedNamespaces`: the namespaces' labels.
+    namespaces: Store<PartialObjectMeta<Namespace>>,
     policy: SecretPolicy,
     observer: Arc<dyn RequestObserver>,
     cache: Mutex<HashMap<ConfigKey, Cached>>,
@@ -159,8 +171,8 @@ pub struct ConfigResolver {
 impl ConfigResolver {
     pub fn new(
         kube: kube::Client,
-        configs: Store<ProviderConfig>,
-        cluster_configs: Store<ClusterProviderConfig>,
+        (configs, cluster_configs): (Store<ProviderConfig>, Store<ClusterProviderConfig>),
+        namespaces: Store<PartialObjectMeta<Namespace>>,
         policy: SecretPolicy,
         observer: Arc<dyn RequestObserver>,
     ) -> Self {
@@ -168,6 +180,7 @@ impl ConfigResolver {
             kube,
             configs,
             cluster_configs,
+            namespaces,
             policy,
             observer,
             cache: Mutex::default(),
@@ -201,6 +214,10 @@ impl ConfigResolver {
                     secret_key: &pc.spec.credentials.secret_ref.key,
                     rate_limit: pc.spec.rate_limit,
                     generation: pc.metadata.generation,
+                    guardrails: &pc.spec.guardrails,
+                    // A ProviderConfig serves its own namespace only.
+                    allowed_namespaces: None,
+                    annotations: pc.annotations(),
                 }
             }
             ConfigKind::ClusterProviderConfig => {
@@ -229,6 +246,9 @@ impl ConfigResolver {
                     secret_key: &sr.key,
                     rate_limit: cpc.spec.rate_limit,
                     generation: cpc.metadata.generation,
+                    guardrails: &cpc.spec.guardrails,
+                    allowed_namespaces: cpc.spec.allowed_namespaces.as_ref(),
+                    annotations: cpc.annotations(),
                 }
             }
         };
@@ -245,10 +265,12 @@ impl ConfigResolver {
                 wanted,
             });
         }
+        let guard = self.guard(&key, &view, ra_namespace);
         if let Some(client) = self.cached(&key, view.generation) {
             return Ok(Resolved {
                 config: key,
                 client,
+                guard,
             });
         }
         let _building = self.building.lock().await;
@@ -256,6 +278,7 @@ impl ConfigResolver {
             return Ok(Resolved {
                 config: key,
                 client,
+                guard,
             });
         }
         let client = self.build(&key, &view).await?;
@@ -270,7 +293,38 @@ impl ConfigResolver {
         Ok(Resolved {
             config: key,
             client,
+            guard,
         })
+    }
+
+    /// What the config allows a RoleAssignment in `ra_namespace`, as the config and the
+    /// namespace's labels stand now.
+    fn guard(&self, key: &ConfigKey, view: &ConfigView<'_>, ra_namespace: &str) -> Guard {
+        let labels = view.allowed_namespaces.and_then(|_| {
+            self.namespaces
+                .get(&ObjectRef::new(ra_namespace))
+                .map(|ns| ns.labels().clone())
+        });
+        let refused = namespace_refused(
+            key.as_str(),
+            view.allowed_namespaces,
+            ra_namespace,
+            labels.as_ref(),
+        );
+        let revocations = view.guardrails.revocation_limit.map(|l| RevocationLimit {
+            max_per_hour: u32::try_from(l.max_per_hour).unwrap_or(1),
+            // Anything but an RFC 3339 time confirms nothing.
+            confirmed_until: view
+                .annotations
+                .get(ALLOW_REVOCATIONS_ANNOTATION)
+                .and_then(|v| v.parse().ok()),
+        });
+        Guard::new(
+            key.as_str().to_owned(),
+            view.guardrails,
+            refused,
+            revocations,
+        )
     }
 
     /// Forgets clients built from Secret `namespace/name`, so the next reconcile reads the
@@ -381,6 +435,15 @@ pub trait Configs: Send + Sync {
         r: &'a ProviderConfigRef,
         verdict: Verdict,
     ) -> BoxFuture<'a, ()>;
+
+    /// Takes a slot of the config's revocation limit for one revocation now, recording it
+    /// before the revocation is sent, or says when the next slot frees.
+    fn reserve_revocation<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        limit: RevocationLimit,
+    ) -> BoxFuture<'a, Result<Reservation, kube::Error>>;
 }
 
 /// [`Configs`] from the cluster: the configs in the operator's cache, their Secrets, and
@@ -388,6 +451,7 @@ pub trait Configs: Send + Sync {
 pub struct ClusterConfigs {
     pub resolver: Arc<ConfigResolver>,
     pub health: ConfigHealth,
+    pub revocations: RevocationWindows,
 }
 
 impl Configs for ClusterConfigs {
@@ -407,5 +471,14 @@ impl Configs for ClusterConfigs {
         verdict: Verdict,
     ) -> BoxFuture<'a, ()> {
         Box::pin(self.health.report(ra_namespace, r, verdict))
+    }
+
+    fn reserve_revocation<'a>(
+        &'a self,
+        ra_namespace: &'a str,
+        r: &'a ProviderConfigRef,
+        limit: RevocationLimit,
+    ) -> BoxFuture<'a, Result<Reservation, kube::Error>> {
+        Box::pin(self.revocations.reserve(ra_namespace, r, limit))
     }
 }

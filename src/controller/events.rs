@@ -40,7 +40,12 @@ pub enum Reason {
     LeftInPlace,
     /// An older RoleAssignment manages the same remote assignment.
     Conflict,
-    /// A failure retrying cannot fix, by its condition reason.
+    /// A grant was revoked because `spec.notBefore` lies ahead.
+    Scheduled,
+    /// `spec.expiresAt` passed: the grant was revoked (or is left, as the policies say).
+    Expired,
+    /// A failure retrying cannot fix (or only time or a person can), by its condition
+    /// reason.
     Failed(&'static str),
 }
 
@@ -54,6 +59,8 @@ impl Reason {
             Self::Deleted => "Deleted",
             Self::LeftInPlace => "LeftInPlace",
             Self::Conflict => "Conflict",
+            Self::Scheduled => "Scheduled",
+            Self::Expired => "Expired",
             Self::Failed(reason) => reason,
         }
     }

@@ -14,7 +14,9 @@ use super::claims::Claim;
 use super::config_status::Verdict;
 use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
 use super::events::Event;
+use super::guardrails::Guard;
 use super::reconcile::{Context, claim_key};
+use super::revocations::{Reservation, RevocationLimit, Window};
 use super::writes::Writes;
 use crate::api::{APPLYING_ANNOTATION, FINALIZER, ProviderConfigRef, RoleAssignment};
 use crate::api::{RoleAssignmentSpec, RoleAssignmentStatus};
@@ -252,11 +254,14 @@ impl Connection for FakeProvider {
     }
 }
 
-/// The provider configs: every reference resolves to one fake provider, unless told to fail.
+/// The provider configs: every reference resolves to one fake provider with `guard`, unless
+/// told to fail; revocations under a limit share one window on the real clock.
 pub struct FakeConfigs {
     pub provider: Arc<FakeProvider>,
     pub refuse: Mutex<Option<ConfigError>>,
     pub verdicts: Mutex<Vec<Verdict>>,
+    pub guard: Mutex<Guard>,
+    pub revocations: Mutex<Window>,
 }
 
 impl Configs for FakeConfigs {
@@ -271,6 +276,7 @@ impl Configs for FakeConfigs {
             None => Ok(Resolved {
                 config: ConfigKey::of(ra_namespace, r),
                 client: self.provider.clone(),
+                guard: lock(&self.guard).clone(),
             }),
         };
         Box::pin(async move { result })
@@ -284,6 +290,16 @@ impl Configs for FakeConfigs {
     ) -> BoxFuture<'a, ()> {
         lock(&self.verdicts).push(verdict);
         Box::pin(async {})
+    }
+
+    fn reserve_revocation<'a>(
+        &'a self,
+        _ra_namespace: &'a str,
+        _r: &'a ProviderConfigRef,
+        limit: RevocationLimit,
+    ) -> BoxFuture<'a, Result<Reservation, kube::Error>> {
+        let reservation = lock(&self.revocations).reserve(jiff::Timestamp::now(), limit);
+        Box::pin(async move { Ok(reservation) })
     }
 }
 
@@ -378,6 +394,7 @@ impl Writes for FakeWrites {
 /// A reconcile's whole world: one RoleAssignment, its writes, the provider and the claims.
 pub struct World {
     pub provider: Arc<FakeProvider>,
+    pub configs: Arc<FakeConfigs>,
     pub writes: Arc<FakeWrites>,
     pub ctx: Arc<Context>,
 }
@@ -389,6 +406,11 @@ impl World {
             provider: provider.clone(),
             refuse: Mutex::default(),
             verdicts: Mutex::default(),
+            guard: Mutex::new(Guard {
+                config: "ClusterProviderConfig/cfg".to_owned(),
+                ..Guard::default()
+            }),
+            revocations: Mutex::default(),
         });
         let writes = Arc::new(FakeWrites {
             object: Mutex::new(ra),
@@ -405,9 +427,15 @@ impl World {
         });
         Self {
             provider,
+            configs,
             writes,
             ctx,
         }
+    }
+
+    /// Sets what the provider config allows (and its revocation limit).
+    pub fn guard(&self, change: impl FnOnce(&mut Guard)) {
+        change(&mut lock(&self.configs.guard));
     }
 
     pub fn object(&self) -> RoleAssignment {

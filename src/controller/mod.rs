@@ -10,12 +10,15 @@ mod configs;
 mod events;
 #[cfg(test)]
 mod fakes;
+mod guardrails;
 mod health;
 mod leader;
 mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
+mod revocations;
 mod status_patch;
+mod window;
 mod writes;
 
 pub use backoff::Backoff;
@@ -30,15 +33,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt, channel::mpsc};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{error, info};
 
-use crate::api::{ClusterProviderConfig, ConfigKind, ProviderConfig, RoleAssignment};
+use crate::api::{
+    ALLOW_REVOCATIONS_ANNOTATION, ClusterProviderConfig, ConfigKind, ProviderConfig, RoleAssignment,
+};
 use crate::metrics::Metrics;
 use claims::{Claim, Claims};
 use configs::{ClusterConfigs, ConfigKey, ConfigResolver};
@@ -171,8 +176,36 @@ fn wakes_reconcile(ra: &RoleAssignment) -> Option<u64> {
     Some(h.finish())
 }
 
-/// The claim a RoleAssignment makes, if its spec names a remote assignment at all.
+/// What should wake the RoleAssignments a provider config serves: a new generation of its
+/// spec, or an admin confirming revocations beyond its limit (an annotation).
+fn wakes_users<K: kube::Resource>(config: &K) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    config.meta().generation.hash(&mut h);
+    config
+        .annotations()
+        .get(ALLOW_REVOCATIONS_ANNOTATION)
+        .hash(&mut h);
+    Some(h.finish())
+}
+
+/// A namespace's labels decide whether ClusterProviderConfigs serve it
+/// (`allowedNamespaces`); nothing else about it concerns rolesync.
+fn namespace_labels(ns: &PartialObjectMeta<Namespace>) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    ns.labels().hash(&mut h);
+    Some(h.finish())
+}
+
+/// The claim a RoleAssignment makes, if its spec names a remote assignment at all. Two
+/// kinds claim nothing, so as not to keep another from managing the assignment: one its
+/// provider config does not allow (it is never sent to the provider; an older resource in a
+/// namespace the config does not serve would otherwise block an allowed one), and one whose
+/// grant expired and was revoked (the record of an expiry holds nothing; a new grant for
+/// the same principal and scope would otherwise be a Conflict for as long as it is kept).
 fn claim_of(ra: &RoleAssignment) -> Option<Claim> {
+    if reconcile::not_permitted(ra) || reconcile::expired(ra) {
+        return None;
+    }
     let target = ra.spec.provider.target().ok()?;
     let config = ConfigKey::of(
         &ra.namespace().unwrap_or_default(),
@@ -251,6 +284,7 @@ async fn controller(
 
     let (pc_store, pc_writer) = reflector::store::<ProviderConfig>();
     let (cpc_store, cpc_writer) = reflector::store::<ClusterProviderConfig>();
+    let (ns_store, ns_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
     let (ra_store, ra_writer) = reflector::store::<RoleAssignment>();
     metrics.count_readiness_with({
         let store = ra_store.clone();
@@ -294,8 +328,8 @@ async fn controller(
 
     let resolver = Arc::new(ConfigResolver::new(
         client.clone(),
-        pc_store.clone(),
-        cpc_store.clone(),
+        (pc_store.clone(), cpc_store.clone()),
+        ns_store.clone(),
         settings.secret_policy.clone(),
         metrics.clone(),
     ));
@@ -307,6 +341,11 @@ async fn controller(
         configs: Arc::new(ClusterConfigs {
             resolver: resolver.clone(),
             health: config_status::ConfigHealth::new(
+                client.clone(),
+                pc_store.clone(),
+                cpc_store.clone(),
+            ),
+            revocations: revocations::RevocationWindows::new(
                 client.clone(),
                 pc_store.clone(),
                 cpc_store.clone(),
@@ -323,7 +362,7 @@ async fn controller(
         .default_backoff()
         .reflect(pc_writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(wakes_users, Default::default());
     let cpc_stream = watcher(
         Api::<ClusterProviderConfig>::all(client.clone()),
         watch_config.clone(),
@@ -331,7 +370,21 @@ async fn controller(
     .default_backoff()
     .reflect(cpc_writer)
     .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    .predicate_filter(wakes_users, Default::default());
+    // Namespaces for their labels only (ClusterProviderConfigs' `allowedNamespaces`): their
+    // metadata, and with `--namespace` only that one.
+    let ns_config = match ns {
+        Some(ns) => watch_config.clone().fields(&format!("metadata.name={ns}")),
+        None => watch_config.clone(),
+    };
+    let ns_stream = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        ns_config,
+    )
+    .default_backoff()
+    .reflect(ns_writer)
+    .applied_objects()
+    .predicate_filter(namespace_labels, Default::default());
     // Only to notice rotation: metadata (its resourceVersion changes with the data) is
     // enough, and the operator then holds no Secret data it does not use. A config's own
     // Secret is read when its client is built.
@@ -345,29 +398,32 @@ async fn controller(
     let by_pc = ra_store.clone();
     let by_cpc = ra_store.clone();
     let by_secret = ra_store.clone();
+    let by_namespace = ra_store.clone();
     let secret_resolver = resolver.clone();
     let (pc_for_secret, cpc_for_secret) = (pc_store.clone(), cpc_store.clone());
     let operator_ns = settings.secret_policy.operator_namespace.clone();
 
-    // One watcher of the three caches serves both /readyz and the reconciles, which must
+    // One watcher of the caches serves both /readyz and the reconciles, which must
     // not resolve provider configs before their caches are filled. It checks on its own
     // rather than waiting on the stores' futures, so readiness never depends on a first
     // RoleAssignment arriving to drive the controller.
     let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let _readiness = {
-        let stores = (ra_store.clone(), pc_store.clone(), cpc_store.clone());
+        let (ras, pcs, cpcs, namespaces) = (
+            ra_store.clone(),
+            pc_store.clone(),
+            cpc_store.clone(),
+            ns_store.clone(),
+        );
         let ready = ready.clone();
         tokio::spawn(async move {
-            let filled = |s: &(
-                Store<RoleAssignment>,
-                Store<ProviderConfig>,
-                Store<ClusterProviderConfig>,
-            )| {
-                s.0.wait_until_ready().now_or_never().is_some()
-                    && s.1.wait_until_ready().now_or_never().is_some()
-                    && s.2.wait_until_ready().now_or_never().is_some()
+            let filled = || {
+                ras.wait_until_ready().now_or_never().is_some()
+                    && pcs.wait_until_ready().now_or_never().is_some()
+                    && cpcs.wait_until_ready().now_or_never().is_some()
+                    && namespaces.wait_until_ready().now_or_never().is_some()
             };
-            while !filled(&stores) {
+            while !filled() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             ready.store(true, Ordering::Relaxed);
@@ -425,6 +481,15 @@ async fn controller(
             }
             referencing(&by_secret, |k| keys.contains(k))
         })
+        .watches_stream(ns_stream, move |ns: PartialObjectMeta<Namespace>| {
+            let name = ns.name_any();
+            by_namespace
+                .state()
+                .iter()
+                .filter(|ra| ra.namespace().as_deref() == Some(name.as_str()))
+                .map(|ra| ObjectRef::from_obj(ra.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .reconcile_on(affected_rx)
         .graceful_shutdown_on(shutdown)
         .run(
@@ -446,4 +511,72 @@ async fn controller(
         )
         .for_each(|_| futures::future::ready(()))
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Condition, ConditionStatus, RoleAssignmentStatus};
+
+    #[test]
+    fn a_resource_outside_its_config_s_guardrails_claims_nothing() {
+        let mut ra = fakes::role_assignment(
+            "a",
+            serde_json::json!({"providerConfigRef": {"name": "p"},
+                "gcore": {"userId": 7, "role": "Observer", "clientId": 8}}),
+        );
+        assert!(claim_of(&ra).is_some());
+        let synced = |reason: &str| Condition {
+            type_: "Synced".into(),
+            status: ConditionStatus::False,
+            reason: reason.into(),
+            message: String::new(),
+            last_transition_time: "2026-05-01T09:00:00Z".into(),
+            observed_generation: Some(1),
+        };
+        ra.status = Some(RoleAssignmentStatus {
+            conditions: vec![synced("ProviderUnavailable")],
+            ..Default::default()
+        });
+        assert!(claim_of(&ra).is_some(), "a failing resource still claims");
+        ra.status = Some(RoleAssignmentStatus {
+            conditions: vec![synced("NotPermitted")],
+            ..Default::default()
+        });
+        assert_eq!(claim_of(&ra), None);
+    }
+
+    #[test]
+    fn the_record_of_an_expiry_claims_nothing() {
+        let mut ra = fakes::role_assignment(
+            "a",
+            serde_json::json!({"providerConfigRef": {"name": "p"},
+                "expiresAt": "2026-05-01T09:00:00Z",
+                "gcore": {"userId": 7, "role": "Observer", "clientId": 8}}),
+        );
+        let ready = |reason: &str, external_id: Option<&str>| RoleAssignmentStatus {
+            external_id: external_id.map(str::to_owned),
+            conditions: vec![Condition {
+                type_: "Ready".into(),
+                status: ConditionStatus::False,
+                reason: reason.into(),
+                message: String::new(),
+                last_transition_time: "2026-05-01T09:00:00Z".into(),
+                observed_generation: Some(1),
+            }],
+            ..Default::default()
+        };
+        ra.status = Some(ready("Creating", None));
+        assert!(
+            claim_of(&ra).is_some(),
+            "not expired yet as far as status says"
+        );
+        ra.status = Some(ready("Expired", Some("7")));
+        assert!(
+            claim_of(&ra).is_some(),
+            "expired but kept (no Delete policy): it still holds the assignment"
+        );
+        ra.status = Some(ready("Expired", None));
+        assert_eq!(claim_of(&ra), None);
+    }
 }

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::{Instrument, info, warn};
@@ -16,17 +17,24 @@ use super::conditions::{self, READY, SYNCED, Wanted};
 use super::config_status::Verdict;
 use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
 use super::events::{Event, Reason};
+use super::revocations::{Reservation, RevocationLimit};
+use super::window::{Phase, Window, until};
 use super::writes::Writes;
 use crate::api::{
-    AtProvider, Condition, ConditionStatus, DeletionPolicy, FINALIZER, ManagementPolicy,
-    PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, RoleAssignment, RoleAssignmentSpec,
-    RoleAssignmentStatus,
+    ALLOW_REVOCATIONS_ANNOTATION, AtProvider, Condition, ConditionStatus, DeletionPolicy,
+    FINALIZER, ManagementPolicy, PAUSED_ANNOTATION, POLL_INTERVAL_ANNOTATION, RoleAssignment,
+    RoleAssignmentSpec, RoleAssignmentStatus,
 };
 use crate::metrics::Metrics;
 use crate::providers::{
     Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, SpecError,
     Target,
 };
+
+/// Ready's reason once `spec.expiresAt` has passed.
+const EXPIRED: &str = "Expired";
+/// Synced's reason for a resource outside its provider config's guardrails.
+const NOT_PERMITTED: &str = "NotPermitted";
 
 /// Data read now, not from a cached list.
 const FRESH: Freshness = Freshness {
@@ -99,15 +107,32 @@ enum Failure {
     },
     #[error("recording the spec being applied: {0}")]
     Record(#[source] kube::Error),
+    /// Outside what the provider config allows: nothing is sent to the provider.
+    #[error("not permitted: {0}")]
+    NotPermitted(String),
+    /// The config's revocation limit is used up for the hour; retried when a slot frees.
+    #[error(
+        "{config} allows {max} revocations per hour (spec.revocationLimit) and they are used up: the remote assignment stays until the hour allows another or the config is annotated {ALLOW_REVOCATIONS_ANNOTATION}"
+    )]
+    Throttled {
+        config: String,
+        max: u32,
+        frees_at: Timestamp,
+    },
+    #[error("recording a revocation in the provider config's status: {0}")]
+    RecordRevocation(#[source] kube::Error),
 }
 
 impl Failure {
     fn retryable(&self) -> bool {
         match self {
-            Self::Spec(_) | Self::Annotation(_) => false,
+            Self::Spec(_)
+            | Self::Annotation(_)
+            | Self::NotPermitted(_)
+            | Self::Throttled { .. } => false,
             Self::Config(e) => e.is_retryable(),
             Self::Provider { source, .. } => source.is_retryable(),
-            Self::Record(_) => true,
+            Self::Record(_) | Self::RecordRevocation(_) => true,
         }
     }
 
@@ -116,7 +141,17 @@ impl Failure {
             Self::Spec(_) | Self::Annotation(_) => "InvalidSpec",
             Self::Config(e) => e.reason(),
             Self::Provider { source, .. } => source.reason(),
-            Self::Record(_) => "KubernetesError",
+            Self::Record(_) | Self::RecordRevocation(_) => "KubernetesError",
+            Self::NotPermitted(_) => NOT_PERMITTED,
+            Self::Throttled { .. } => "RevocationThrottled",
+        }
+    }
+
+    /// When trying again can first succeed, where that is known.
+    fn retry_at(&self) -> Option<Timestamp> {
+        match self {
+            Self::Throttled { frees_at, .. } => Some(*frees_at),
+            _ => None,
         }
     }
 }
@@ -158,6 +193,27 @@ enum Outcome {
         owner: String,
     },
     Paused,
+    /// Before `spec.notBefore` (`at`): nothing is granted.
+    Scheduled {
+        at: Timestamp,
+        grant: Withdrawal,
+    },
+    /// From `spec.expiresAt` (`at`) on: the grant is revoked, and the resource stays as
+    /// the record of it.
+    Expired {
+        at: Timestamp,
+        grant: Withdrawal,
+    },
+}
+
+/// What being outside the time window did to the remote assignment.
+enum Withdrawal {
+    /// Nothing rolesync knows of is granted (any more).
+    Absent,
+    /// Revoked by this pass.
+    Revoked(Removed),
+    /// Granted, and the management policies do not allow deleting it.
+    Kept,
 }
 
 /// Which remote operations the management policies allow.
@@ -242,10 +298,11 @@ fn now() -> String {
         .to_string()
 }
 
-/// What a pass ends with: the conditions it wants, when to look again, and what to tell.
+/// What a pass ends with: the conditions it wants, when to look again (`None`: only on a
+/// change), and what to tell.
 struct Decision {
     wanted: Vec<Wanted>,
-    action: Action,
+    requeue: Option<Duration>,
     event: Option<Event>,
 }
 
@@ -284,8 +341,9 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         Some(v) => parse_interval(v),
         None => Ok(ctx.default_poll),
     };
+    let now = Timestamp::now();
     let result = match (&poll, &target) {
-        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll).await,
+        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll, now).await,
         (Err(e), _) => Err(Failure::Annotation(e.clone())),
         (_, Err(e)) => Err(Failure::Spec(e.clone())),
     };
@@ -309,7 +367,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
-    let decision = match result {
+    let mut decision = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
             outcome_status(outcome, &mut status, ctx, poll)
@@ -327,6 +385,14 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             failed(ctx, &key, &old, &failure, poll, ready)
         }
     };
+    // Grant and revoke on time: wake at the window's next instant (as this pass saw the
+    // window), not at the next resync.
+    if let (Some(requeue), Ok(Some(next))) = (
+        decision.requeue,
+        Window::of(&ra.spec).map(|w| w.next_change(now)),
+    ) {
+        decision.requeue = Some(requeue.min(until(Timestamp::now(), next)));
+    }
     conclude(ctx, ra, status, decision).await
 }
 
@@ -344,10 +410,10 @@ fn failed(
     ctx.metrics.reconciled("error");
     ctx.metrics.reconcile_failed(failure.reason());
     warn!(object = %key, reason = failure.reason(), error = %failure, "reconcile failed");
-    let action = if failure.retryable() {
-        Action::requeue(ctx.backoff.delay(ctx.failures.fail(key), rand::random()))
-    } else {
-        Action::requeue(jittered(poll, rand::random()))
+    let requeue = match failure.retry_at() {
+        Some(at) => until(Timestamp::now(), at),
+        None if failure.retryable() => ctx.backoff.delay(ctx.failures.fail(key), rand::random()),
+        None => jittered(poll, rand::random()),
     };
     let synced = Wanted::new(
         SYNCED,
@@ -359,9 +425,12 @@ fn failed(
         .is_none_or(|c| c.reason != synced.reason || c.message != synced.message);
     let event = (changed && !failure.retryable())
         .then(|| Event::new(Reason::Failed(failure.reason()), failure.to_string()));
+    if let (true, Failure::Throttled { config, .. }) = (changed, failure) {
+        ctx.metrics.revocation_held(config);
+    }
     Decision {
         wanted: std::iter::once(synced).chain(ready).collect(),
-        action,
+        requeue: Some(requeue),
         event,
     }
 }
@@ -390,7 +459,9 @@ async fn conclude(
     if let Some(event) = decision.event {
         publish(ctx, ra, event).await;
     }
-    Ok(decision.action)
+    Ok(decision
+        .requeue
+        .map_or_else(Action::await_change, Action::requeue))
 }
 
 fn outcome_status(
@@ -399,7 +470,7 @@ fn outcome_status(
     ctx: &Context,
     poll: Duration,
 ) -> Decision {
-    let resync = Action::requeue(jittered(poll, rand::random()));
+    let resync = Some(jittered(poll, rand::random()));
     let synced_ok = Wanted::new(SYNCED, ConditionStatus::True, "ReconcileSuccess", "");
     match outcome {
         Outcome::Available { observed, event } => {
@@ -414,7 +485,7 @@ fn outcome_status(
                     Wanted::new(READY, ConditionStatus::True, "Available", ""),
                     synced_ok,
                 ],
-                action: resync,
+                requeue: resync,
                 event,
             }
         }
@@ -431,7 +502,7 @@ fn outcome_status(
                     ),
                     synced_ok,
                 ],
-                action: resync,
+                requeue: resync,
                 event: None,
             }
         }
@@ -447,7 +518,7 @@ fn outcome_status(
                     Wanted::new(READY, ConditionStatus::False, "Conflict", message.clone()),
                     Wanted::new(SYNCED, ConditionStatus::False, "Conflict", message.clone()),
                 ],
-                action: resync,
+                requeue: resync,
                 event: is_new.then(|| Event::new(Reason::Conflict, message)),
             }
         }
@@ -460,10 +531,82 @@ fn outcome_status(
                     "ReconcilePaused",
                     format!("paused by annotation {PAUSED_ANNOTATION}"),
                 )],
-                action: Action::await_change(),
+                requeue: None,
                 event: None,
             }
         }
+        Outcome::Scheduled { at, grant } => {
+            ctx.metrics.reconciled("success");
+            let (message, event) = match &grant {
+                Withdrawal::Kept => (
+                    format!(
+                        "granted from {at} (spec.notBefore); managementPolicies do not allow deleting, so the assignment granted earlier stays"
+                    ),
+                    None,
+                ),
+                Withdrawal::Revoked(removed) => (
+                    format!("granted from {at} (spec.notBefore)"),
+                    Some(Event::new(
+                        Reason::Scheduled,
+                        format!("{}: spec.notBefore is {at}", removed.describe()),
+                    )),
+                ),
+                Withdrawal::Absent => (format!("granted from {at} (spec.notBefore)"), None),
+            };
+            withdraw(status, &grant);
+            Decision {
+                wanted: vec![
+                    Wanted::new(READY, ConditionStatus::False, "Scheduled", message),
+                    synced_ok,
+                ],
+                // The window's instant comes sooner; see reconcile_one.
+                requeue: resync,
+                event,
+            }
+        }
+        Outcome::Expired { at, grant } => {
+            ctx.metrics.reconciled("success");
+            let message = match &grant {
+                Withdrawal::Kept => format!(
+                    "expired at {at} (spec.expiresAt); managementPolicies do not allow deleting, so the assignment stays at the provider"
+                ),
+                Withdrawal::Revoked(_) | Withdrawal::Absent => {
+                    format!("expired at {at} (spec.expiresAt): nothing is granted any more")
+                }
+            };
+            let is_new =
+                conditions::find(&status.conditions, READY).is_none_or(|c| c.reason != EXPIRED);
+            let event = is_new.then(|| {
+                let note = match &grant {
+                    Withdrawal::Revoked(removed) => {
+                        format!("expired at {at}: {}", removed.describe())
+                    }
+                    Withdrawal::Absent => format!("expired at {at}: nothing was granted"),
+                    Withdrawal::Kept => format!(
+                        "expired at {at}: left in place (managementPolicies do not allow deleting)"
+                    ),
+                };
+                Event::new(Reason::Expired, note)
+            });
+            withdraw(status, &grant);
+            Decision {
+                wanted: vec![
+                    Wanted::new(READY, ConditionStatus::False, EXPIRED, message),
+                    synced_ok,
+                ],
+                // The resource is now the record: nothing to resync.
+                requeue: None,
+                event,
+            }
+        }
+    }
+}
+
+/// Status after leaving the window: what status named is gone unless it was kept.
+fn withdraw(status: &mut RoleAssignmentStatus, grant: &Withdrawal) {
+    if !matches!(grant, Withdrawal::Kept) {
+        status.external_id = None;
+        status.at_provider = None;
     }
 }
 
@@ -474,23 +617,34 @@ async fn sync(
     key: &str,
     target: &Target,
     poll: Duration,
+    now: Timestamp,
 ) -> Result<Outcome, Failure> {
     if paused(ra) {
         return Ok(Outcome::Paused);
     }
+    let window = Window::of(&ra.spec)?;
     let ns = ra.namespace().unwrap_or_default();
-    let Resolved { config, client } = ctx
+    let resolved = ctx
         .configs
         .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
         .await?;
-    let client = client.as_ref();
-    if let Some(owner) = ctx.owner_of(&claim_key(&config, &target.natural_key))
+    resolved
+        .guard
+        .permits(target)
+        .map_err(Failure::NotPermitted)?;
+    let (config, client) = (&resolved.config, resolved.client.as_ref());
+    if let Some(owner) = ctx.owner_of(&claim_key(config, &target.natural_key))
         && owner != key
     {
         return Ok(Outcome::Conflict { owner });
     }
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
-    let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
+    match window.phase(now) {
+        Phase::Before(at) => return schedule(ctx, ra, key, &resolved, target, allowed, at).await,
+        Phase::After(at) => return expire(ctx, ra, key, &resolved, target, allowed, at).await,
+        Phase::Within => {}
+    }
+    let recorded = recorded(ra);
     let freshness = Freshness { max_age: poll };
     let mut earlier_grant = None;
     let noted = match applying(ra, target) {
@@ -509,7 +663,7 @@ async fn sync(
         }
         Applying::Earlier(earlier) => {
             // Left alone where deleting is forbidden or another resource now claims it.
-            let claim = claim_key(&config, &earlier.natural_key);
+            let claim = claim_key(config, &earlier.natural_key);
             if allowed.delete && ctx.owner_of(&claim).is_none_or(|owner| owner == key) {
                 remove_earlier(client, key, &earlier, recorded.as_deref()).await?;
             }
@@ -693,107 +847,116 @@ async fn replace(
     Ok(new)
 }
 
-/// What deleting a resource did remotely.
+/// Before `spec.notBefore` nothing is granted. What status records was granted before
+/// notBefore moved later and is revoked, within the config's revocation limit; nothing
+/// else is looked up, so a grant rolesync never made or adopted is left alone (and adopted
+/// at notBefore).
+async fn schedule(
+    ctx: &Context,
+    ra: &RoleAssignment,
+    key: &str,
+    resolved: &Resolved,
+    target: &Target,
+    allowed: Allowed,
+    at: Timestamp,
+) -> Result<Outcome, Failure> {
+    let Some(id) = recorded(ra) else {
+        return Ok(Outcome::Scheduled {
+            at,
+            grant: Withdrawal::Absent,
+        });
+    };
+    if !allowed.delete {
+        return Ok(Outcome::Scheduled {
+            at,
+            grant: Withdrawal::Kept,
+        });
+    }
+    let limit = resolved.guard.revocations;
+    let grant = match revoke(
+        ctx,
+        ra,
+        key,
+        resolved,
+        target,
+        Some(ExternalId::new(id)),
+        limit,
+    )
+    .await?
+    {
+        Some(removed) => {
+            info!(object = %key, external_id = %removed.id, %at, "revoked: access starts at spec.notBefore");
+            Withdrawal::Revoked(removed)
+        }
+        None => Withdrawal::Absent,
+    };
+    Ok(Outcome::Scheduled { at, grant })
+}
+
+/// From `spec.expiresAt` on, the grant is revoked whatever `deletionPolicy` says (it
+/// governs deleting the resource only), unless the policies forbid deleting; it is never
+/// held back by a revocation limit, as the expiry was asked for. Once status says it
+/// expired, nothing remote is done again: the resource is the record.
+async fn expire(
+    ctx: &Context,
+    ra: &RoleAssignment,
+    key: &str,
+    resolved: &Resolved,
+    target: &Target,
+    allowed: Allowed,
+    at: Timestamp,
+) -> Result<Outcome, Failure> {
+    let grant = if expired(ra) {
+        Withdrawal::Absent
+    } else if !allowed.delete {
+        match recorded(ra) {
+            Some(_) => Withdrawal::Kept,
+            None => Withdrawal::Absent,
+        }
+    } else {
+        match revoke(ctx, ra, key, resolved, target, held(ra), None).await? {
+            Some(removed) => {
+                info!(object = %key, external_id = %removed.id, %at, "revoked: spec.expiresAt passed");
+                Withdrawal::Revoked(removed)
+            }
+            None => Withdrawal::Absent,
+        }
+    };
+    Ok(Outcome::Expired { at, grant })
+}
+
+/// What a revocation did remotely.
 struct Removed {
     id: ExternalId,
     deletion: Deletion,
 }
 
-/// Deletion: remove the remote assignment when the policies say so, then the finalizer.
-async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Action, Error> {
-    if !ra.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
-    }
-    match delete_remote(ra, ctx, key).await {
-        Ok(removed) => {
-            ctx.writes
-                .set_finalizer(ra, false, false)
-                .await
-                .map_err(|source| Error::kube(ra, source))?;
-            ctx.failures.succeed(key);
-            ctx.metrics.reconciled("deleted");
-            match removed {
-                Some(Removed {
-                    id,
-                    deletion: Deletion::Deleted,
-                }) => {
-                    info!(object = %key, external_id = %id, "deleted remote assignment");
-                    let note = format!("deleted remote assignment {id}");
-                    publish(ctx, ra, Event::new(Reason::Deleted, note)).await;
-                }
-                Some(Removed {
-                    id,
-                    deletion: Deletion::LeftAlone(found),
-                }) => {
-                    warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
-                    let note = format!("left {id} in place: {found}");
-                    publish(ctx, ra, Event::new(Reason::LeftInPlace, note)).await;
-                }
-                Some(Removed {
-                    deletion: Deletion::AlreadyGone,
-                    ..
-                })
-                | None => {}
-            }
-            Ok(Action::await_change())
-        }
-        Err(failure) => {
-            let old = ra.status.clone().unwrap_or_default();
-            let deleting = Wanted::new(
-                READY,
-                ConditionStatus::False,
-                "Deleting",
-                "deleting the remote assignment",
-            );
-            let decision = failed(ctx, key, &old, &failure, ctx.default_poll, Some(deleting));
-            conclude(ctx, ra, old, decision).await
+impl Removed {
+    fn describe(&self) -> String {
+        let id = &self.id;
+        match &self.deletion {
+            Deletion::Deleted => format!("revoked {id}"),
+            Deletion::AlreadyGone => format!("{id} was already gone"),
+            Deletion::LeftAlone(found) => format!("left {id} in place: {found}"),
         }
     }
 }
 
-/// Deletes the remote assignment this resource manages, if it should.
-async fn delete_remote(
-    ra: &RoleAssignment,
+/// Revokes the remote assignment this resource holds: `known`, else the one its natural
+/// key finds in fresh data (a crash may have lost the record). Under a revocation `limit`
+/// it first takes a slot of the config's sliding hour, or waits for one.
+async fn revoke(
     ctx: &Context,
+    ra: &RoleAssignment,
     key: &str,
+    resolved: &Resolved,
+    target: &Target,
+    known: Option<ExternalId>,
+    limit: Option<RevocationLimit>,
 ) -> Result<Option<Removed>, Failure> {
-    if !deletes_remote(&ra.spec) {
-        return Ok(None);
-    }
-    let target = ra.spec.provider.target()?;
-    let ns = ra.namespace().unwrap_or_default();
-    let Resolved { config, client } = ctx
-        .configs
-        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
-        .await?;
-    let client = client.as_ref();
-    if ctx
-        .owner_of(&claim_key(&config, &target.natural_key))
-        .is_some_and(|owner| owner != key)
-    {
-        return Ok(None);
-    }
-    if !applied(ra) {
-        // The remote may still hold what an earlier generation asked for, which the
-        // delete below would not recognise as this resource's (Hyperstack leaves a role it
-        // did not expect in place, and an earlier spec's assignment is only found through
-        // that spec): apply the spec first. A spec that can never be applied must not
-        // block the deletion, so only retryable failures stop here.
-        match sync(ra, ctx, key, &target, ctx.default_poll).await {
-            Err(failure) if failure.retryable() => return Err(failure),
-            _ => {}
-        }
-    }
-    let known = ra
-        .status
-        .as_ref()
-        .and_then(|s| s.external_id.clone())
-        .or(ra.spec.external_id.clone())
-        .map(ExternalId::new);
+    let client = resolved.client.as_ref();
     let id = match known {
         Some(id) => id,
-        // Nothing recorded: a crash may have hit between a create and its status write,
-        // so look the assignment up by its natural key in fresh data.
         None => match client
             .observe(&target.desired, None, FRESH)
             .await
@@ -803,6 +966,22 @@ async fn delete_remote(
             None => return Ok(None),
         },
     };
+    if let Some(limit) = limit {
+        let ns = ra.namespace().unwrap_or_default();
+        let reservation = ctx
+            .configs
+            .reserve_revocation(&ns, &ra.spec.provider_config_ref, limit)
+            .await
+            .map_err(Failure::RecordRevocation)?;
+        if let Reservation::Held { frees_at } = reservation {
+            info!(object = %key, external_id = %id, %frees_at, "revocation held by the config's revocation limit");
+            return Err(Failure::Throttled {
+                config: resolved.config.as_str().to_owned(),
+                max: limit.max_per_hour,
+                frees_at,
+            });
+        }
+    }
     let deletion = client
         .delete(&id, &target.desired)
         .await
@@ -823,6 +1002,158 @@ async fn delete_remote(
     Ok(Some(Removed { id, deletion }))
 }
 
+/// What deleting a resource did remotely.
+enum Released {
+    Nothing,
+    Removed(Removed),
+    /// The config's guardrails do not allow this resource: nothing is sent to the
+    /// provider, so what it granted stays.
+    NotPermitted(String),
+}
+
+/// Deletion: remove the remote assignment when the policies say so, then the finalizer.
+async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Action, Error> {
+    if !ra.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    match delete_remote(ra, ctx, key).await {
+        Ok(released) => {
+            ctx.writes
+                .set_finalizer(ra, false, false)
+                .await
+                .map_err(|source| Error::kube(ra, source))?;
+            ctx.failures.succeed(key);
+            ctx.metrics.reconciled("deleted");
+            let event = match released {
+                Released::Removed(Removed {
+                    id,
+                    deletion: Deletion::Deleted,
+                }) => {
+                    info!(object = %key, external_id = %id, "deleted remote assignment");
+                    Some(Event::new(
+                        Reason::Deleted,
+                        format!("deleted remote assignment {id}"),
+                    ))
+                }
+                Released::Removed(Removed {
+                    id,
+                    deletion: Deletion::LeftAlone(found),
+                }) => {
+                    warn!(object = %key, external_id = %id, %found, "left a remote assignment rolesync did not grant");
+                    Some(Event::new(
+                        Reason::LeftInPlace,
+                        format!("left {id} in place: {found}"),
+                    ))
+                }
+                Released::NotPermitted(why) => recorded(ra).map(|id| {
+                    warn!(object = %key, external_id = %id, %why, "left a remote assignment the provider config does not permit");
+                    Event::new(Reason::LeftInPlace, format!("left {id} in place: {why}"))
+                }),
+                Released::Removed(Removed {
+                    deletion: Deletion::AlreadyGone,
+                    ..
+                })
+                | Released::Nothing => None,
+            };
+            if let Some(event) = event {
+                publish(ctx, ra, event).await;
+            }
+            Ok(Action::await_change())
+        }
+        Err(failure) => {
+            let old = ra.status.clone().unwrap_or_default();
+            // A held revocation keeps the access it guards: Ready stays as it was.
+            let deleting = (!matches!(failure, Failure::Throttled { .. })).then(|| {
+                Wanted::new(
+                    READY,
+                    ConditionStatus::False,
+                    "Deleting",
+                    "deleting the remote assignment",
+                )
+            });
+            let decision = failed(ctx, key, &old, &failure, ctx.default_poll, deleting);
+            conclude(ctx, ra, old, decision).await
+        }
+    }
+}
+
+/// Deletes the remote assignment this resource manages, if it should.
+async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Released, Failure> {
+    if !deletes_remote(&ra.spec) {
+        return Ok(Released::Nothing);
+    }
+    let target = ra.spec.provider.target()?;
+    // A window rolesync cannot read bounds nothing: the resource goes as one without.
+    let window = Window::of(&ra.spec).unwrap_or_default();
+    let ns = ra.namespace().unwrap_or_default();
+    let resolved = ctx
+        .configs
+        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
+        .await?;
+    if let Err(why) = resolved.guard.permits(&target) {
+        return Ok(Released::NotPermitted(why));
+    }
+    if ctx
+        .owner_of(&claim_key(&resolved.config, &target.natural_key))
+        .is_some_and(|owner| owner != key)
+    {
+        return Ok(Released::Nothing);
+    }
+    let now = Timestamp::now();
+    let limit = resolved.guard.revocations;
+    let (known, limit) = match window.phase(now) {
+        // Nothing was granted but what status records (see `schedule`).
+        Phase::Before(_) => match recorded(ra) {
+            Some(id) => (Some(ExternalId::new(id)), limit),
+            None => return Ok(Released::Nothing),
+        },
+        // The resource is the record of an expiry: deleting it removes nothing more.
+        Phase::After(_) if expired(ra) => return Ok(Released::Nothing),
+        // An expiry not carried out yet (the operator was away): never held back.
+        Phase::After(_) => (held(ra), None),
+        Phase::Within => {
+            if !applied(ra) {
+                // The remote may still hold what an earlier generation asked for, which
+                // the delete below would not recognise as this resource's (Hyperstack
+                // leaves a role it did not expect in place, and an earlier spec's
+                // assignment is only found through that spec): apply the spec first. A
+                // spec that can never be applied must not block the deletion, so only
+                // retryable failures stop here.
+                match sync(ra, ctx, key, &target, ctx.default_poll, now).await {
+                    Err(failure) if failure.retryable() => return Err(failure),
+                    _ => {}
+                }
+            }
+            (held(ra), limit)
+        }
+    };
+    Ok(revoke(ctx, ra, key, &resolved, &target, known, limit)
+        .await?
+        .map_or(Released::Nothing, Released::Removed))
+}
+
+/// The remote assignment status records.
+fn recorded(ra: &RoleAssignment) -> Option<String> {
+    ra.status.as_ref().and_then(|s| s.external_id.clone())
+}
+
+/// The remote assignment this resource holds, as far as it knows: the one status records,
+/// else the one the spec names to adopt.
+fn held(ra: &RoleAssignment) -> Option<ExternalId> {
+    recorded(ra)
+        .or(ra.spec.external_id.clone())
+        .map(ExternalId::new)
+}
+
+/// Whether status says the grant expired and was revoked (or was never there).
+pub fn expired(ra: &RoleAssignment) -> bool {
+    let Some(status) = ra.status.as_ref() else {
+        return false;
+    };
+    status.external_id.is_none()
+        && conditions::find(&status.conditions, READY).is_some_and(|c| c.reason == EXPIRED)
+}
+
 /// Status's Ready condition when it is True, for whichever generation.
 fn ready(ra: &RoleAssignment) -> Option<&Condition> {
     let status = ra.status.as_ref()?;
@@ -832,6 +1163,14 @@ fn ready(ra: &RoleAssignment) -> Option<&Condition> {
 /// Whether status says Ready=True (for any generation).
 pub fn is_ready(ra: &RoleAssignment) -> bool {
     ready(ra).is_some()
+}
+
+/// Whether status says the provider config's guardrails do not allow the resource.
+pub fn not_permitted(ra: &RoleAssignment) -> bool {
+    ra.status.as_ref().is_some_and(|s| {
+        conditions::find(&s.conditions, SYNCED)
+            .is_some_and(|c| c.status == ConditionStatus::False && c.reason == NOT_PERMITTED)
+    })
 }
 
 /// Whether the last reconcile brought the remote in line with the current generation.

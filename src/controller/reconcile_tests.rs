@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::events::Reason;
 use super::fakes::{FakeProvider, Op, World, Write, role_assignment};
+use super::revocations::RevocationLimit;
 use crate::api::APPLYING_ANNOTATION;
 use crate::providers::{Desired, ProviderError, ProviderKind};
 
@@ -605,5 +606,453 @@ async fn a_first_pass_failure_says_creating_and_a_later_one_keeps_ready() {
             .events()
             .iter()
             .any(|e| matches!(e.reason, Reason::Failed(_)))
+    );
+}
+
+/// An RFC 3339 time `seconds` from now.
+fn in_seconds(seconds: i64) -> Value {
+    json!((jiff::Timestamp::now() + jiff::SignedDuration::from_secs(seconds)).to_string())
+}
+
+fn window(spec: Value, not_before: Option<i64>, expires_at: Option<i64>) -> Value {
+    let mut spec = spec;
+    if let Some(s) = not_before {
+        spec["notBefore"] = in_seconds(s);
+    }
+    if let Some(s) = expires_at {
+        spec["expiresAt"] = in_seconds(s);
+    }
+    spec
+}
+
+struct WindowCase {
+    why: &'static str,
+    spec: Value,
+    /// Granted and recorded in status before the window applies (the spec was without it).
+    granted_before: bool,
+    /// Someone else granted the same assignment; status never named it.
+    foreign_grant: bool,
+    /// The config's revocation limit (one an hour), already used up.
+    limit_used_up: bool,
+    calls: &'static [Op],
+    roles_after: &'static [&'static str],
+    ready: (&'static str, &'static str),
+    events: &'static [&'static str],
+}
+
+fn window_case(why: &'static str, spec: Value) -> WindowCase {
+    WindowCase {
+        why,
+        spec,
+        granted_before: false,
+        foreign_grant: false,
+        limit_used_up: false,
+        calls: &[],
+        roles_after: &[],
+        ready: ("False", "Scheduled"),
+        events: &[],
+    }
+}
+
+/// Gives the config a limit of one revocation an hour, and uses it up.
+fn used_up(world: &World) {
+    world.guard(|g| {
+        g.revocations = Some(RevocationLimit {
+            max_per_hour: 1,
+            confirmed_until: None,
+        })
+    });
+    let taken = world.configs.revocations.lock().unwrap().reserve(
+        jiff::Timestamp::now(),
+        RevocationLimit {
+            max_per_hour: 1,
+            confirmed_until: None,
+        },
+    );
+    assert_eq!(taken, super::revocations::Reservation::Granted);
+}
+
+fn window_cases() -> Vec<WindowCase> {
+    vec![
+        window_case(
+            "before notBefore nothing is granted and nothing is even looked up",
+            window(gcore("Observer"), Some(3600), Some(7200)),
+        ),
+        WindowCase {
+            foreign_grant: true,
+            roles_after: &["Observer"],
+            ..window_case(
+                "before notBefore a grant rolesync never recorded is not its to revoke",
+                window(gcore("Observer"), Some(3600), None),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            calls: &[Op::Delete, Op::ObserveFresh],
+            events: &["Scheduled"],
+            ..window_case(
+                "notBefore moved later after the grant: what status recorded is revoked",
+                window(gcore("Observer"), Some(3600), None),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            roles_after: &["Observer"],
+            ..window_case(
+                "notBefore moved later without the Delete policy: the grant stays",
+                window(
+                    with(
+                        gcore("Observer"),
+                        "managementPolicies",
+                        json!(["Observe", "Create"]),
+                    ),
+                    Some(3600),
+                    None,
+                ),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            limit_used_up: true,
+            calls: &[],
+            roles_after: &["Observer"],
+            ready: ("True", "Available"),
+            events: &["RevocationThrottled"],
+            ..window_case(
+                "a revocation because notBefore moved later counts against the revocation limit",
+                window(gcore("Observer"), Some(3600), None),
+            )
+        },
+        WindowCase {
+            calls: &[Op::Observe, Op::ObserveFresh, Op::Create, Op::Observe],
+            roles_after: &["Observer"],
+            ready: ("True", "Available"),
+            events: &["Created"],
+            ..window_case(
+                "inside the window the grant is made as without one",
+                window(gcore("Observer"), Some(-60), Some(3600)),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            calls: &[Op::Delete, Op::ObserveFresh],
+            ready: ("False", "Expired"),
+            events: &["Expired"],
+            ..window_case(
+                "at expiresAt the grant is revoked once; afterwards nothing remote happens",
+                window(gcore("Observer"), None, Some(-1)),
+            )
+        },
+        WindowCase {
+            foreign_grant: true,
+            calls: &[Op::ObserveFresh, Op::Delete, Op::ObserveFresh],
+            ready: ("False", "Expired"),
+            events: &["Expired"],
+            ..window_case(
+                "expired with nothing recorded (a crash lost the write): found by its key and revoked",
+                window(gcore("Observer"), None, Some(-1)),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            calls: &[Op::Delete, Op::ObserveFresh],
+            ready: ("False", "Expired"),
+            events: &["Expired"],
+            ..window_case(
+                "Orphan governs deleting the resource only: an expiry still revokes",
+                window(
+                    with(gcore("Observer"), "deletionPolicy", json!("Orphan")),
+                    None,
+                    Some(-1),
+                ),
+            )
+        },
+        WindowCase {
+            foreign_grant: true,
+            granted_before: true,
+            roles_after: &["Observer"],
+            ready: ("False", "Expired"),
+            events: &["Expired"],
+            ..window_case(
+                "expired but observe-only: reported Expired, the grant it observed stays",
+                window(
+                    with(gcore("Observer"), "managementPolicies", json!(["Observe"])),
+                    None,
+                    Some(-1),
+                ),
+            )
+        },
+        WindowCase {
+            granted_before: true,
+            limit_used_up: true,
+            calls: &[Op::Delete, Op::ObserveFresh],
+            ready: ("False", "Expired"),
+            events: &["Expired"],
+            ..window_case(
+                "an expiry was asked for: the revocation limit never holds it back",
+                window(gcore("Observer"), None, Some(-1)),
+            )
+        },
+    ]
+}
+
+#[tokio::test]
+async fn the_time_window_decides_whether_the_grant_exists() {
+    for c in window_cases() {
+        let why = c.why;
+        let mut plain = c.spec.clone();
+        if let Some(o) = plain.as_object_mut() {
+            o.remove("notBefore");
+            o.remove("expiresAt");
+        }
+        let world = World::new(role_assignment("a", plain.clone()), gcore_provider());
+        world.claim("team-a/a", &world.object(), 0);
+        if c.foreign_grant {
+            world.provider.grant(desired(&plain));
+        }
+        if c.granted_before {
+            world.settle().await;
+            assert_eq!(roles(&world), ["Observer"], "{why}: granted first");
+        }
+        if c.limit_used_up {
+            used_up(&world);
+        }
+        world.forget();
+        world.edit(|o| o.spec = role_assignment("a", c.spec.clone()).spec);
+        world.settle().await;
+        assert_eq!(world.provider.calls(), c.calls, "{why}");
+        assert_eq!(roles(&world), c.roles_after, "{why}");
+        let pair = |(a, b): (&str, &str)| Some((a.to_owned(), b.to_owned()));
+        assert_eq!(world.condition("Ready"), pair(c.ready), "{why}");
+        assert_eq!(event_reasons(&world), c.events, "{why}");
+
+        // Another pass (a resync, a restart) changes nothing and repeats nothing.
+        world.forget();
+        world.settle().await;
+        assert_eq!(world.writes(), [], "{why}: settled");
+        let revoked = c.calls.contains(&Op::Delete);
+        assert!(
+            !revoked || !world.provider.calls().contains(&Op::Delete),
+            "{why}: revoked once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn extending_expires_at_grants_again() {
+    let world = World::new(
+        role_assignment("a", window(gcore("Observer"), None, Some(-1))),
+        gcore_provider(),
+    );
+    world.provider.grant(desired(&gcore("Observer")));
+    world.settle().await;
+    assert_eq!(roles(&world), Vec::<String>::new());
+    assert_eq!(
+        world.condition("Ready"),
+        Some(("False".into(), "Expired".into()))
+    );
+    world.edit(|o| o.spec.expires_at = in_seconds(3600).as_str().map(str::to_owned));
+    world.settle().await;
+    assert_eq!(roles(&world), ["Observer"]);
+    assert_eq!(
+        world.condition("Ready"),
+        Some(("True".into(), "Available".into()))
+    );
+    assert!(event_reasons(&world).ends_with(&["Created"]));
+}
+
+#[tokio::test]
+async fn deleting_a_resource_outside_its_window_removes_nothing_more() {
+    for (why, spec) in [
+        (
+            "expired: the resource is the record; a grant someone made since is not its",
+            window(gcore("Observer"), None, Some(-1)),
+        ),
+        (
+            "scheduled: nothing was granted, and a grant someone else made is not its",
+            window(gcore("Observer"), Some(3600), None),
+        ),
+    ] {
+        let world = World::new(role_assignment("a", spec), gcore_provider());
+        world.settle().await;
+        world.provider.grant(desired(&gcore("Observer")));
+        world.forget();
+        world.delete();
+        world.settle().await;
+        assert_eq!(world.provider.calls(), [], "{why}");
+        assert_eq!(roles(&world), ["Observer"], "{why}");
+        assert!(
+            world
+                .object()
+                .metadata
+                .finalizers
+                .unwrap_or_default()
+                .is_empty(),
+            "{why}: released"
+        );
+    }
+}
+
+#[tokio::test]
+async fn outside_the_config_s_guardrails_nothing_is_sent_to_the_provider() {
+    let world = World::new(role_assignment("a", gcore("Observer")), gcore_provider());
+    world.guard(|g| g.roles = Some(vec!["User".into()]));
+    world.settle().await;
+    assert_eq!(world.provider.calls(), [], "not one provider call");
+    assert_eq!(
+        world.condition("Synced"),
+        Some(("False".into(), "NotPermitted".into()))
+    );
+    assert_eq!(event_reasons(&world), ["NotPermitted"], "one Warning");
+    let warning = &world.events()[0];
+    assert_eq!(warning.reason.type_(), super::events::EventType::Warning);
+    assert!(
+        warning.note.contains("spec.allowedRoles: User"),
+        "{}",
+        warning.note
+    );
+
+    world.forget();
+    world.guard(|g| g.roles = Some(vec!["Obs*".into()]));
+    world.settle().await;
+    assert_eq!(
+        roles(&world),
+        ["Observer"],
+        "allowed once the config is widened"
+    );
+
+    world.forget();
+    world.guard(|g| g.namespace_refused = Some("namespace team-a is not served".into()));
+    world.settle().await;
+    assert_eq!(
+        world.provider.calls(),
+        [],
+        "a narrowed config revokes nothing"
+    );
+    assert_eq!(roles(&world), ["Observer"]);
+    assert_eq!(
+        world.condition("Ready"),
+        Some(("True".into(), "Available".into())),
+        "what exists is reported, not revoked"
+    );
+    assert_eq!(
+        world.condition("Synced"),
+        Some(("False".into(), "NotPermitted".into()))
+    );
+
+    // Nor is it revoked when the resource goes: it is left, and the Event says so.
+    world.forget();
+    world.delete();
+    world.settle().await;
+    assert_eq!(world.provider.calls(), []);
+    assert_eq!(roles(&world), ["Observer"]);
+    assert!(
+        world
+            .object()
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(event_reasons(&world), ["LeftInPlace"]);
+}
+
+#[tokio::test]
+async fn an_expiry_outside_the_guardrails_is_not_sent_either() {
+    let world = World::new(
+        role_assignment("a", window(gcore("Observer"), None, Some(-1))),
+        gcore_provider(),
+    );
+    world.provider.grant(desired(&gcore("Observer")));
+    world.guard(|g| g.scopes = Some(vec!["client=9".into()]));
+    world.settle().await;
+    assert_eq!(world.provider.calls(), []);
+    assert_eq!(roles(&world), ["Observer"]);
+}
+
+#[tokio::test]
+async fn a_deletion_beyond_the_revocation_limit_waits_and_keeps_the_access() {
+    let world = World::new(role_assignment("a", gcore("Observer")), gcore_provider());
+    world.claim("team-a/a", &world.object(), 0);
+    world.settle().await;
+    used_up(&world);
+    world.forget();
+    world.delete();
+    world.settle().await;
+    assert_eq!(roles(&world), ["Observer"], "held: the grant stays");
+    assert!(!world.provider.calls().contains(&Op::Delete));
+    assert!(
+        !world
+            .object()
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .is_empty(),
+        "the finalizer waits with it"
+    );
+    assert_eq!(
+        world.condition("Ready"),
+        Some(("True".into(), "Available".into())),
+        "Ready stays: the access is still there"
+    );
+    assert_eq!(
+        world.condition("Synced"),
+        Some(("False".into(), "RevocationThrottled".into()))
+    );
+    assert_eq!(event_reasons(&world), ["RevocationThrottled"]);
+    let metrics = world.ctx.metrics.encode();
+    assert!(
+        metrics.contains("rolesync_revocations_held_total{config=\"ClusterProviderConfig/cfg\"} 1"),
+        "{metrics}"
+    );
+
+    // Held again on the next try: no second Event, no second count.
+    world.forget();
+    world.settle().await;
+    assert_eq!(event_reasons(&world), Vec::<&str>::new());
+    assert!(
+        world
+            .ctx
+            .metrics
+            .encode()
+            .contains("rolesync_revocations_held_total{config=\"ClusterProviderConfig/cfg\"} 1")
+    );
+
+    // An admin confirms: it goes through.
+    world.guard(|g| {
+        g.revocations = Some(RevocationLimit {
+            max_per_hour: 1,
+            confirmed_until: Some(jiff::Timestamp::now() + jiff::SignedDuration::from_mins(5)),
+        })
+    });
+    world.settle().await;
+    assert_eq!(roles(&world), Vec::<String>::new());
+    assert!(
+        world
+            .object()
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(event_reasons(&world), ["Deleted"]);
+}
+
+#[tokio::test]
+async fn a_replacement_is_not_a_revocation() {
+    // The principal keeps a grant throughout, and providers that update in place would
+    // not be counted either: a role change never waits for the revocation limit.
+    let world = World::new(
+        role_assignment("a", harness("_project_viewer")),
+        harness_provider(),
+    );
+    world.settle().await;
+    used_up(&world);
+    world.edit(|o| o.spec = role_assignment("a", harness("_project_admin")).spec);
+    world.settle().await;
+    assert_eq!(roles(&world), ["_project_admin"]);
+    assert_eq!(
+        world.condition("Ready"),
+        Some(("True".into(), "Available".into()))
     );
 }

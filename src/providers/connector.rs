@@ -45,6 +45,12 @@ pub trait Grant {
     fn role(&self) -> String;
     /// Who holds it, e.g. `user:777`, for display.
     fn principal(&self) -> String;
+    /// The role as the spec's role field names it, whole: what a provider config's
+    /// `allowedRoles` is matched against.
+    fn role_field(&self) -> String;
+    /// Where it is granted, as a `/`-separated path such as `org=default/project=payments`:
+    /// what a provider config's `allowedScopes` is matched against.
+    fn scope(&self) -> String;
 }
 
 /// What one RoleAssignment wants, parsed once at the edge.

@@ -237,6 +237,7 @@ fn the_escape_check_catches_an_escape() {
         path: path.into(),
         query: query.into(),
         status: 200,
+        at: std::time::SystemTime::UNIX_EPOCH,
     };
     assert!(escaped(&[req("/v1/roles/..%2F..%2Finjected", "")]).is_empty());
     assert!(escaped(&[req("/v1/roles/x%252Finjected", "q=x%3Finjected%3D1")]).is_empty());

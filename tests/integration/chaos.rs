@@ -259,17 +259,6 @@ async fn violations(
     wrong
 }
 
-async fn scrape_metrics(op: &support::Operator) -> String {
-    let addr = op.metrics_addr().await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("metrics reachable")
-        .text()
-        .await
-        .expect("metrics body")
-}
-
 #[tokio::test]
 async fn the_invariant_holds_after_faults_crashes_and_random_changes() {
     let assignments = setting("ROLESYNC_CHAOS_ASSIGNMENTS", 120) as usize;
@@ -369,7 +358,7 @@ async fn the_invariant_holds_after_faults_crashes_and_random_changes() {
         );
     }
     // No API key anywhere: logs of every operator run, Events, statuses and metrics.
-    let metrics = scrape_metrics(&op).await;
+    let metrics = op.metrics().await;
     logs.push(op.kill().await);
     let events: Api<Event> = Api::all(fleet.env.client.clone());
     let events = serde_json::to_string(

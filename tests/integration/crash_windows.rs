@@ -19,7 +19,9 @@ use crate::support;
 
 use std::time::Duration;
 
-use fleet::{Fleet, HarnessReading, Kind, expected, harness_slot, readings, slot_key, spec};
+use fleet::{
+    Fleet, HarnessReading, Kind, expected, harness_slot, per_provider, readings, slot_key, spec,
+};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use provider_sims::gcore::RolesPerProject;
@@ -375,25 +377,7 @@ async fn killed_during_a_role_change_then_changed_again(case: Case, then: usize)
     fleet.shutdown().await;
 }
 
-/// Every window for every case: a module per case, a test per window.
-macro_rules! per_case {
-    ([$($module:ident => $case:expr),* $(,)?], $windows:tt) => {
-        $(per_case!(@module $module, $case, $windows);)*
-    };
-    (@module $module:ident, $case:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
-        mod $module {
-            use super::*;
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$run($case $(, $arg)*).await;
-                }
-            )*
-        }
-    };
-}
-
-per_case! {
+per_provider! {
     [
         gcore_one_role => Case::of(Kind::Gcore, readings::gcore(RolesPerProject::One)),
         gcore_several_roles => Case::of(Kind::Gcore, readings::gcore(RolesPerProject::Several)),

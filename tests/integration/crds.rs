@@ -47,6 +47,7 @@ fn crds_parse_back_as_kubernetes_objects() {
         "Ready",
         "Synced",
         "Age",
+        "Expires",
     ] {
         assert!(columns.contains(&wanted), "missing column {wanted}");
     }
@@ -154,6 +155,46 @@ mod schema_rules {
                 .iter()
                 .any(|e| e.starts_with("spec.gcore.role: Unsupported value: \"Boss\"")),
             "{bad_role:?}"
+        );
+    }
+
+    #[test]
+    fn expires_at_must_come_after_not_before_whatever_the_offsets() {
+        let schema = ra_schema();
+        let timed = |not_before: &str, expires_at: &str| {
+            ra(json!({"providerConfigRef": {"name": "p"},
+                      "gcore": {"userId": 1, "role": "User", "clientId": 8},
+                      "notBefore": not_before, "expiresAt": expires_at}))
+        };
+        assert_eq!(
+            errors(
+                &schema,
+                &timed("2026-05-01T09:00:00Z", "2026-05-01T17:00:00.5+02:00"),
+                None
+            ),
+            Vec::<String>::new(),
+            "15:00:00.5Z is after 09:00Z"
+        );
+        for (not_before, expires_at) in [
+            ("2026-05-01T09:00:00Z", "2026-05-01T09:00:00Z"),
+            ("2026-05-01T09:00:00Z", "2026-05-01T10:00:00+02:00"),
+        ] {
+            let errs = errors(&schema, &timed(not_before, expires_at), None);
+            assert!(
+                errs.iter().any(|e| e.starts_with("spec.expiresAt")
+                    && e.contains("expiresAt must be after notBefore")),
+                "{not_before} .. {expires_at}: {errs:?}"
+            );
+        }
+        let one_side = ra(json!({"providerConfigRef": {"name": "p"},
+                                 "gcore": {"userId": 1, "role": "User", "clientId": 8},
+                                 "expiresAt": "2026-05-01T09:00:00Z"}));
+        assert_eq!(errors(&schema, &one_side, None), Vec::<String>::new());
+        let not_a_time = timed("tomorrow", "2026-05-01T09:00:00Z");
+        let errs = errors(&schema, &not_a_time, None);
+        assert!(
+            errs.iter().any(|e| e.starts_with("spec.notBefore")),
+            "{errs:?}"
         );
     }
 
@@ -719,4 +760,64 @@ fn unset_blocks_are_not_serialized_as_null() {
         &mut found,
     );
     assert!(found.is_empty(), "serialized as null: {found:?}");
+}
+
+#[test]
+fn provider_configs_take_guardrails_and_a_cluster_config_also_namespaces() {
+    let guarded = |kind: &str, extra: serde_json::Value| {
+        let mut spec = serde_json::json!({
+            "gcore": {}, "credentials": {"secretRef": {"name": "s", "key": "k"}},
+            "allowedRoles": ["Observer", "_project_*"],
+            "allowedScopes": ["client=8/*"],
+            "revocationLimit": {"maxPerHour": 10},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        serde_json::json!({"apiVersion": "rolesync.dev/v1alpha1", "kind": kind,
+                           "metadata": {"name": "g", "namespace": "default"}, "spec": spec})
+    };
+    for (index, kind) in [(1, "ProviderConfig"), (2, "ClusterProviderConfig")] {
+        let schema = schema(index);
+        let valid = guarded(kind, serde_json::json!({}));
+        assert_eq!(
+            errors(&schema, &valid, None),
+            Vec::<String>::new(),
+            "{kind}"
+        );
+        let errs = errors(
+            &schema,
+            &guarded(
+                kind,
+                serde_json::json!({"revocationLimit": {"maxPerHour": 0}}),
+            ),
+            None,
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("spec.revocationLimit.maxPerHour")),
+            "{kind}: {errs:?}"
+        );
+    }
+    let cluster = guarded(
+        "ClusterProviderConfig",
+        serde_json::json!({"allowedNamespaces": {
+            "matchLabels": {"rolesync.dev/tenant": "yes"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["dev"]}],
+        }}),
+    );
+    assert_eq!(errors(&schema(2), &cluster, None), Vec::<String>::new());
+    let parsed: rolesync::api::ClusterProviderConfig =
+        serde_json::from_value(cluster).expect("parses");
+    assert_eq!(
+        parsed.spec.guardrails.allowed_roles.as_deref(),
+        Some(&["Observer".to_owned(), "_project_*".to_owned()][..])
+    );
+    assert!(parsed.spec.allowed_namespaces.is_some());
+    // A namespaced ProviderConfig serves its own namespace only: it has no such field.
+    let pc = serde_json::to_value(&rolesync::api::crds()[1]).expect("CRD to JSON");
+    let properties =
+        &pc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    assert!(properties.get("allowedNamespaces").is_none());
+    assert!(properties.get("allowedRoles").is_some());
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use provider_sims::Faults;
+use provider_sims::{Faults, RequestLog};
 use provider_sims::gcore::RolesPerProject;
 use provider_sims::harness::{HarnessSimConfig, ServiceAccountLevels};
 use provider_sims::hyperstack::{AssignMode, RoleList};
@@ -289,7 +289,43 @@ pub fn slot_key(kind: Kind, slot: usize) -> String {
     }
 }
 
-fn role_name(kind: Kind, variant: usize) -> String {
+/// Where `spec(kind, slot, _)` grants, as a provider config's `allowedScopes` names it.
+pub fn scope(kind: Kind, slot: usize) -> String {
+    let s = spec(kind, slot, 0);
+    let block = &s[kind.name()];
+    let path = |pairs: &[(&str, &Value)]| {
+        pairs
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Value::String(v) => Some(format!("{k}={v}")),
+                Value::Number(v) => Some(format!("{k}={v}")),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    let at = match kind {
+        Kind::Gcore => path(&[
+            ("client", &block["clientId"]),
+            ("project", &block["projectId"]),
+        ]),
+        Kind::Harness => path(&[("org", &block["org"]), ("project", &block["project"])]),
+        Kind::Zenml => path(&[
+            ("workspace", &block["workspaceId"]),
+            ("project", &block["projectId"]),
+        ]),
+        Kind::Hyperstack => String::new(),
+    };
+    match (kind, at.is_empty()) {
+        (_, false) => at,
+        (Kind::Harness, true) => "account".to_owned(),
+        (_, true) => "organization".to_owned(),
+    }
+}
+
+/// The role `spec(kind, _, variant)` grants, as its role field names it (what a provider
+/// config's `allowedRoles` matches).
+pub fn role_name(kind: Kind, variant: usize) -> String {
     match kind {
         Kind::Gcore => GCORE_ROLES[variant].to_owned(),
         Kind::Harness => HARNESS_ROLES[variant].to_owned(),
@@ -394,17 +430,31 @@ impl Fleet {
         }
     }
 
-    /// Requests the simulator answered with `method`, e.g. `POST`.
-    pub fn requests(&self, kind: Kind, method: &str) -> usize {
+    /// The requests the simulator answered, in order, but for logins (ZenML's token).
+    pub fn log(&self, kind: Kind) -> Vec<RequestLog> {
         let log = match kind {
             Kind::Gcore => self.sims.gcore.0.requests(),
             Kind::Harness => self.sims.harness.0.requests(),
             Kind::Zenml => self.sims.zenml.0.requests(),
             Kind::Hyperstack => self.sims.hyperstack.0.requests(),
         };
-        log.iter()
-            .filter(|r| r.method == method && r.path != "/auth/login")
-            .count()
+        log.into_iter()
+            .filter(|r| r.path != "/auth/login")
+            .collect()
+    }
+
+    /// Requests the simulator answered with `method`, e.g. `POST`.
+    pub fn requests(&self, kind: Kind, method: &str) -> usize {
+        self.log(kind).iter().filter(|r| r.method == method).count()
+    }
+
+    /// Requests that change what is granted: a grant (`POST`; Hyperstack's `PUT`), an
+    /// update (`PATCH`) or a revocation (`DELETE`).
+    pub fn writes(&self, kind: Kind) -> Vec<RequestLog> {
+        self.log(kind)
+            .into_iter()
+            .filter(|r| r.method != "GET")
+            .collect()
     }
 
     /// The simulator's real state, one `principal+scope|role` line per remote assignment
@@ -491,3 +541,24 @@ impl Fleet {
         self.sims.shutdown().await;
     }
 }
+
+/// A test per provider and case: `per_provider!([module => case, ...], {test => run(args);
+/// ...})` makes a module per provider holding `#[tokio::test] test`, which runs
+/// `run(case, args)` of the calling module (a case: a provider kind, or more).
+macro_rules! per_provider {
+    ([$($module:ident => $kind:expr),* $(,)?], $windows:tt) => {
+        $(per_provider!(@module $module, $kind, $windows);)*
+    };
+    (@module $module:ident, $kind:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$run($kind $(, $arg)*).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use per_provider;

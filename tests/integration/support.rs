@@ -300,6 +300,18 @@ impl Operator {
         }
     }
 
+    /// What `/metrics` serves now.
+    pub async fn metrics(&self) -> String {
+        let addr = self.metrics_addr().await;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("metrics reachable")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -167,6 +167,8 @@ pub struct RequestLog {
     pub path: String,
     pub query: String,
     pub status: u16,
+    /// When the request arrived, before any injected latency: when the client sent it.
+    pub at: std::time::SystemTime,
 }
 
 /// Formats an error body the way the simulated provider does.
@@ -194,6 +196,7 @@ fn error_response(shared: &Shared, status: u16, message: &str) -> Response {
 }
 
 async fn fault_layer(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let at = std::time::SystemTime::now();
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -226,6 +229,7 @@ async fn fault_layer(State(shared): State<Shared>, request: Request, next: Next)
         path,
         query,
         status: response.status().as_u16(),
+        at,
     });
     response
 }

@@ -71,6 +71,18 @@ impl Grant for Assignment {
     fn principal(&self) -> String {
         format!("user:{}", self.user)
     }
+
+    fn role_field(&self) -> String {
+        self.role()
+    }
+
+    fn scope(&self) -> String {
+        match (self.client, self.project) {
+            (Some(c), Some(p)) => format!("client={c}/project={p}"),
+            (Some(c), None) => format!("client={c}"),
+            (None, _) => "global".to_owned(),
+        }
+    }
 }
 
 #[cfg(test)]

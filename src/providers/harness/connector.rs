@@ -159,6 +159,18 @@ impl Grant for Assignment {
         };
         format!("{kind}:{}", self.principal.identifier)
     }
+
+    fn role_field(&self) -> String {
+        self.role.to_string()
+    }
+
+    fn scope(&self) -> String {
+        match &self.scope {
+            Scope::Account => "account".to_owned(),
+            Scope::Org(org) => format!("org={org}"),
+            Scope::Project { org, project } => format!("org={org}/project={project}"),
+        }
+    }
 }
 
 #[cfg(test)]

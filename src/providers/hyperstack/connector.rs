@@ -58,6 +58,18 @@ impl Grant for Assignment {
     fn principal(&self) -> String {
         format!("user:{}", self.user)
     }
+
+    fn role_field(&self) -> String {
+        match &self.role {
+            RoleRef::Id(id) => id.to_string(),
+            RoleRef::Name(name) => name.clone(),
+        }
+    }
+
+    /// A member's RBAC role holds across the whole organization.
+    fn scope(&self) -> String {
+        "organization".to_owned()
+    }
 }
 
 #[cfg(test)]

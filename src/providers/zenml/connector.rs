@@ -73,6 +73,18 @@ impl Grant for Assignment {
             Principal::Team(t) => format!("team:{}", short(&t)),
         }
     }
+
+    fn role_field(&self) -> String {
+        self.role.to_string()
+    }
+
+    fn scope(&self) -> String {
+        match self.scope {
+            Scope::Organization => "organization".to_owned(),
+            Scope::Workspace(w) => format!("workspace={w}"),
+            Scope::Project(w, p) => format!("workspace={w}/project={p}"),
+        }
+    }
 }
 
 /// A UUID's first eight characters, for display: as unique among one organization's users,

@@ -1,7 +1,10 @@
 -- Argo CD health check for rolesync.dev RoleAssignments.
--- Ready=True -> Healthy; paused or Observe-only -> Suspended; a failure retrying will not
--- fix (Synced=False with a terminal reason, or a Conflict) -> Degraded; anything else,
--- including a status not yet written for the current generation -> Progressing.
+-- Ready=True -> Healthy; an expired grant (Ready=False, Expired) -> Healthy: it ended as asked;
+-- paused, Observe-only, waiting for spec.notBefore (Scheduled) or a revocation held by the
+-- config's revocation limit (RevocationThrottled) -> Suspended; outside what the provider
+-- config allows (NotPermitted), or a failure retrying will not fix (Synced=False with a
+-- terminal reason, or a Conflict) -> Degraded; anything else, including a status not yet
+-- written for the current generation -> Progressing.
 local hs = {}
 
 -- Reasons rolesync does not retry its way out of: a person has to change something.
@@ -14,6 +17,7 @@ local terminal = {
   SecretNamespaceNotAllowed = true,
   ProviderMismatch = true,
   Conflict = true,
+  NotPermitted = true,
 }
 
 local function condition(conditions, type)
@@ -48,6 +52,17 @@ end
 
 local status = obj.status or {}
 local conditions = status.conditions or {}
+local ready = condition(conditions, "Ready")
+local synced = condition(conditions, "Synced")
+
+-- Held until the config's hour allows it or an admin confirms: checked before the generation,
+-- which a deletion moves on.
+if synced ~= nil and synced.status == "False" and synced.reason == "RevocationThrottled" then
+  hs.status = "Suspended"
+  hs.message = describe(synced)
+  return hs
+end
+
 if #conditions == 0 then
   hs.status = "Progressing"
   hs.message = "Waiting for rolesync to reconcile"
@@ -61,11 +76,28 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
   return hs
 end
 
-local ready = condition(conditions, "Ready")
-local synced = condition(conditions, "Synced")
+-- A grant the config no longer allows is left in place, and needs a person either way.
+if synced ~= nil and synced.status == "False" and synced.reason == "NotPermitted" then
+  hs.status = "Degraded"
+  hs.message = describe(synced)
+  return hs
+end
+
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = "Assigned (external ID " .. (status.externalID or "unknown") .. ")"
+  return hs
+end
+
+if ready ~= nil and ready.reason == "Scheduled" then
+  hs.status = "Suspended"
+  hs.message = describe(ready)
+  return hs
+end
+
+if ready ~= nil and ready.reason == "Expired" then
+  hs.status = "Healthy"
+  hs.message = describe(ready)
   return hs
 end
 

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use provider_sims::{Faults, RequestLog};
 use provider_sims::gcore::RolesPerProject;
 use provider_sims::harness::{HarnessSimConfig, ServiceAccountLevels};
 use provider_sims::hyperstack::{AssignMode, RoleList};
 use provider_sims::zenml::{Duplicates, RevokeMissing};
+use provider_sims::{Faults, RequestLog};
 use serde_json::{Value, json};
 use testbed::{SimOptions, Simulators};
 

@@ -31,6 +31,10 @@ struct Args {
     /// steady only; needs Go to build it once).
     #[arg(long, value_enum, default_value = "memory")]
     kube: Kube,
+    /// The binary that runs the operator, e.g. the image build (`cargo build --release
+    /// --no-default-features --features jemalloc`); the benchmark's own build runs the sandbox.
+    #[arg(long)]
+    operator_bin: Option<PathBuf>,
     /// The longest any scenario may take.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     deadline: Duration,
@@ -45,7 +49,7 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 
 fn row(m: &Measurement) -> String {
     format!(
-        "{:<8} {:>6} {:>8.2} {:>6.1} {:>6.1} {:>9} {:>8} {:>8} {:>7.1} {:>9} {:>6} {:>5} {:>6}",
+        "{:<8} {:>6} {:>8.2} {:>6.1} {:>6.1} {:>9} {:>8} {:>8} {:>7.1} {:>9} {:>6} {:>5} {:>6} {:>6} {:>6} {:>8} {:>7}",
         m.scenario,
         m.n,
         m.seconds,
@@ -60,10 +64,14 @@ fn row(m: &Measurement) -> String {
         m.rate_limited,
         m.remote_left
             .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+        opt(m.p50_seconds, 2),
+        opt(m.p99_seconds, 2),
+        opt(m.idle_rss_mib, 1),
+        opt(m.bytes_per_assignment, 0),
     )
 }
 
-const HEADER: &str = "scenario      n  seconds op_cpu sb_cpu  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left";
+const HEADER: &str = "scenario      n  seconds op_cpu sb_cpu  prov_req prov_wr  kube_wr rss_mib limit_sec  ratio   429   left    p50    p99 idle_mib  B/item";
 
 #[tokio::main]
 async fn main() {
@@ -80,7 +88,12 @@ async fn main() {
         deadline: args.deadline,
         unrelated_secrets: args.unrelated_secrets,
         kube: args.kube,
+        operator_bin: args.operator_bin,
     };
+    eprintln!(
+        "converge: operator {}",
+        opts.operator_bin.as_deref().unwrap_or(&opts.bin).display()
+    );
     eprintln!(
         "converge: {} Gcore (latency {:?}, no limit), {} Harness at its published {HARNESS_REQUESTS_PER_MINUTE} requests/min (unscaled clock), {} cores",
         opts.gcore,

@@ -16,6 +16,7 @@ mod leader;
 mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;
+mod resync;
 mod revocations;
 mod status_patch;
 mod window;
@@ -48,6 +49,7 @@ use crate::metrics::Metrics;
 use claims::{Claim, Claims};
 use configs::{ClusterConfigs, ConfigKey, ConfigResolver};
 use reconcile::{Context, claim_key};
+use resync::{Change, Changes};
 
 /// kubectl's copy of the last applied object, which rolesync never reads.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -161,39 +163,56 @@ fn referencing(
         .collect()
 }
 
-/// What, besides a new generation, should wake a reconcile: annotations (poll interval,
-/// pause), finalizers and deletion. Status changes, mostly rolesync's own writes, do not.
-fn wakes_reconcile(ra: &RoleAssignment) -> Option<u64> {
-    let mut h = DefaultHasher::new();
-    ra.metadata.generation.hash(&mut h);
-    ra.metadata.annotations.hash(&mut h);
-    ra.metadata.finalizers.hash(&mut h);
-    ra.metadata
-        .deletion_timestamp
-        .as_ref()
-        .map(|t| t.0)
-        .hash(&mut h);
-    Some(h.finish())
-}
-
 /// What should wake the RoleAssignments a provider config serves: a new generation of its
 /// spec, or an admin confirming revocations beyond its limit (an annotation).
-fn wakes_users<K: kube::Resource>(config: &K) -> Option<u64> {
+fn wakes_users<K: kube::Resource>(config: &K) -> u64 {
     let mut h = DefaultHasher::new();
     config.meta().generation.hash(&mut h);
     config
         .annotations()
         .get(ALLOW_REVOCATIONS_ANNOTATION)
         .hash(&mut h);
-    Some(h.finish())
+    h.finish()
 }
 
 /// A namespace's labels decide whether ClusterProviderConfigs serve it
 /// (`allowedNamespaces`); nothing else about it concerns rolesync.
-fn namespace_labels(ns: &PartialObjectMeta<Namespace>) -> Option<u64> {
+fn namespace_labels(ns: &PartialObjectMeta<Namespace>) -> u64 {
     let mut h = DefaultHasher::new();
     ns.labels().hash(&mut h);
-    Some(h.finish())
+    h.finish()
+}
+
+/// A Secret's content changes with its resourceVersion: a rotation.
+fn secret_version(secret: &PartialObjectMeta<Secret>) -> u64 {
+    let mut h = DefaultHasher::new();
+    secret.resource_version().hash(&mut h);
+    h.finish()
+}
+
+type WatchItem<K> = Result<K, watcher::Error>;
+
+/// Of a watch's events, the objects whose change should wake the RoleAssignments they
+/// concern: not those of the first listing (every RoleAssignment is reconciled for itself
+/// then), deletions only where `deletions` says.
+fn wakers<K>(
+    mut changes: Changes<K>,
+    deletions: bool,
+) -> impl FnMut(Result<watcher::Event<K>, watcher::Error>) -> futures::future::Ready<Option<WatchItem<K>>>
+where
+    K: kube::Resource + Clone,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    move |event| {
+        futures::future::ready(match event {
+            Ok(event) => match changes.observe(&event) {
+                Change::Changed(k) => Some(Ok(k.clone())),
+                Change::Deleted(k) if deletions => Some(Ok(k.clone())),
+                Change::FirstListed(_) | Change::Deleted(_) | Change::Nothing => None,
+            },
+            Err(e) => Some(Err(e)),
+        })
+    }
 }
 
 /// The claim a RoleAssignment makes, if its spec names a remote assignment at all. Two
@@ -297,6 +316,10 @@ async fn controller(
 
     let claims = Arc::new(Mutex::new(Claims::default()));
     let (affected_tx, affected_rx) = mpsc::unbounded();
+    let pacer = resync::Pacer::new(usize::from(settings.concurrency));
+    let (paced_tx, paced_rx) = mpsc::unbounded();
+    let mut triage = resync::Triage::default();
+    let deferring = pacer.clone();
     let mut tracker = ClaimsTracker {
         claims: claims.clone(),
         relisting: None,
@@ -323,8 +346,23 @@ async fn controller(
                 tracker.observe(ev);
             }
         })
-        .applied_objects()
-        .predicate_filter(wakes_reconcile, Default::default());
+        .filter_map(move |ev| {
+            let now = match ev {
+                Ok(ev) => match (triage.route(&ev), ev) {
+                    (
+                        resync::Route::Now(_),
+                        watcher::Event::Apply(ra) | watcher::Event::InitApply(ra),
+                    ) => Some(Ok(ra)),
+                    (resync::Route::Paced(object), _) => {
+                        deferring.defer(object);
+                        None
+                    }
+                    _ => None,
+                },
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(now)
+        });
 
     let resolver = Arc::new(ConfigResolver::new(
         client.clone(),
@@ -361,16 +399,14 @@ async fn controller(
     let pc_stream = watcher(api_for::<ProviderConfig>(&client, ns), watch_config.clone())
         .default_backoff()
         .reflect(pc_writer)
-        .applied_objects()
-        .predicate_filter(wakes_users, Default::default());
+        .filter_map(wakers(Changes::new(wakes_users), false));
     let cpc_stream = watcher(
         Api::<ClusterProviderConfig>::all(client.clone()),
         watch_config.clone(),
     )
     .default_backoff()
     .reflect(cpc_writer)
-    .applied_objects()
-    .predicate_filter(wakes_users, Default::default());
+    .filter_map(wakers(Changes::new(wakes_users), false));
     // Namespaces for their labels only (ClusterProviderConfigs' `allowedNamespaces`): their
     // metadata, and with `--namespace` only that one.
     let ns_config = match ns {
@@ -383,8 +419,7 @@ async fn controller(
     )
     .default_backoff()
     .reflect(ns_writer)
-    .applied_objects()
-    .predicate_filter(namespace_labels, Default::default());
+    .filter_map(wakers(Changes::new(namespace_labels), false));
     // Only to notice rotation: metadata (its resourceVersion changes with the data) is
     // enough, and the operator then holds no Secret data it does not use. A config's own
     // Secret is read when its client is built.
@@ -393,7 +428,7 @@ async fn controller(
         watch_config.clone(),
     )
     .default_backoff()
-    .touched_objects();
+    .filter_map(wakers(Changes::new(secret_version), true));
 
     let by_pc = ra_store.clone();
     let by_cpc = ra_store.clone();
@@ -432,6 +467,11 @@ async fn controller(
         })
     };
 
+    let pacing = tokio::spawn(
+        pacer
+            .clone()
+            .run(ra_store.clone(), synced.clone(), paced_tx),
+    );
     Controller::for_stream(ra_stream, ra_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .watches_stream(pc_stream, move |pc: ProviderConfig| {
@@ -491,14 +531,19 @@ async fn controller(
                 .collect::<Vec<_>>()
         })
         .reconcile_on(affected_rx)
+        .reconcile_on(paced_rx)
         .graceful_shutdown_on(shutdown)
         .run(
             move |ra, ctx: Arc<Context>| {
                 let mut synced = synced.clone();
+                let pacer = pacer.clone();
                 async move {
                     // The sender lives as long as the readiness task, which ends only synced.
                     let _ = synced.wait_for(|s| *s).await;
-                    reconcile::reconcile(ra, ctx).await
+                    let object = ObjectRef::from_obj(ra.as_ref());
+                    let result = reconcile::reconcile(ra, ctx).await;
+                    pacer.finished(&object);
+                    result
                 }
             },
             |ra, err: &reconcile::Error, ctx: Arc<Context>| {
@@ -511,6 +556,7 @@ async fn controller(
         )
         .for_each(|_| futures::future::ready(()))
         .await;
+    pacing.abort();
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod gcore_provider;
 mod harness_provider;
 mod harness_sim;
 mod hyperstack_provider;
+mod image_build;
 mod install;
 mod real_kube;
 mod response_fuzz;

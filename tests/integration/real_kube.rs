@@ -678,6 +678,7 @@ async fn the_scale_scenarios_run_on_a_real_server() {
         deadline: Duration::from_secs(120),
         unrelated_secrets: 0,
         kube: Kube::Real,
+        operator_bin: None,
     };
     let results = scenarios::run(&opts, |m| println!("{}", m.json()))
         .await

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use testbed::scenarios::{self, Kube, Measurement, Options};
+use testbed::scenarios::{self, FRESH, Kube, Measurement, Options};
 
 fn find<'a>(results: &'a [Measurement], scenario: &str) -> &'a Measurement {
     results
@@ -25,6 +25,7 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
         deadline: Duration::from_secs(120),
         unrelated_secrets: 20,
         kube: Kube::Memory,
+        operator_bin: None,
     };
     let results = scenarios::run(&opts, |m| println!("{}", m.json()))
         .await
@@ -51,6 +52,17 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
         "one paged list per scope: {steady:?}"
     );
 
+    let fresh = find(&results, "fresh");
+    assert_eq!(
+        fresh.provider_writes, FRESH as u64,
+        "one create each: {fresh:?}"
+    );
+    assert_eq!(fresh.remote_left, Some(300 + FRESH as u64), "{fresh:?}");
+    assert!(
+        fresh.p50_seconds.is_some_and(|p50| p50 > 0.0) && fresh.p99_seconds >= fresh.p50_seconds,
+        "{fresh:?}"
+    );
+
     let churn = find(&results, "churn");
     assert_eq!(
         churn.remote_left,
@@ -59,7 +71,7 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
     );
     assert_eq!(
         churn.provider_writes,
-        30 + 300,
+        30 + 300 + FRESH as u64,
         "one update per changed role and one delete each: {churn:?}"
     );
 
@@ -67,5 +79,12 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
     assert_eq!(limited.remote_left, Some(60), "{limited:?}");
     assert_eq!(limited.rate_limited, 0, "never a 429: {limited:?}");
 
-    assert!(find(&results, "memory").peak_rss_mib > 0.0);
+    let memory = find(&results, "memory");
+    assert!(
+        memory
+            .idle_rss_mib
+            .is_some_and(|idle| idle > 0.0 && idle <= memory.peak_rss_mib),
+        "{memory:?}"
+    );
+    assert!(memory.bytes_per_assignment.is_some(), "{memory:?}");
 }

@@ -57,7 +57,13 @@ pub struct Options {
     pub unrelated_secrets: usize,
     /// Which Kubernetes API the scenarios run on.
     pub kube: Kube,
+    /// The binary that runs the operator, when not `bin`: the image build, which has no
+    /// sandbox in it (`bin` still runs the sandbox).
+    pub operator_bin: Option<PathBuf>,
 }
+
+/// New RoleAssignments the fresh scenario applies one by one during a resync wave.
+pub const FRESH: usize = 20;
 
 /// The Kubernetes API of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -109,6 +115,13 @@ pub struct Measurement {
     pub request_budget: Option<u64>,
     /// CPU each process spent in the scenario: where the time went.
     pub cpu: CpuSeconds,
+    /// fresh: seconds from apply to Ready, median and 99th percentile.
+    pub p50_seconds: Option<f64>,
+    pub p99_seconds: Option<f64>,
+    /// memory: the operator's resident memory with its caches synced and nothing to do.
+    pub idle_rss_mib: Option<f64>,
+    /// memory: (peak - idle) / n.
+    pub bytes_per_assignment: Option<f64>,
 }
 
 /// CPU seconds (user + system) of the operator, the sandbox (in-memory API and
@@ -173,6 +186,10 @@ impl Measurement {
             "rate_limited": self.rate_limited,
             "remote_left": self.remote_left,
             "request_budget": self.request_budget,
+            "p50_seconds": self.p50_seconds.map(|v| (v * 1000.0).round() / 1000.0),
+            "p99_seconds": self.p99_seconds.map(|v| (v * 1000.0).round() / 1000.0),
+            "idle_rss_mib": self.idle_rss_mib.map(|v| (v * 10.0).round() / 10.0),
+            "bytes_per_assignment": self.bytes_per_assignment.map(f64::round),
             "cpu_seconds": {
                 "operator": (self.cpu.operator * 100.0).round() / 100.0,
                 "sandbox": (self.cpu.sandbox * 100.0).round() / 100.0,
@@ -258,7 +275,7 @@ impl Sandbox {
     async fn start(opts: &Options, dir: &Path, cluster: Option<&Path>) -> Result<Self> {
         let latency = format!("{}ms", opts.latency.as_millis());
         // Enough users that every assignment is a distinct (user, scope) pair.
-        let extra_users = (opts.gcore.max(opts.harness) / 6 + 1).to_string();
+        let extra_users = ((opts.gcore + FRESH).max(opts.harness) / 6 + 1).to_string();
         let limit = HARNESS_REQUESTS_PER_MINUTE.to_string();
         let mut child = Command::new(&opts.bin)
             .args(["sandbox", "--no-controller", "--no-examples", "--stats"])
@@ -357,7 +374,7 @@ impl Operator {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let log_file = std::fs::File::create(log)?;
-        let child = Command::new(&opts.bin)
+        let child = Command::new(opts.operator_bin.as_ref().unwrap_or(&opts.bin))
             .args(["run", "--leader-election", "false", "--log-format", "json"])
             .args(["--metrics-addr", &addr])
             .env("KUBECONFIG", kubeconfig)
@@ -396,6 +413,15 @@ impl Operator {
 
     /// VmHWM: the most resident memory the process has had.
     fn peak_rss_mib(&self) -> f64 {
+        self.status_mib("VmHWM:")
+    }
+
+    /// VmRSS: the resident memory now.
+    fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> f64 {
         let Some(pid) = self.child.id() else {
             return 0.0;
         };
@@ -403,15 +429,33 @@ impl Operator {
             .ok()
             .and_then(|s| {
                 s.lines()
-                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .find_map(|l| l.strip_prefix(field))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             })
             .map_or(0.0, |kib| kib / 1024.0)
     }
 
+    /// Waits until the operator's caches are synced (`/readyz`).
+    async fn wait_ready(&self, deadline: Duration) -> Result<()> {
+        let http = reqwest::Client::new();
+        wait_for("the operator to be ready", deadline, || async {
+            http.get(format!("{}/readyz", self.metrics))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await
+    }
+
     async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The `q` quantile of sorted `values` (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied().unwrap_or(0.0)
 }
 
 async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<()>
@@ -622,7 +666,9 @@ async fn create_unrelated_secrets(client: &kube::Client, n: usize) -> Result<()>
 
 /// The whole run: cold, steady and churn on Gcore, then limited on Harness.
 pub async fn run(opts: &Options, mut report: impl FnMut(&Measurement)) -> Result<Vec<Measurement>> {
-    let dir = tempfile::tempdir()?;
+    let dir = tempfile::Builder::new().prefix("dbg-bench").tempdir()?;
+    let dir = dir.keep();
+    let dir = DbgDir(dir);
     let (real, audit) = match opts.kube {
         Kube::Memory => (None, None),
         Kube::Real => {
@@ -669,6 +715,8 @@ async fn scenarios(
 
     let mut operator =
         Operator::start(opts, &sandbox.kubeconfig, &dir.join("operator-1.log")).await?;
+    operator.wait_ready(opts.deadline).await?;
+    let idle = operator.rss_mib();
     if opts.gcore > 0 {
         let n = opts.gcore;
         let fixtures = sandbox.info["providers"]["gcore"]["fixtures"].clone();
@@ -706,6 +754,45 @@ async fn scenarios(
             &mut out,
         );
 
+        // fresh: restarted again, the operator resyncs all n while new ones arrive one by
+        // one; each must be Ready soon, not after the wave.
+        operator.stop().await;
+        let window = Window::open(sandbox, "gcore", None).await?;
+        operator = Operator::start(opts, &sandbox.kubeconfig, &dir.join("operator-3.log")).await?;
+        wait_for("the resync wave to start", opts.deadline, || async {
+            operator.reconciles("success").await > 0
+        })
+        .await?;
+        let mut latencies = Vec::with_capacity(FRESH);
+        for i in 0..FRESH {
+            let name = format!("fresh-{i}");
+            let spec = gcore_spec(&fixtures, n + i)?;
+            let applied = Instant::now();
+            apply(&api, vec![(name.clone(), spec)]).await?;
+            tracker
+                .wait(&format!("{name} Ready"), opts.deadline, |seen| {
+                    seen.get(&name).is_some_and(|s| s.ready)
+                })
+                .await?;
+            latencies.push(applied.elapsed().as_secs_f64());
+        }
+        let resynced = operator.reconciles("success").await;
+        latencies.sort_by(f64::total_cmp);
+        let fresh = window.close("fresh", FRESH, sandbox, &operator).await?;
+        if resynced >= n as u64 {
+            eprintln!(
+                "converge: the resync wave ended before the last fresh assignment was Ready: the fresh row measured less than a wave"
+            );
+        }
+        push(
+            Measurement {
+                p50_seconds: Some(percentile(&latencies, 0.50)),
+                p99_seconds: Some(percentile(&latencies, 0.99)),
+                ..fresh
+            },
+            &mut out,
+        );
+
         // churn: a new role for some, then delete them all (on the in-memory API only: the
         // real server's rows are cold and steady).
         let churn = if opts.kube == Kube::Memory {
@@ -737,7 +824,8 @@ async fn scenarios(
                     })
                 })
                 .await?;
-            futures::stream::iter(names.iter())
+            let fresh_names: Vec<String> = (0..FRESH).map(|i| format!("fresh-{i}")).collect();
+            futures::stream::iter(names.iter().chain(&fresh_names))
                 .map(|name| {
                     let api = api.clone();
                     async move {
@@ -784,13 +872,19 @@ async fn scenarios(
             &mut out,
         );
     }
-    // Every operator process of the run: the cold one and the restarted one.
-    let peak = out.iter().map(|m| m.peak_rss_mib).fold(0.0, f64::max);
+    // Every operator process of the run: the cold one and the restarted ones.
+    let peak = out
+        .iter()
+        .map(|m| m.peak_rss_mib)
+        .fold(operator.peak_rss_mib(), f64::max);
+    let n = opts.gcore.max(opts.harness);
     push(
         Measurement {
             scenario: "memory",
-            n: opts.gcore.max(opts.harness),
-            peak_rss_mib: peak.max(operator.peak_rss_mib()),
+            n,
+            peak_rss_mib: peak,
+            idle_rss_mib: Some(idle),
+            bytes_per_assignment: (n > 0).then(|| (peak - idle) * 1024.0 * 1024.0 / n as f64),
             ..Measurement::default()
         },
         &mut out,
@@ -798,4 +892,10 @@ async fn scenarios(
     operator.stop().await;
     tracker.stop();
     Ok(out)
+}
+struct DbgDir(PathBuf);
+impl DbgDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
 }

@@ -180,7 +180,7 @@ fn item_and_property_counts() {
             "spec.dense: Too many: 2: must have at most 1 item",
             "spec.few: Invalid value: 1: spec.few in body should have at least 2 items",
             "spec.many: Too many: 2: must have at most 1 item",
-            "spec.sparse: Invalid value: map[string]interface {}{}: spec.sparse in body should have at least 1 properties",
+            "spec.sparse: Invalid value: {}: spec.sparse in body should have at least 1 properties",
         ]
     );
 }
@@ -411,8 +411,8 @@ fn cel_rule_failure_uses_message_or_rule() {
     assert_eq!(
         check(s, json!({"min": 300, "max": 200})),
         [
-            r#"spec: Invalid value: "object": min must not exceed max"#,
-            r#"spec: Invalid value: "object": failed rule: self.max < 100"#,
+            r#"spec: Invalid value: min must not exceed max"#,
+            r#"spec: Invalid value: failed rule: self.max < 100"#,
         ]
     );
 }
@@ -425,7 +425,7 @@ fn cel_exactly_one_of_two_fields() {
         "properties": {"gcore": {"type": "object"}, "harness": {"type": "object"}},
     });
     assert!(check(s.clone(), json!({"gcore": {}})).is_empty());
-    let expected = [r#"spec: Invalid value: "object": exactly one provider block must be set"#];
+    let expected = [r#"spec: Invalid value: exactly one provider block must be set"#];
     assert_eq!(check(s.clone(), json!({})), expected);
     assert_eq!(check(s, json!({"gcore": {}, "harness": {}})), expected);
 }
@@ -447,7 +447,7 @@ fn cel_transition_rule_only_runs_on_update_of_an_existing_field() {
     );
     assert_eq!(
         printed(&s.validate(&object(json!({"userId": "b"})), Some(&old))),
-        [r#"spec.userId: Invalid value: "string": userId is immutable"#]
+        [r#"spec.userId: Invalid value: "b": userId is immutable"#]
     );
 }
 
@@ -493,7 +493,7 @@ fn cel_reason_field_path_and_message_expression() {
         [
             "spec.a: Required value: a is needed",
             "spec: Forbidden: b may not be no",
-            r#"spec: Duplicate value: "object""#,
+            r#"spec: Duplicate value"#,
         ]
     );
     assert_eq!(errors[1].kind.reason(), "FieldValueForbidden");
@@ -521,8 +521,8 @@ fn cel_rules_on_map_values_and_list_items_use_their_paths() {
     assert_eq!(
         printed(&s.validate(&new, Some(&old))),
         [
-            r#"spec.labels[k]: Invalid value: "string": failed rule: self.size() < 3"#,
-            r#"spec.roles[0].level: Invalid value: "integer": may not decrease"#,
+            r#"spec.labels[k]: Invalid value: "long": failed rule: self.size() < 3"#,
+            r#"spec.roles[0].level: Invalid value: 4: may not decrease"#,
         ]
     );
 }
@@ -554,7 +554,7 @@ fn evaluation_errors_are_reported_not_swallowed() {
     let errors = check(s, json!({}));
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].starts_with(r#"spec: Invalid value: "object": "#),
+        errors[0].starts_with(r#"spec: Invalid value: "#),
         "{}",
         errors[0]
     );

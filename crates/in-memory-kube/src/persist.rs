@@ -742,12 +742,12 @@ pub fn delete_one(
             .put(&served.group_resource(), key.clone(), new);
         return pending(object, true);
     }
+    if !dry_run {
+        remove_object(cluster, served, key, (*old).clone());
+    }
+    // Upstream lists a removed object as it was last stored.
     Deletion {
-        object: if dry_run {
-            old
-        } else {
-            remove_object(cluster, served, key, (*old).clone())
-        },
+        object: old,
         changed: !dry_run,
         gone: true,
     }

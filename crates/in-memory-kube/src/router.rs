@@ -375,6 +375,13 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             "cannot read the request body: {e}"
         ))),
     };
+    // Upstream tells clients when to retry a failure it says is temporary.
+    let retry_after = result.as_ref().err().and_then(|err| {
+        err.details
+            .as_ref()
+            .and_then(|d| d.get("retryAfterSeconds"))
+            .and_then(Value::as_u64)
+    });
     let reply = result.unwrap_or_else(|err| Reply::json(err.code, &err.to_status()));
     record.code = reply.code;
     shared.record(record, reply.wrote);
@@ -386,6 +393,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
         header::CONTENT_TYPE,
         HeaderValue::from_static(reply.content_type),
     );
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     for warning in &reply.warnings {
         if let Some(value) = warning_header(warning) {
             headers.append(header::WARNING, value);

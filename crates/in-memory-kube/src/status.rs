@@ -172,6 +172,19 @@ impl ApiError {
         Self::new(422, "Invalid", message).with_details(json!({}))
     }
 
+    /// A list from a version newer than any the server has reached.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        )
+        .with_details(json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        }))
+    }
+
     /// A failure upstream reports with a code and message only.
     pub fn without_reason(code: u16, message: impl Into<String>) -> Self {
         Self::new(code, "", message)

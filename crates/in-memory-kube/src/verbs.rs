@@ -223,6 +223,8 @@ impl Selection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ListAt {
     Latest,
+    /// The latest state, which must be at least this version.
+    NotOlderThan(u64),
     /// `resourceVersionMatch=Exact`: the state at that version, while history reaches it.
     Exact(u64),
 }
@@ -246,7 +248,8 @@ fn list_at(call: &Call) -> Result<ListAt, ApiError> {
             .parse()
             .map(ListAt::Exact)
             .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}"))),
-        _ => Ok(ListAt::Latest),
+        (Some(rv), _) => Ok(rv.parse().map_or(ListAt::Latest, ListAt::NotOlderThan)),
+        (None, None) => Ok(ListAt::Latest),
     }
 }
 
@@ -342,11 +345,19 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
             .map(|t| (t.namespace.clone(), t.name.clone()));
         // Continued pages and exact lists read the state at their version, as upstream's
         // storage does, while the retained history reaches back to it.
+        let current = cluster.store.current_rv();
+        if let ListAt::NotOlderThan(rv) | ListAt::Exact(rv) = at
+            && rv > current
+        {
+            // Upstream waits three seconds for its cache to catch up first; nothing here
+            // ever lags behind itself.
+            return Err(ApiError::too_large_resource_version(rv, current));
+        }
         let snapshot;
         let (source, list_rv): (Objects<'_>, u64) = match at {
-            ListAt::Latest => (
+            ListAt::Latest | ListAt::NotOlderThan(_) => (
                 Box::new(cluster.store.range(&gr, namespace, after.as_ref())),
-                cluster.store.current_rv(),
+                current,
             ),
             ListAt::Exact(rv) => {
                 snapshot =
@@ -414,6 +425,12 @@ pub fn list(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
 pub fn create(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
     let mut body = parse_body(call)?;
     let opts = write_options(call, false, "CreateOptions")?;
+    if !rv_of(&body).is_empty() {
+        return Err(ApiError::without_reason(
+            500,
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let info = &call.served.info;
     let name = {
         let meta = metadata_mut(&mut body)?;
@@ -508,15 +525,16 @@ pub fn update(shared: &Shared, call: &Call) -> Result<Reply, ApiError> {
         let mut cluster = shared.cluster();
         let old = current(&cluster, call)?;
         match rv_of(&body) {
+            // Upstream names the resource here, not the kind.
             "" if info.custom => {
                 return Err(ApiError::invalid(
-                    &info.kind,
+                    &info.plural,
                     &info.group,
                     &name,
-                    &[super::schema::FieldError {
-                        kind: super::schema::FieldErrorKind::Invalid,
+                    &[FieldError {
+                        kind: FieldErrorKind::Invalid,
                         field: "metadata.resourceVersion".into(),
-                        bad_value: Some(json!("0x0")),
+                        bad_value: Some(json!(0)),
                         detail: "must be specified for an update".into(),
                     }],
                 ));
@@ -796,21 +814,15 @@ pub fn delete_collection(shared: &Shared, call: &Call) -> Result<Reply, ApiError
         for (key, old) in targets {
             let deletion = delete_one(&mut cluster, &call.stored, &key, old, dry_run);
             changed |= deletion.changed;
-            items.push(call.served.present(&deletion.object).into_owned());
+            items.push(deletion.object);
         }
         (items, changed, cluster.store.current_rv())
     };
     if changed {
         shared.notify(rv);
     }
-    let info = &call.served.info;
-    let mut reply = Reply::json(
-        200,
-        &json!({
-            "kind": info.list_kind, "apiVersion": info.api_version(),
-            "metadata": {"resourceVersion": rv.to_string()}, "items": items,
-        }),
-    );
+    let list_meta = json!({"resourceVersion": rv.to_string()});
+    let mut reply = Reply::bytes(200, write_list(call, &items, &list_meta)?);
     reply.wrote = changed;
     Ok(reply)
 }

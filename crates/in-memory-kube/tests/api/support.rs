@@ -98,6 +98,7 @@ pub struct Answer {
     pub content_type: String,
     /// The texts of the `Warning` headers.
     pub warnings: Vec<String>,
+    pub retry_after: Option<String>,
     pub body: axum::body::Body,
 }
 
@@ -146,6 +147,7 @@ pub async fn send(
         code: response.status().as_u16(),
         content_type,
         warnings,
+        retry_after: header("retry-after").first().cloned(),
         body: axum::body::Body::new(response.into_body()),
     }
 }

@@ -28,6 +28,24 @@ setup_install_checks
 .venv/bin/python -m unittest discover --quiet --start-directory tests/python --top-level-directory tests/python
 # --- end of install checks
 
+# --- Real Kubernetes: kube-apiserver (with etcd) and helm built from the Go modules pinned in
+# tests/kube-apiserver (once per machine, cached; about ten minutes on two cores the first
+# time). The real-server tests need them; without Go they would fail, so say why here.
+if ! command -v go >/dev/null 2>&1; then
+    echo "scripts/test.sh: Go 1.26 or newer is needed to build the real kube-apiserver for the tests" >&2
+    exit 1
+fi
+scripts/kube-apiserver.sh --build >/dev/null
+scripts/helm.sh --build >/dev/null
+unformatted=$(cd tests/kube-apiserver && gofmt -l .)
+if [ -n "$unformatted" ]; then
+    echo "scripts/test.sh: gofmt would change: $unformatted" >&2
+    exit 1
+fi
+# -trimpath: the same build flags as the scripts', so vet reuses their build cache.
+(cd tests/kube-apiserver && go vet -trimpath ./...)
+# ---------------------------------------------------------------------------------------
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # --- Dependency audit: cargo deny (deny.toml) ------------------------------------------

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use testbed::scenarios::{self, HARNESS_REQUESTS_PER_MINUTE, Measurement, Options};
+use testbed::scenarios::{self, HARNESS_REQUESTS_PER_MINUTE, Kube, Measurement, Options};
 
 #[derive(Debug, Parser)]
 #[command(about = "rolesync's scale benchmark")]
@@ -26,6 +26,10 @@ struct Args {
     /// Secrets of 4 KiB that no provider config names, present throughout.
     #[arg(long, default_value_t = 1_000)]
     unrelated_secrets: usize,
+    /// The Kubernetes API: the sandbox's in-memory one, or a real kube-apiserver (cold and
+    /// steady only; needs Go to build it once).
+    #[arg(long, value_enum, default_value = "memory")]
+    kube: Kube,
     /// The longest any scenario may take.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
     deadline: Duration,
@@ -74,6 +78,7 @@ async fn main() {
         latency: args.latency,
         deadline: args.deadline,
         unrelated_secrets: args.unrelated_secrets,
+        kube: args.kube,
     };
     eprintln!(
         "converge: {} Gcore (latency {:?}, no limit), {} Harness at its published {HARNESS_REQUESTS_PER_MINUTE} requests/min (unscaled clock), {} cores",

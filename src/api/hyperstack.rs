@@ -5,7 +5,8 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 /// An RBAC role of a Hyperstack organization member, named by `roleId` or by `roleName`.
-/// A member holds one RBAC role, so one RoleAssignment per user.
+/// rolesync manages one RBAC role per member (whether assigning replaces a member's role
+/// or adds one is undocumented), so one RoleAssignment per user.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
 #[x_kube(
     validation = Rule::new("[has(self.roleId), has(self.roleName)].exists_one(x, x)")

@@ -69,8 +69,13 @@ pub struct SandboxArgs {
     #[arg(long, default_value = ".rolesync-sandbox")]
     pub dir: PathBuf,
     /// Port of the Kubernetes API on 127.0.0.1 (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "kubeconfig")]
     pub port: u16,
+    /// Use the cluster this kubeconfig points at (e.g. a real kube-apiserver) instead of
+    /// starting the in-memory Kubernetes API; rolesync's CRDs, namespace, Secrets and
+    /// provider configs are created there and left behind.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// Start only the API and the simulators (e.g. to run `rolesync run` yourself).
     #[arg(long)]
     pub no_controller: bool,
@@ -108,6 +113,12 @@ pub enum SandboxError {
     Setup(#[from] testbed::Error),
     #[error("setting up the sandbox cluster: {0}")]
     Kube(#[from] kube::Error),
+    #[error("cannot read kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("example {file}: {reason}")]
     Example { file: &'static str, reason: String },
     #[error(transparent)]
@@ -244,7 +255,7 @@ fn render_table(table: &serde_json::Value) -> String {
 }
 
 /// Prints a stats line for every line on stdin; returns when stdin closes.
-async fn report_stats(api: &ApiServer, sims: &Simulators) {
+async fn report_stats(api: Option<&ApiServer>, sims: &Simulators) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     // Blocking stdin reads get a thread of their own; it ends with stdin (or the sandbox).
     std::thread::spawn(move || {
@@ -256,7 +267,8 @@ async fn report_stats(api: &ApiServer, sims: &Simulators) {
     });
     while rx.recv().await.is_some() {
         let stats = json!({
-            "kubernetes": {"writesByRolesync": api.writes_by(ROLESYNC_USER_AGENT)},
+            // Another cluster keeps its own account (e.g. an audit log).
+            "kubernetes": {"writesByRolesync": api.map(|api| api.writes_by(ROLESYNC_USER_AGENT))},
             "providers": sims.stats(),
         });
         println!("{stats}");
@@ -281,23 +293,41 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let dir = std::fs::canonicalize(&args.dir).map_err(dir_err)?;
     let _lock = DirLock::acquire(&dir)?;
 
-    progress("starting the Kubernetes API");
-    let api = ApiServer::start(ServerConfig {
-        addr: ([127, 0, 0, 1], args.port).into(),
-        ..ServerConfig::default()
-    })
-    .await
-    .map_err(|source| SandboxError::Listen {
-        port: args.port,
-        source,
-    })?;
-    let kubeconfig = write(&dir, "kubeconfig", &api.kubeconfig_yaml())?;
-    let client = testbed::client_for(&api.kubeconfig_yaml()).await?;
+    let (api, kubeconfig, server, client) = match &args.kubeconfig {
+        Some(path) => {
+            let yaml =
+                std::fs::read_to_string(path).map_err(|source| SandboxError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                })?;
+            let config = testbed::config_for(&yaml).await?;
+            let server = config.cluster_url.to_string();
+            let client = kube::Client::try_from(config)?;
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            progress(&format!("using the Kubernetes API at {server}"));
+            (None, path, server, client)
+        }
+        None => {
+            progress("starting the Kubernetes API");
+            let api = ApiServer::start(ServerConfig {
+                addr: ([127, 0, 0, 1], args.port).into(),
+                ..ServerConfig::default()
+            })
+            .await
+            .map_err(|source| SandboxError::Listen {
+                port: args.port,
+                source,
+            })?;
+            let kubeconfig = write(&dir, "kubeconfig", &api.kubeconfig_yaml())?;
+            let client = testbed::client_for(&api.kubeconfig_yaml()).await?;
+            let server = api.url();
+            (Some(api), kubeconfig, server, client)
+        }
+    };
 
     testbed::ensure_namespace(&client, SYSTEM_NAMESPACE).await?;
     progress(&format!(
-        "Kubernetes API serving at {}; installing rolesync's CRDs",
-        api.url()
+        "Kubernetes API serving at {server}; installing rolesync's CRDs"
     ));
     testbed::install_crds(&client, rolesync::api::crds()).await?;
 
@@ -305,7 +335,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     let sims = Simulators::start_with(args.simulators.clone()).await?;
     sims.connect(&client).await?;
     let info = json!({
-        "kubernetes": {"server": api.url(), "kubeconfig": kubeconfig.display().to_string()},
+        "kubernetes": {"server": server, "kubeconfig": kubeconfig.display().to_string()},
         "providers": sims.describe(),
     });
     write(&dir, "sandbox.json", &format!("{info:#}\n"))?;
@@ -351,8 +381,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
     }
     let kc = kubeconfig.display();
     println!(
-        "sandbox ready: Kubernetes API at {} (kubeconfig {kc}, details in {}/sandbox.json)",
-        api.url(),
+        "sandbox ready: Kubernetes API at {server} (kubeconfig {kc}, details in {}/sandbox.json)",
         dir.display()
     );
     println!();
@@ -365,7 +394,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
 
     if args.stats {
         tokio::select! {
-            () = report_stats(&api, &sims) => {},
+            () = report_stats(api.as_ref(), &sims) => {},
             () = shutdown_signal() => {},
         }
     } else {
@@ -376,6 +405,8 @@ pub async fn run(args: SandboxArgs) -> Result<(), SandboxError> {
         let _ = op.await;
     }
     sims.shutdown().await;
-    api.shutdown().await;
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     Ok(())
 }

@@ -11,10 +11,11 @@ use crate::providers::Target;
 pub enum Applying {
     /// Nothing (usable) recorded: the next remote change records the spec first.
     Unrecorded,
-    /// The current spec, or one with the same natural key (another role where the
-    /// provider changes roles in place).
+    /// The current spec, or one granting the same role to the same assignment.
     Current,
-    /// A spec of another assignment: what it made goes before the current one is applied.
+    /// A spec of another assignment, whose grant goes before the current one is applied;
+    /// or of another role of the same one (a provider that changes roles in place),
+    /// whose grant is the one to change.
     Earlier(Box<Target>),
 }
 
@@ -33,7 +34,9 @@ pub fn applying(ra: &RoleAssignment, current: &Target) -> Applying {
         .and_then(|spec| spec.provider.target().ok())
     {
         None => Applying::Unrecorded,
-        Some(e) if e.natural_key == current.natural_key => Applying::Current,
+        Some(e) if e.natural_key == current.natural_key && e.role == current.role => {
+            Applying::Current
+        }
         Some(e) => Applying::Earlier(Box::new(e)),
     }
 }
@@ -140,9 +143,14 @@ mod tests {
             ),
             Applying::Current
         ));
-        // Gcore changes the role in place: the assignment stays the same one.
+        // Gcore changes the role in place: the assignment stays the same one, and the
+        // earlier role names which it is.
+        match applied(gcore("User"), recorded(gcore("Observer"))) {
+            Applying::Earlier(earlier) => assert_eq!(earlier.role, "Observer"),
+            _ => panic!("the Observer spec is an earlier one"),
+        }
         assert!(matches!(
-            applied(gcore("User"), recorded(gcore("Observer"))),
+            applied(gcore("User"), recorded(gcore("User"))),
             Applying::Current
         ));
         // Harness assignments are per role: the viewer one is found only through its spec.
@@ -165,7 +173,7 @@ mod tests {
         compact(&mut current);
         assert_eq!(current.metadata.annotations, None, "no empty map left");
 
-        let mut other = ra(gcore("User"), recorded(gcore("Observer")));
+        let mut other = ra(gcore("User"), recorded(gcore("User")));
         other.finalizers_mut().push(FINALIZER.into());
         other
             .annotations_mut()

@@ -57,6 +57,9 @@ pub struct FakeProvider {
     calls: Mutex<Vec<Op>>,
     failures: Mutex<Vec<(Op, ProviderError)>>,
     next_id: AtomicU64,
+    /// Cached observations miss everything granted so far (the list predates them); fresh
+    /// ones see it, and the first fresh one refreshes the cache.
+    stale_cache: Mutex<bool>,
 }
 
 fn key_of(want: &Desired) -> String {
@@ -73,7 +76,12 @@ impl FakeProvider {
             calls: Mutex::default(),
             failures: Mutex::default(),
             next_id: AtomicU64::new(1),
+            stale_cache: Mutex::default(),
         }
+    }
+
+    pub fn set_stale_cache(&self, stale: bool) {
+        *lock(&self.stale_cache) = stale;
     }
 
     /// Makes an assignment exist remotely (someone granted it); returns its id.
@@ -151,7 +159,16 @@ impl Connection for FakeProvider {
         } else {
             Op::Observe
         };
+        let mut stale = lock(&self.stale_cache);
+        if op == Op::ObserveFresh {
+            *stale = false;
+        }
+        let blind = *stale;
+        drop(stale);
         let result = self.call(op).map(|()| {
+            if blind {
+                return None;
+            }
             let remote = lock(&self.remote);
             let key = key_of(want);
             known

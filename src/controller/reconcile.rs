@@ -486,9 +486,21 @@ async fn sync(
     let allowed = Allowed::from_policies(&ra.spec.management_policies);
     let recorded = ra.status.as_ref().and_then(|s| s.external_id.clone());
     let freshness = Freshness { max_age: poll };
+    let mut earlier_grant = None;
     let noted = match applying(ra, target) {
         Applying::Current => true,
         Applying::Unrecorded => false,
+        Applying::Earlier(earlier) if earlier.natural_key == target.natural_key => {
+            if ra.spec.external_id.is_none() {
+                earlier_grant =
+                    earlier_role(client, &earlier, recorded.as_deref(), allowed).await?;
+            }
+            ctx.writes
+                .record_applying(ra)
+                .await
+                .map_err(Failure::Record)?;
+            true
+        }
         Applying::Earlier(earlier) => {
             // Left alone where deleting is forbidden or another resource now claims it.
             let claim = claim_key(&config, &earlier.natural_key);
@@ -507,18 +519,20 @@ async fn sync(
         .spec
         .external_id
         .clone()
-        .or(recorded.clone())
-        .map(ExternalId::new);
+        .map(ExternalId::new)
+        .or(earlier_grant)
+        .or(recorded.clone().map(ExternalId::new));
     let want = &target.desired;
 
     let mut found = client
         .observe(want, known.as_ref(), freshness)
         .await
         .map_err(provider("observe"))?;
-    if found.is_none() && !(allowed.create && client.create_is_idempotent()) {
+    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
         // A cached list may predate an assignment someone just made: confirm the absence
-        // with fresh data before creating (where that could duplicate a grant) or
-        // reporting it missing.
+        // with fresh data before creating (where that could duplicate a grant), reporting
+        // it missing, or giving up on the assignment the resource names (it is adopted,
+        // not created again).
         found = client
             .observe(want, known.as_ref(), FRESH)
             .await
@@ -560,6 +574,12 @@ async fn sync(
             }
         }
         Step::Replace(old) => {
+            // Where creating what exists may duplicate it, only fresh data says it is not there.
+            let freshness = if client.create_is_idempotent() {
+                freshness
+            } else {
+                FRESH
+            };
             let observed = replace(client, want, &old, freshness).await?;
             info!(object = %key, old = %old.external_id, new = %observed.external_id, "replaced remote assignment");
             let note = format!(
@@ -584,6 +604,36 @@ async fn sync(
         Step::ReportMissing => Outcome::Missing,
     };
     Ok(outcome)
+}
+
+/// Another role of the same assignment was being applied (a provider that changes roles
+/// in place): what the earlier role made is the grant to change now, not one to leave
+/// beside the new role. A process that crashed before recording it may have made it, so
+/// fresh data. Where status names a grant still being changed to the earlier role (a
+/// provider whose change can leave both, such as Hyperstack where assigning adds), that
+/// change is finished first, before the record moves on, so that one grant is left.
+async fn earlier_role(
+    client: &dyn Connection,
+    earlier: &Target,
+    recorded: Option<&str>,
+    allowed: Allowed,
+) -> Result<Option<ExternalId>, Failure> {
+    let recorded = recorded.map(ExternalId::new);
+    let seen = client
+        .observe(&earlier.desired, recorded.as_ref(), FRESH)
+        .await
+        .map_err(provider("observe"))?;
+    Ok(match seen {
+        Some(o) if o.up_to_date => Some(o.external_id),
+        Some(o) if allowed.update && recorded.as_ref() == Some(&o.external_id) => {
+            let finished = client
+                .update(&o.external_id, &earlier.desired)
+                .await
+                .map_err(provider("update"))?;
+            Some(finished.external_id)
+        }
+        _ => None,
+    })
 }
 
 /// A crash between a remote change and the status write, then a spec change, leaves an

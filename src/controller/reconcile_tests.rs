@@ -72,6 +72,8 @@ struct SyncCase {
     remote: Vec<Value>,
     /// Whether status names the first of them (it was Ready before).
     recorded: bool,
+    /// Whether the provider's cached list predates the remote grants (someone just made them).
+    stale_cache: bool,
     /// A provider operation that keeps failing, and how.
     failing: Option<(Op, ProviderError)>,
     /// Every provider call until nothing changes, ending with the resync that finds so.
@@ -91,6 +93,7 @@ fn case(why: &'static str, provider: fn() -> FakeProvider, spec: Value) -> SyncC
         annotations: json!({}),
         remote: Vec::new(),
         recorded: false,
+        stale_cache: false,
         failing: None,
         calls: &[],
         roles_after: &[],
@@ -148,6 +151,18 @@ fn sync_cases() -> Vec<SyncCase> {
                 "the grant exists but status never named it (a crash lost the write): adopted, not duplicated",
                 gcore_provider,
                 gcore("Observer"),
+            )
+        },
+        SyncCase {
+            remote: vec![harness("_project_viewer")],
+            recorded: true,
+            stale_cache: true,
+            calls: &[Op::Observe, Op::ObserveFresh, Op::Observe],
+            roles_after: &["_project_viewer"],
+            ..case(
+                "the named assignment is missing from a cached list: looked up afresh and kept, never created again",
+                harness_provider,
+                harness("_project_viewer"),
             )
         },
         SyncCase {
@@ -279,6 +294,7 @@ async fn sync_does_what_the_spec_policies_and_remote_state_call_for() {
         if let Some((op, error)) = c.failing.clone() {
             world.provider.fail(op, error);
         }
+        world.provider.set_stale_cache(c.stale_cache);
         world.settle().await;
         let why = c.why;
         assert_eq!(world.provider.calls(), c.calls, "{why}");

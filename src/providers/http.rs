@@ -548,6 +548,7 @@ fn error_outcome(e: &ProviderError) -> String {
         ProviderError::Transport(_) => "transport".to_owned(),
         ProviderError::Malformed(_) => "malformed".to_owned(),
         ProviderError::Config(_) => "config".to_owned(),
+        ProviderError::LeftInPlace(_) => "left_in_place".to_owned(),
     }
 }
 

@@ -96,6 +96,10 @@ pub enum ProviderError {
     /// The configuration cannot work (bad endpoint, missing account id, ...).
     #[error("invalid provider configuration: {0}")]
     Config(String),
+    /// The wanted grant is in place, but something rolesync granted before could not be
+    /// removed without taking what it did not grant too, so it was left in place.
+    #[error("left in place: {0}")]
+    LeftInPlace(String),
 }
 
 impl ProviderError {
@@ -125,6 +129,7 @@ impl ProviderError {
             Self::Transport(_) => "ConnectionFailed",
             Self::Malformed(_) => "MalformedResponse",
             Self::Config(_) => "InvalidProviderConfig",
+            Self::LeftInPlace(_) => "LeftInPlace",
         }
     }
 }

@@ -41,15 +41,14 @@ fn synced(ra: &RoleAssignment) -> Option<(String, String)> {
         .map(|c| (c.reason.clone(), c.message.clone()))
 }
 
-#[tokio::test]
-async fn schema_and_cel_invalid_resources_are_rejected_naming_the_field() {
-    let env = Env::start().await;
+/// Specs the API server must refuse, each with the field its message must name.
+pub fn invalid_specs() -> Vec<(Value, &'static str)> {
     let with = |kind, edit: &dyn Fn(&mut Value)| {
         let mut s = spec(kind, 0, 0);
         edit(&mut s);
         s
     };
-    let cases = [
+    vec![
         (
             with(Kind::Gcore, &|s| s["gcore"]["userId"] = json!("alice")),
             "spec.gcore.userId",
@@ -99,7 +98,13 @@ async fn schema_and_cel_invalid_resources_are_rejected_naming_the_field() {
             }),
             "spec",
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn schema_and_cel_invalid_resources_are_rejected_naming_the_field() {
+    let env = Env::start().await;
+    let cases = invalid_specs();
     // Raw objects: a typed RoleAssignment could not even hold some of these.
     let api: Api<DynamicObject> = Api::namespaced_with(
         env.client.clone(),

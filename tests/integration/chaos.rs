@@ -100,7 +100,7 @@ fn inject(fleet: &Fleet, rng: &mut StdRng) {
             faults.corrupt_next(1, *fault);
         }
     }
-    let api = fleet.env.api.faults();
+    let api = fleet.env.api().faults();
     match rng.random_range(0..3) {
         0 => api.drop_watches(),
         1 => api.compact_history(),
@@ -116,7 +116,7 @@ fn stop_faults(fleet: &Fleet) {
     for kind in Kind::ALL {
         fleet.faults(kind).clear();
     }
-    fleet.env.api.faults().fail_writes(0, 500);
+    fleet.env.api().faults().fail_writes(0, 500);
 }
 
 /// One random change through the Kubernetes API, as users make them.

@@ -9,18 +9,24 @@
 //!
 //! Each window is opened deterministically: the simulator answers slowly and the
 //! Kubernetes API refuses every write, so the remote step lands while its record cannot.
+//! Where a provider's docs leave open how it behaves, every window runs under each reading
+//! the simulator plays (`fleet::readings`).
 
 use crate::fleet;
 use crate::support;
 
 use std::time::Duration;
 
-use fleet::{Fleet, Kind, expected, slot_key, spec};
+use fleet::{Fleet, Kind, expected, readings, slot_key, spec};
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
+use provider_sims::gcore::RolesPerProject;
+use provider_sims::hyperstack::AssignMode;
+use provider_sims::zenml::Duplicates;
 use rolesync::api::{APPLYING_ANNOTATION, RoleAssignment};
 use serde_json::{Value, json};
 use support::{WAIT, condition, external_id, is_ready};
+use testbed::SimOptions;
 
 const NS: &str = "default";
 const SLOW: Duration = Duration::from_secs(2);
@@ -70,8 +76,8 @@ async fn wait_slot(fleet: &Fleet, kind: Kind, what: &str, pred: impl Fn(&[String
 }
 
 /// A fleet with an operator running and `name` Ready with role variant 0.
-async fn ready(kind: Kind, name: &str) -> (Fleet, support::Operator) {
-    let fleet = Fleet::start().await;
+async fn ready(kind: Kind, options: SimOptions, name: &str) -> (Fleet, support::Operator) {
+    let fleet = Fleet::start_with(options).await;
     let op = fleet.env.operator(&[]);
     fleet
         .env
@@ -99,8 +105,8 @@ async fn change_role(env: &support::Env, kind: Kind) {
         .expect("role change accepted");
 }
 
-async fn killed_after_create_before_status(kind: Kind, then: Then) {
-    let fleet = Fleet::start().await;
+async fn killed_after_create_before_status(kind: Kind, options: SimOptions, then: Then) {
+    let fleet = Fleet::start_with(options).await;
     let env = &fleet.env;
     fleet.faults(kind).set_latency(SLOW);
     let op = env.operator(&[]);
@@ -111,10 +117,10 @@ async fn killed_after_create_before_status(kind: Kind, then: Then) {
         !ra.finalizers().is_empty() && applying(ra, kind, 0)
     })
     .await;
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     wait_slot(&fleet, kind, "created", |r| !r.is_empty()).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get("crash").await.expect("get");
     assert_eq!(external_id(&ra), None, "the status write was lost");
     let posts = fleet.requests(kind, "POST") + fleet.requests(kind, "PUT");
@@ -168,8 +174,8 @@ async fn killed_after_create_before_status(kind: Kind, then: Then) {
     fleet.shutdown().await;
 }
 
-async fn killed_during_deletion(kind: Kind) {
-    let (fleet, op) = ready(kind, "leaving").await;
+async fn killed_during_deletion(kind: Kind, options: SimOptions) {
+    let (fleet, op) = ready(kind, options, "leaving").await;
     let env = &fleet.env;
 
     // The remote delete keeps failing: the resource must stay, finalizer and all.
@@ -194,11 +200,11 @@ async fn killed_during_deletion(kind: Kind) {
     // Now the remote delete lands but releasing the finalizer cannot.
     fleet.faults(kind).clear();
     fleet.faults(kind).set_latency(SLOW);
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     let op = env.operator(&[]);
     wait_slot(&fleet, kind, "deleted", <[String]>::is_empty).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let ra = env.ras(NS).get_opt("leaving").await.expect("get");
     assert!(
         ra.is_some_and(|ra| ra
@@ -216,8 +222,8 @@ async fn killed_during_deletion(kind: Kind) {
     fleet.shutdown().await;
 }
 
-async fn killed_during_replacement(kind: Kind) {
-    let (fleet, op) = ready(kind, "promote").await;
+async fn killed_during_replacement(kind: Kind, options: SimOptions) {
+    let (fleet, op) = ready(kind, options, "promote").await;
     let env = &fleet.env;
     let (old, new) = (expected(kind, SLOT, 0), expected(kind, SLOT, 1));
 
@@ -230,15 +236,13 @@ async fn killed_during_replacement(kind: Kind) {
         )
         .await
         .expect("role change accepted");
+    // rolesync records the new spec before it changes anything.
+    env.wait_ra(NS, "promote", "recorded the new spec", |ra| {
+        applying(ra, kind, 1)
+    })
+    .await;
     let replaces = matches!(kind, Kind::Harness | Kind::Zenml);
-    if replaces {
-        // rolesync records the new spec before it creates anything.
-        env.wait_ra(NS, "promote", "recorded the new spec", |ra| {
-            applying(ra, kind, 1)
-        })
-        .await;
-    }
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.api().faults().fail_writes(u32::MAX, 500);
     // Watch the remote state closely from the change on: access must never lapse.
     let mut lapsed = false;
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -260,7 +264,7 @@ async fn killed_during_replacement(kind: Kind) {
     // Killed as soon as the new role exists: for providers that replace, before the old
     // one is deleted (that takes another slow request).
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     let at_kill = slot_remote(&fleet, kind);
     if replaces {
         assert_eq!(
@@ -292,8 +296,12 @@ async fn killed_during_replacement(kind: Kind) {
 /// A role change cut short by a crash, then overtaken by another change (`then` = 0: back
 /// to the first role) before rolesync runs again: whatever the cut-short change made must
 /// not outlive it.
-async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize) {
-    let (fleet, op) = ready(kind, "flip").await;
+async fn killed_during_a_role_change_then_changed_again(
+    kind: Kind,
+    options: SimOptions,
+    then: usize,
+) {
+    let (fleet, op) = ready(kind, options, "flip").await;
     let env = &fleet.env;
     fleet.faults(kind).set_latency(SLOW);
     let patch = |variant| Patch::Merge(json!({"spec": spec(kind, SLOT, variant)}));
@@ -301,17 +309,15 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
         .patch("flip", &PatchParams::default(), &patch(1))
         .await
         .expect("role change accepted");
-    if matches!(kind, Kind::Harness | Kind::Zenml) {
-        env.wait_ra(NS, "flip", "recorded the new spec", |ra| {
-            applying(ra, kind, 1)
-        })
-        .await;
-    }
-    env.api.faults().fail_writes(u32::MAX, 500);
+    env.wait_ra(NS, "flip", "recorded the new spec", |ra| {
+        applying(ra, kind, 1)
+    })
+    .await;
+    env.api().faults().fail_writes(u32::MAX, 500);
     let second = expected(kind, SLOT, 1);
     wait_slot(&fleet, kind, "the second role", |r| r.contains(&second)).await;
     drop(op.kill().await);
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     fleet.faults(kind).clear();
 
     env.ras(NS)
@@ -328,18 +334,19 @@ async fn killed_during_a_role_change_then_changed_again(kind: Kind, then: usize)
     fleet.shutdown().await;
 }
 
-/// Every window for every provider: a module per provider, a test per window.
+/// Every window for every provider and reading: a module per provider and reading, a
+/// test per window.
 macro_rules! per_provider {
-    ([$($module:ident => $kind:expr),* $(,)?], $windows:tt) => {
-        $(per_provider!(@module $module, $kind, $windows);)*
+    ([$($module:ident => $kind:expr, $options:expr;)*], $windows:tt) => {
+        $(per_provider!(@module $module, $kind, $options, $windows);)*
     };
-    (@module $module:ident, $kind:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
+    (@module $module:ident, $kind:expr, $options:expr, {$($test:ident => $run:ident($($arg:expr),*);)*}) => {
         mod $module {
             use super::*;
             $(
                 #[tokio::test]
                 async fn $test() {
-                    super::$run($kind $(, $arg)*).await;
+                    super::$run($kind, $options $(, $arg)*).await;
                 }
             )*
         }
@@ -348,10 +355,15 @@ macro_rules! per_provider {
 
 per_provider! {
     [
-        gcore => Kind::Gcore,
-        harness => Kind::Harness,
-        zenml => Kind::Zenml,
-        hyperstack => Kind::Hyperstack,
+        gcore_one_role => Kind::Gcore, readings::gcore(RolesPerProject::One);
+        gcore_several_roles => Kind::Gcore, readings::gcore(RolesPerProject::Several);
+        harness => Kind::Harness, SimOptions::default();
+        zenml_conflict409 => Kind::Zenml, readings::zenml(Duplicates::Conflict409);
+        zenml_rejected400 => Kind::Zenml, readings::zenml(Duplicates::Rejected400);
+        zenml_rejected422 => Kind::Zenml, readings::zenml(Duplicates::Rejected422);
+        zenml_stored => Kind::Zenml, readings::zenml(Duplicates::Stored);
+        hyperstack_replace => Kind::Hyperstack, readings::hyperstack(AssignMode::Replace);
+        hyperstack_add => Kind::Hyperstack, readings::hyperstack(AssignMode::Add);
     ],
     {
         killed_after_the_remote_create_before_the_status_write =>

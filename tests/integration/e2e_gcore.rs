@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
+use provider_sims::gcore::{GcoreSimConfig, RolesPerProject};
 use rolesync::api::{ClusterProviderConfig, ProviderConfig, RoleAssignment};
 use serde_json::json;
 use support::{Env, GCORE_KEY, at_provider, condition, external_id, gcore_spec, is_ready};
@@ -192,13 +193,15 @@ async fn orphan_and_observe_only_leave_the_remote_alone() {
     env.wait_gone("default", "orphan").await;
     assert_eq!(env.gcore.assignments().len(), 1, "orphaned assignment kept");
 
-    // Observe-only: an existing assignment is reported, a missing one is not created.
+    // Observe-only: an existing assignment it is told to adopt is reported, a missing one
+    // is not created.
     let existing = env
         .gcore
         .insert_assignment(781, "Observer", Some(8), Some(125));
     let writes_before = env.requests("POST") + env.requests("PATCH") + env.requests("DELETE");
     let mut observe = gcore_spec(781, "User", Some(125));
     observe["managementPolicies"] = json!(["Observe"]);
+    observe["externalID"] = json!(existing.to_string());
     env.create_ra("default", "watcher", observe.clone(), no_annotations())
         .await;
     let ra = env.wait_ra("default", "watcher", "Ready", is_ready).await;
@@ -277,13 +280,13 @@ async fn a_crash_between_remote_create_and_status_write_does_not_duplicate() {
         !ra.finalizers().is_empty()
     })
     .await;
-    env.api.faults().fail_writes(1000, 500);
+    env.api().faults().fail_writes(1000, 500);
     env.wait_remote("created", |r| r.len() == 1).await;
     drop(op.kill().await);
     let ra = env.ras("default").get("crashy").await.expect("get");
     assert_eq!(external_id(&ra), None, "the status write was lost");
 
-    env.api.faults().fail_writes(0, 500);
+    env.api().faults().fail_writes(0, 500);
     env.gcore.faults().set_latency(Duration::ZERO);
     let _op = env.operator(&[]);
     let ra = env.wait_ra("default", "crashy", "Ready", is_ready).await;
@@ -648,4 +651,108 @@ async fn sigterm_stops_the_operator_cleanly() {
     env.wait_ra("default", "x", "Ready", is_ready).await;
     let (code, logs) = op.stop().await;
     assert_eq!(code, Some(0), "exit code after SIGTERM; logs:\n{logs}");
+}
+
+/// Whether one Gcore user may hold several roles in a project is undocumented; under
+/// either reading an assignment someone else made for another role is never rewritten.
+async fn another_roles_assignment_is_left_to_whoever_made_it(reading: RolesPerProject) {
+    let env = Env::start_with(GcoreSimConfig {
+        roles_per_project: reading,
+        ..GcoreSimConfig::default()
+    })
+    .await;
+    let theirs = env
+        .gcore
+        .insert_assignment(795, "ProjectAdministrator", Some(8), Some(128));
+    let _op = env.operator(&[]);
+    env.create_ra(
+        "default",
+        "mine",
+        gcore_spec(795, "Observer", Some(128)),
+        no_annotations(),
+    )
+    .await;
+    let role_of = |env: &Env, id: u64| {
+        env.gcore
+            .assignments()
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["role"].clone())
+    };
+    match reading {
+        RolesPerProject::Several => {
+            let ra = env.wait_ra("default", "mine", "Ready", is_ready).await;
+            assert_ne!(external_id(&ra), Some(theirs.to_string()));
+            assert_eq!(env.gcore.assignments().len(), 2);
+        }
+        RolesPerProject::One => {
+            // Gcore refuses a second role: the error says how to adopt theirs.
+            let ra = env
+                .wait_ra("default", "mine", "refused", |ra| {
+                    condition(ra, "Synced").is_some_and(|c| c.1 == "Rejected")
+                })
+                .await;
+            let message = ra
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            assert!(message.contains("spec.externalID"), "{message}");
+            assert_eq!(env.requests("PATCH"), 0);
+            env.ras("default")
+                .patch(
+                    "mine",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"externalID": theirs.to_string()}})),
+                )
+                .await
+                .expect("adopted by id");
+            let ra = env
+                .wait_ra("default", "mine", "Ready", |ra| {
+                    is_ready(ra) && ra.metadata.generation == Some(2)
+                })
+                .await;
+            assert_eq!(external_id(&ra), Some(theirs.to_string()));
+            assert_eq!(env.gcore.assignments().len(), 1);
+        }
+    }
+    let left = match reading {
+        RolesPerProject::Several => json!("ProjectAdministrator"),
+        RolesPerProject::One => json!("Observer"),
+    };
+    assert_eq!(role_of(&env, theirs), Some(left));
+
+    // Deleting removes only what the resource manages.
+    env.ras("default")
+        .delete("mine", &DeleteParams::default())
+        .await
+        .expect("delete");
+    env.wait_gone("default", "mine").await;
+    let remaining: Vec<u64> = env
+        .gcore
+        .assignments()
+        .iter()
+        .filter_map(|a| a["id"].as_u64())
+        .collect();
+    match reading {
+        RolesPerProject::Several => assert_eq!(remaining, [theirs]),
+        RolesPerProject::One => assert!(remaining.is_empty()),
+    }
+}
+
+mod one_role_per_project {
+    #[tokio::test]
+    async fn another_roles_assignment_is_left_to_whoever_made_it() {
+        super::another_roles_assignment_is_left_to_whoever_made_it(super::RolesPerProject::One)
+            .await;
+    }
+}
+
+mod several_roles_per_project {
+    #[tokio::test]
+    async fn another_roles_assignment_is_left_to_whoever_made_it() {
+        super::another_roles_assignment_is_left_to_whoever_made_it(super::RolesPerProject::Several)
+            .await;
+    }
 }

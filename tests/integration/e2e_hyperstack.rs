@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
 use provider_sims::hyperstack::{
-    FixtureRole, HyperstackFixtures, HyperstackSim, HyperstackSimConfig, IpLimit,
+    AssignMode, FixtureRole, HyperstackFixtures, HyperstackSim, HyperstackSimConfig, IpLimit,
+    RoleList,
 };
 use rolesync::api::RoleAssignment;
 use serde_json::{Value, json};
@@ -81,6 +82,43 @@ fn deletes(sim: &HyperstackSim) -> usize {
         .count()
 }
 
+/// Whether assign-roles replaces or adds is undocumented: the tests it can change run under
+/// both, replacing (the sandbox's default) with `{name}` objects, adding with role ids.
+fn reading(assign: AssignMode) -> HyperstackSimConfig {
+    HyperstackSimConfig {
+        assign,
+        role_list: match assign {
+            AssignMode::Replace => RoleList::Objects,
+            AssignMode::Add => RoleList::Ids,
+        },
+        ..HyperstackSimConfig::default()
+    }
+}
+
+macro_rules! under_each_reading {
+    ($($test:ident),* $(,)?) => {
+        under_each_reading!(@reading replacing => AssignMode::Replace; $($test),*);
+        under_each_reading!(@reading adding => AssignMode::Add; $($test),*);
+    };
+    (@reading $module:ident => $assign:expr; $($test:ident),*) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($assign).await;
+                }
+            )*
+        }
+    };
+}
+
+under_each_reading!(
+    assigns_by_id_and_by_name_and_changes_a_role,
+    drift_is_repaired_and_a_foreign_role_is_left_alone_on_deletion,
+    a_role_change_never_strips_a_foreign_role,
+);
+
 async fn delete_ra(env: &Env, name: &str) {
     env.ras(NS)
         .delete(name, &DeleteParams::default())
@@ -88,9 +126,8 @@ async fn delete_ra(env: &Env, name: &str) {
         .unwrap_or_else(|e| panic!("deleting {name}: {e}"));
 }
 
-#[tokio::test]
-async fn assigns_by_id_and_by_name_and_changes_a_role_with_one_put() {
-    let (env, sim) = start(HyperstackSimConfig::default(), None).await;
+async fn assigns_by_id_and_by_name_and_changes_a_role(assign: AssignMode) {
+    let (env, sim) = start(reading(assign), None).await;
     let _operator = env.operator(&[]);
     env.create_ra(NS, "by-id", spec(201, json!({"roleId": 2})), json!({}))
         .await;
@@ -103,10 +140,10 @@ async fn assigns_by_id_and_by_name_and_changes_a_role_with_one_put() {
     .await;
 
     let by_id = env.wait_ra(NS, "by-id", "Ready", is_ready).await;
-    assert_eq!(external_id(&by_id).as_deref(), Some("201"));
+    assert_eq!(external_id(&by_id).as_deref(), Some("201/role=2"));
     assert_eq!(at_provider(&by_id, "roleName"), "developer");
     let by_name = env.wait_ra(NS, "by-name", "Ready", is_ready).await;
-    assert_eq!(external_id(&by_name).as_deref(), Some("202"));
+    assert_eq!(external_id(&by_name).as_deref(), Some("202/role=3"));
     assert_eq!(
         at_provider(&by_name, "roleId"),
         3,
@@ -138,13 +175,17 @@ async fn assigns_by_id_and_by_name_and_changes_a_role_with_one_put() {
         })
         .await;
     assert_eq!(at_provider(&changed, "roleId"), 1);
-    assert_eq!(sim.role_of(202).as_deref(), Some("admin"));
-    assert_eq!(puts_for(&sim, 202), 2, "one PUT to assign, one to change");
-    assert_eq!(
-        deletes(&sim),
-        0,
-        "a role change never removes the role first"
-    );
+    assert_eq!(external_id(&changed).as_deref(), Some("202/role=1"));
+    assert_eq!(sim.roles_of(202), ["admin"], "the earlier role is gone");
+    // Where assigning replaces, one PUT changes the role and nothing is removed first;
+    // where it adds, the earlier role goes after the PUT, and with it the new one, which
+    // is assigned again.
+    let (puts, removes) = match assign {
+        AssignMode::Replace => (2, 0),
+        AssignMode::Add => (3, 1),
+    };
+    assert_eq!(puts_for(&sim, 202), puts);
+    assert_eq!(deletes(&sim), removes);
     sim.shutdown().await;
 }
 
@@ -222,9 +263,8 @@ async fn an_unknown_user_or_role_is_terminal() {
     sim.shutdown().await;
 }
 
-#[tokio::test]
-async fn drift_is_repaired_and_a_foreign_role_is_left_alone_on_deletion() {
-    let (env, sim) = start(HyperstackSimConfig::default(), None).await;
+async fn drift_is_repaired_and_a_foreign_role_is_left_alone_on_deletion(assign: AssignMode) {
+    let (env, sim) = start(reading(assign), None).await;
     let _operator = env.operator(&[]);
     env.create_ra(
         NS,
@@ -243,24 +283,89 @@ async fn drift_is_repaired_and_a_foreign_role_is_left_alone_on_deletion() {
     env.wait_ra(NS, "repaired", "Ready", is_ready).await;
     env.wait_ra(NS, "left", "Ready", is_ready).await;
 
-    assert!(sim.set_role(206, Some("admin")));
+    // Someone replaces the role: rolesync assigns it again (beside theirs, where
+    // assigning adds).
+    assert!(sim.set_roles(206, &["admin"]));
     wait_until("the drifted role repaired", || {
-        sim.role_of(206).as_deref() == Some("developer")
+        sim.roles_of(206).contains(&"developer".to_owned())
     })
     .await;
+    let repaired = match assign {
+        AssignMode::Replace => vec!["developer"],
+        AssignMode::Add => vec!["admin", "developer"],
+    };
+    assert_eq!(sim.roles_of(206), repaired);
 
     // Someone else gives user 207 another role; deleting the RoleAssignment must not strip it.
-    assert!(sim.set_role(207, Some("admin")));
+    assert!(sim.assign_role(207, "admin"));
+    let held = sim.roles_of(207);
     delete_ra(&env, "left").await;
     env.wait_gone(NS, "left").await;
-    assert_eq!(sim.role_of(207).as_deref(), Some("admin"));
+    assert_eq!(sim.roles_of(207), held);
     assert_eq!(deletes(&sim), 0);
 
+    let found = match assign {
+        AssignMode::Replace => "user 207 now holds role admin",
+        AssignMode::Add => {
+            "user 207 also holds admin, which rolesync did not grant, and Hyperstack removes all of a member's roles at once"
+        }
+    };
     let event = env.wait_event(NS, "left", "LeftInPlace").await;
     assert_eq!(
         event.note.as_deref(),
-        Some("left 207 in place: user 207 now holds role admin")
+        Some(format!("left 207/role=2 in place: {found}").as_str())
     );
+    sim.shutdown().await;
+}
+
+/// A role change where assigning adds must remove the earlier role, which takes every
+/// role of the member: with a role rolesync did not grant beside it, the earlier one is
+/// left in place, and status and a Warning Event say so.
+async fn a_role_change_never_strips_a_foreign_role(assign: AssignMode) {
+    let (env, sim) = start(reading(assign), None).await;
+    let _operator = env.operator(&[]);
+    env.create_ra(
+        NS,
+        "changed",
+        spec(209, json!({"roleName": "developer"})),
+        json!({}),
+    )
+    .await;
+    env.wait_ra(NS, "changed", "Ready", is_ready).await;
+    assert!(sim.assign_role(209, "admin"), "someone else assigns admin");
+    env.ras(NS)
+        .patch(
+            "changed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hyperstack": {"roleName": "viewer"}}})),
+        )
+        .await
+        .expect("role changed");
+    match assign {
+        AssignMode::Replace => {
+            env.wait_ra(NS, "changed", "Ready as viewer", is_ready)
+                .await;
+            assert_eq!(sim.roles_of(209), ["viewer"]);
+        }
+        AssignMode::Add => {
+            let ra = env
+                .wait_ra(NS, "changed", "left in place", failed_with("LeftInPlace"))
+                .await;
+            let message = ra
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
+            assert!(
+                message.contains("still holds developer") && message.contains("admin"),
+                "{message}"
+            );
+            env.wait_event(NS, "changed", "LeftInPlace").await;
+            assert_eq!(sim.roles_of(209), ["developer", "admin", "viewer"]);
+            assert_eq!(deletes(&sim), 0);
+        }
+    }
     sim.shutdown().await;
 }
 

@@ -1,12 +1,13 @@
 //! rolesync end to end with ZenML Pro: the operator process against the in-memory
 //! Kubernetes API and the ZenML simulator, driven through the Kubernetes API.
 
+use crate::fleet;
 use crate::support;
 
 use std::time::Duration;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
-use provider_sims::zenml::{SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig};
+use provider_sims::zenml::{Duplicates, SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig};
 use rolesync::api::RoleAssignment;
 use serde_json::{Value, json};
 use support::{Env, condition, external_id, is_ready};
@@ -66,10 +67,51 @@ fn remote(
         role_id: role,
         user_id: (principal.0 == "userId").then_some(principal.1),
         team_id: (principal.0 == "teamId").then_some(principal.1),
+        invitation_id: None,
         workspace_id: workspace,
         project_id: project,
     }
 }
+
+/// What ZenML's docs leave open, as the simulator plays it: every answer to assigning
+/// what exists, both answers to revoking what is gone, and list items with and without
+/// `role`. The first is the sandbox's default, the most likely reading.
+fn reading(duplicates: Duplicates) -> ZenmlSimConfig {
+    let (revoke_missing, list_role) = fleet::zenml_reading(duplicates);
+    ZenmlSimConfig {
+        duplicates,
+        revoke_missing,
+        list_role,
+        ..ZenmlSimConfig::default()
+    }
+}
+
+/// The tests a reading can change, once per reading.
+macro_rules! under_each_reading {
+    ($($test:ident),* $(,)?) => {
+        under_each_reading!(@reading documented => Duplicates::Conflict409; $($test),*);
+        under_each_reading!(@reading rejected400 => Duplicates::Rejected400; $($test),*);
+        under_each_reading!(@reading rejected422 => Duplicates::Rejected422; $($test),*);
+        under_each_reading!(@reading stored => Duplicates::Stored; $($test),*);
+    };
+    (@reading $module:ident => $duplicates:expr; $($test:ident),*) => {
+        mod $module {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(reading($duplicates)).await;
+                }
+            )*
+        }
+    };
+}
+
+under_each_reading!(
+    users_and_teams_at_every_scope_are_assigned_replaced_and_revoked,
+    an_assignment_made_while_the_list_was_cached_is_adopted_not_assigned_again,
+    what_someone_else_did_never_blocks_a_deletion,
+);
 
 fn fast_poll() -> Value {
     json!({"rolesync.dev/poll-interval": "1s"})
@@ -115,9 +157,8 @@ fn synced_message(ra: &RoleAssignment) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
-    let (env, zenml) = start(ZenmlSimConfig::default()).await;
+async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked(config: ZenmlSimConfig) {
+    let (env, zenml) = start(config).await;
     let _op = env.operator(&[]);
     let fx = f();
     let (ws, project) = fx.projects[0];
@@ -156,8 +197,8 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
         let status = ra.status.clone().unwrap_or_default();
         assert_eq!(status.provider.as_deref(), Some("zenml"));
         assert_eq!(
-            support::at_provider(&ra).map(|a| &a["role"]["name"]),
-            Some(&json!("Organization Viewer"))
+            support::at_provider(&ra).map(|a| &a["role"]["id"]),
+            Some(&json!(viewer.to_string()))
         );
     }
 
@@ -209,13 +250,104 @@ async fn users_and_teams_at_every_scope_are_assigned_replaced_and_revoked() {
     for (name, ..) in cases {
         env.wait_gone("default", name).await;
     }
-    let seeded = fx.user_ids.len();
+    let mut seeded = fx.seeded();
+    seeded.sort();
     assert_eq!(
-        zenml.assignments().len(),
+        zenml.assignments(),
         seeded,
-        "only the seeded roles are left: {:#?}",
-        zenml.assignments()
+        "only the seeded roles are left"
     );
+}
+
+/// An assignment someone made while the operator's list of its role and scope was cached
+/// (it said absent) is adopted, whatever ZenML answers to a duplicate assign: it is never
+/// assigned a second time, nor does a refusal leave the resource failing.
+async fn an_assignment_made_while_the_list_was_cached_is_adopted_not_assigned_again(
+    config: ZenmlSimConfig,
+) {
+    let (env, zenml) = start(config).await;
+    let _op = env.operator(&[]);
+    let fx = f();
+    let (manager, ws) = (fx.roles[1].0, fx.workspace_ids[0]);
+    let (first, second) = (("userId", fx.user_ids[1]), ("userId", fx.user_ids[2]));
+    env.create_ra(
+        "default",
+        "first",
+        spec(manager, first, Some(ws), None),
+        json!({}),
+    )
+    .await;
+    env.wait_ra("default", "first", "Ready", is_ready).await;
+    // The operator now holds the list of the manager role in that workspace (60s poll).
+    let theirs = remote(manager, second, Some(ws), None);
+    zenml.insert_assignment(theirs);
+    env.create_ra(
+        "default",
+        "second",
+        spec(manager, second, Some(ws), None),
+        json!({}),
+    )
+    .await;
+    env.wait_ra("default", "second", "Ready", is_ready).await;
+    env.wait_event("default", "second", "Adopted").await;
+    assert_eq!(count(&zenml, "POST"), 1, "only the first was assigned");
+    let rows = zenml.assignments().iter().filter(|a| **a == theirs).count();
+    assert_eq!(rows, 1);
+}
+
+/// A deletion goes through whatever someone else did to the assignment: revoked it
+/// already (ZenML's answer to revoking again is 404 or 200), or, where ZenML stores
+/// duplicates, made a second, identical row, which stays and is reported.
+async fn what_someone_else_did_never_blocks_a_deletion(config: ZenmlSimConfig) {
+    let stores_duplicates = config.duplicates == Duplicates::Stored;
+    let (env, zenml) = start(config).await;
+    let _op = env.operator(&[]);
+    let fx = f();
+    let viewer = fx.roles[3].0;
+    let (revoked, doubled) = (("teamId", fx.team_ids[0]), ("teamId", fx.team_ids[1]));
+    env.create_ra(
+        "default",
+        "revoked",
+        spec(viewer, revoked, None, None),
+        json!({}),
+    )
+    .await;
+    env.create_ra(
+        "default",
+        "doubled",
+        spec(viewer, doubled, None, None),
+        json!({}),
+    )
+    .await;
+    env.wait_ra("default", "revoked", "Ready", is_ready).await;
+    env.wait_ra("default", "doubled", "Ready", is_ready).await;
+
+    assert!(zenml.remove_assignment(&remote(viewer, revoked, None, None)));
+    let second_row = remote(viewer, doubled, None, None);
+    if stores_duplicates {
+        zenml.insert_assignment(second_row);
+    }
+    for name in ["revoked", "doubled"] {
+        env.ras("default")
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
+    }
+    env.wait_gone("default", "revoked").await;
+    env.wait_gone("default", "doubled").await;
+    let left = zenml.assignments();
+    assert!(!left.contains(&remote(viewer, revoked, None, None)));
+    if stores_duplicates {
+        assert_eq!(left.iter().filter(|a| **a == second_row).count(), 1);
+        let note = env
+            .wait_event("default", "doubled", "LeftInPlace")
+            .await
+            .note
+            .unwrap_or_default();
+        assert!(note.contains("identical"), "{note}");
+    } else {
+        assert!(!left.contains(&second_row));
+    }
 }
 
 #[tokio::test]

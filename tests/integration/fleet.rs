@@ -8,8 +8,11 @@
 use std::collections::BTreeSet;
 
 use provider_sims::Faults;
+use provider_sims::gcore::RolesPerProject;
+use provider_sims::hyperstack::{AssignMode, RoleList};
+use provider_sims::zenml::{Duplicates, RevokeMissing};
 use serde_json::{Value, json};
-use testbed::Simulators;
+use testbed::{SimOptions, Simulators};
 
 use crate::support::Env;
 
@@ -248,6 +251,53 @@ fn opt_json<T: serde::Serialize>(v: Option<T>) -> Value {
     json!(v)
 }
 
+/// How the ZenML simulator pairs the other open questions with an answer to a duplicate
+/// assign, so that each answer of each is played by some reading: revoking what is gone
+/// (404 or 200) and list items with or without `role`. The default pairs the defaults.
+pub fn zenml_reading(duplicates: Duplicates) -> (RevokeMissing, bool) {
+    match duplicates {
+        Duplicates::Conflict409 => (RevokeMissing::NotFound, false),
+        Duplicates::Rejected400 => (RevokeMissing::Ok, true),
+        Duplicates::Rejected422 => (RevokeMissing::NotFound, true),
+        Duplicates::Stored => (RevokeMissing::Ok, false),
+    }
+}
+
+/// The simulators playing one reading of what ZenML's, Hyperstack's and Gcore's docs
+/// leave open (the defaults elsewhere).
+pub mod readings {
+    use super::*;
+
+    pub fn zenml(duplicates: Duplicates) -> SimOptions {
+        let (zenml_revoke_missing, zenml_list_role) = zenml_reading(duplicates);
+        SimOptions {
+            zenml_duplicates: duplicates,
+            zenml_revoke_missing,
+            zenml_list_role,
+            ..SimOptions::default()
+        }
+    }
+
+    /// Adding comes with role ids in the list, replacing with `{name}` objects.
+    pub fn hyperstack(assign: AssignMode) -> SimOptions {
+        SimOptions {
+            hyperstack_assign: assign,
+            hyperstack_role_list: match assign {
+                AssignMode::Replace => RoleList::Objects,
+                AssignMode::Add => RoleList::Ids,
+            },
+            ..SimOptions::default()
+        }
+    }
+
+    pub fn gcore(roles: RolesPerProject) -> SimOptions {
+        SimOptions {
+            gcore_roles_per_project: roles,
+            ..SimOptions::default()
+        }
+    }
+}
+
 /// The test environment with every simulator connected as `<provider>-sandbox`.
 pub struct Fleet {
     pub env: Env,
@@ -256,8 +306,18 @@ pub struct Fleet {
 
 impl Fleet {
     pub async fn start() -> Fleet {
-        let env = Env::start().await;
-        let sims = Simulators::start().await.expect("simulators start");
+        Fleet::start_with(SimOptions::default()).await
+    }
+
+    pub async fn start_with(options: SimOptions) -> Fleet {
+        Self::on(Env::start().await, options).await
+    }
+
+    /// Every simulator (playing the readings `options` choose) connected to `env`'s cluster.
+    pub async fn on(env: Env, options: SimOptions) -> Fleet {
+        let sims = Simulators::start_with(options)
+            .await
+            .expect("simulators start");
         sims.connect(&env.client)
             .await
             .expect("providers connected");
@@ -340,9 +400,10 @@ impl Fleet {
                 .assignments()
                 .iter()
                 .map(|a| {
-                    let who = match (a.user_id, a.team_id) {
-                        (Some(u), _) => format!("user:{u}"),
-                        (_, Some(t)) => format!("team:{t}"),
+                    let who = match (a.user_id, a.team_id, a.invitation_id) {
+                        (Some(u), ..) => format!("user:{u}"),
+                        (_, Some(t), _) => format!("team:{t}"),
+                        (.., Some(i)) => format!("invitation:{i}"),
                         _ => String::new(),
                     };
                     format!(
@@ -359,7 +420,11 @@ impl Fleet {
                 .0
                 .assigned()
                 .iter()
-                .map(|(user, role)| format!("hyperstack user={user}|{role}"))
+                .flat_map(|(user, roles)| {
+                    roles
+                        .iter()
+                        .map(move |role| format!("hyperstack user={user}|{role}"))
+                })
                 .collect(),
         };
         lines.sort();

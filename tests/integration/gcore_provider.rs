@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use provider_sims::BodyFault;
-use provider_sims::gcore::{GcoreSim, GcoreSimConfig};
+use provider_sims::gcore::{GcoreSim, GcoreSimConfig, RolesPerProject};
 use rolesync::providers::gcore::{Assignment, ClientId, GcoreClient, ProjectId, Role, UserId};
 use rolesync::providers::http::{HttpSettings, RateLimit, RequestObserver};
 use rolesync::providers::{Deletion, ExternalId, Freshness, Provider, ProviderError};
@@ -20,13 +20,18 @@ const LIVE: Freshness = Freshness {
     max_age: Duration::ZERO,
 };
 
-async fn sim() -> GcoreSim {
+async fn sim_with(roles_per_project: RolesPerProject) -> GcoreSim {
     GcoreSim::start(GcoreSimConfig {
         api_key: KEY.to_owned(),
+        roles_per_project,
         ..GcoreSimConfig::default()
     })
     .await
     .expect("simulator starts")
+}
+
+async fn sim() -> GcoreSim {
+    sim_with(RolesPerProject::default()).await
 }
 
 fn settings() -> HttpSettings {
@@ -219,13 +224,20 @@ async fn adopts_an_existing_assignment_by_natural_key() {
     assert!(seen.up_to_date);
     assert_eq!(seen.at_provider["assigned_by"], serde_json::Value::Null);
 
+    // Another role's assignment for the same user and client is not rolesync's to take.
+    assert_eq!(
+        gcore
+            .observe(&want(779, Role::Observer, None), None, LIVE)
+            .await
+            .unwrap(),
+        None
+    );
     let seen = gcore
-        .observe(&want(779, Role::Observer, None), None, LIVE)
+        .observe(&want(779, Role::ClientAdministrator, None), None, LIVE)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(seen.external_id.as_str(), client_level.to_string());
-    assert!(!seen.up_to_date, "role differs");
 
     assert_eq!(
         gcore
@@ -674,7 +686,36 @@ async fn simulator_validates_like_gcore() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
-    // Duplicates are accepted (UNCONFIRMED upstream; the harder case for rolesync).
+    sim.shutdown().await;
+}
+
+/// Whether a user may hold several roles for one client and project is undocumented: the
+/// simulator refuses a second one, or keeps every one, duplicates included.
+#[tokio::test]
+async fn simulator_plays_one_or_several_roles_per_project() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    for (reading, second) in [(RolesPerProject::One, 409), (RolesPerProject::Several, 200)] {
+        let sim = sim_with(reading).await;
+        let url = format!("{}/cloud/v1/users/assignments", sim.endpoint());
+        let post = |role: &str| {
+            http.post(&url)
+                .header("Authorization", format!("apikey {KEY}"))
+                .json(&json!({"user_id": 777, "role": role, "client_id": 8, "project_id": null}))
+                .send()
+        };
+        assert_eq!(post("User").await.unwrap().status(), 200);
+        assert_eq!(
+            post("Observer").await.unwrap().status(),
+            second,
+            "{reading:?}"
+        );
+        assert_eq!(post("User").await.unwrap().status(), second, "{reading:?}");
+        sim.shutdown().await;
+    }
+    let sim = sim_with(RolesPerProject::Several).await;
+    let url = format!("{}/cloud/v1/users/assignments", sim.endpoint());
+    let auth = format!("apikey {KEY}");
     for _ in 0..2 {
         let r = http
             .post(&url)
@@ -748,4 +789,77 @@ async fn a_fresh_lookup_reads_one_user_not_the_whole_account() {
     assert!(sim.remove_assignment(id));
     assert_eq!(gcore.observe(&w, None, LIVE).await.unwrap(), None);
     assert_eq!(gcore.observe(&w, None, CACHED).await.unwrap(), None);
+}
+
+/// Where a user may hold several roles in a project, an assignment someone made for
+/// another role is never rewritten: rolesync makes its own. Where Gcore keeps one role per
+/// user and project, the create is refused, the other assignment stays as it is, and the
+/// error says how to adopt it; adopted by `spec.externalID`, it is rolesync's to change.
+#[tokio::test]
+async fn another_roles_assignment_is_never_rewritten() {
+    for reading in [RolesPerProject::One, RolesPerProject::Several] {
+        let sim = sim_with(reading).await;
+        let gcore = client(&sim);
+        let theirs = sim.insert_assignment(790, "ProjectAdministrator", Some(8), Some(126));
+        let w = want(790, Role::Observer, Some(126));
+        assert_eq!(
+            gcore.observe(&w, None, LIVE).await.unwrap(),
+            None,
+            "{reading:?}"
+        );
+        let created = gcore.create(&w).await;
+        let roles = |sim: &GcoreSim| {
+            sim.assignments()
+                .iter()
+                .map(|a| {
+                    (
+                        a["id"].as_u64().unwrap(),
+                        a["role"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        match reading {
+            RolesPerProject::Several => {
+                let ours = created.unwrap();
+                assert!(ours.up_to_date);
+                assert_ne!(ours.external_id.as_str(), theirs.to_string());
+                assert_eq!(roles(&sim)[0], (theirs, "ProjectAdministrator".into()));
+                assert_eq!(roles(&sim).len(), 2);
+            }
+            RolesPerProject::One => {
+                let err = created.unwrap_err();
+                assert!(
+                    matches!(&err, ProviderError::Rejected { status: 409, message }
+                        if message.contains(&format!("spec.externalID: \"{theirs}\""))),
+                    "{err}"
+                );
+                assert!(!err.is_retryable());
+                assert_eq!(roles(&sim), [(theirs, "ProjectAdministrator".into())]);
+                // Adopted on purpose, it is changed in place.
+                let id = ExternalId::new(theirs.to_string());
+                let seen = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
+                assert!(!seen.up_to_date);
+                gcore.update(&id, &w).await.unwrap();
+                assert_eq!(roles(&sim), [(theirs, "Observer".into())]);
+            }
+        }
+        sim.shutdown().await;
+    }
+}
+
+/// Where Gcore keeps one role per user and project, a create refused because someone
+/// just made the same assignment adopts it.
+#[tokio::test]
+async fn a_create_refused_for_an_assignment_made_meanwhile_adopts_it() {
+    let sim = sim_with(RolesPerProject::One).await;
+    let gcore = client(&sim);
+    let w = want(791, Role::Observer, Some(127));
+    assert_eq!(gcore.observe(&w, None, CACHED).await.unwrap(), None);
+    let theirs = sim.insert_assignment(791, "Observer", Some(8), Some(127));
+    let adopted = gcore.create(&w).await.unwrap();
+    assert_eq!(adopted.external_id.as_str(), theirs.to_string());
+    assert!(adopted.up_to_date);
+    assert_eq!(sim.assignments().len(), 1);
+    sim.shutdown().await;
 }

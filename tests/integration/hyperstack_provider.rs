@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use provider_sims::BodyFault;
 use provider_sims::hyperstack::{
-    FixtureRole, HyperstackFixtures, HyperstackSim, HyperstackSimConfig, IpLimit,
+    AssignMode, FixtureRole, HyperstackFixtures, HyperstackSim, HyperstackSimConfig, IpLimit,
+    RoleList,
 };
 use rolesync::providers::http::{HttpSettings, RateLimit};
 use rolesync::providers::hyperstack::{Assignment, HyperstackClient, RoleId, RoleRef, UserId};
@@ -80,7 +81,8 @@ async fn assign_observe_change_and_remove_a_role() {
     assert_eq!(hs.observe(&dev, None, LIVE).await.unwrap(), None);
     let created = hs.create(&dev).await.unwrap();
     assert!(created.up_to_date);
-    assert_eq!(created.external_id.as_str(), "201");
+    // The user, and the role rolesync granted.
+    assert_eq!(created.external_id.as_str(), "201/role=2");
     assert_eq!(created.at_provider["roleId"], 2);
     assert_eq!(created.at_provider["roleName"], "developer");
     assert_eq!(sim.role_of(201).as_deref(), Some("developer"));
@@ -103,7 +105,9 @@ async fn assign_observe_change_and_remove_a_role() {
     );
     let updated = hs.update(&id, &viewer).await.unwrap();
     assert!(updated.up_to_date);
+    assert_eq!(updated.external_id.as_str(), "201/role=3");
     assert_eq!(updated.at_provider["roleId"], 3);
+    let id = updated.external_id;
     assert_eq!(sim.role_of(201).as_deref(), Some("viewer"));
     assert_eq!(count(&sim, "PUT", "/assign-roles"), 2);
     assert_eq!(count(&sim, "DELETE", "/roles"), 0);
@@ -123,7 +127,7 @@ async fn observing_every_member_costs_two_requests() {
     let sim = sim().await;
     let users = sim.fixtures().user_ids.clone();
     for (i, user) in users.iter().enumerate() {
-        assert!(sim.set_role(*user, Some(["admin", "developer", "viewer"][i % 3])));
+        assert!(sim.set_roles(*user, &[["admin", "developer", "viewer"][i % 3]]));
     }
     let hs = client(&sim);
     for (i, user) in users.iter().enumerate() {
@@ -149,13 +153,13 @@ async fn a_role_someone_else_set_is_reported_and_never_removed() {
     let dev = by_name(202, "developer");
     let id = hs.create(&dev).await.unwrap().external_id;
 
-    assert!(sim.set_role(202, Some("admin")));
+    assert!(sim.set_roles(202, &["admin"]));
     let drifted = hs.observe(&dev, Some(&id), LIVE).await.unwrap().unwrap();
     assert!(!drifted.up_to_date);
     assert_eq!(drifted.at_provider["roleName"], "admin");
 
     // Even with the cache still saying "developer", delete reads fresh state first.
-    assert!(sim.set_role(202, Some("viewer")));
+    assert!(sim.set_roles(202, &["viewer"]));
     assert_eq!(
         hs.delete(&id, &dev).await.unwrap(),
         Deletion::LeftAlone("user 202 now holds role viewer".into())
@@ -163,9 +167,168 @@ async fn a_role_someone_else_set_is_reported_and_never_removed() {
     assert_eq!(sim.role_of(202).as_deref(), Some("viewer"));
     assert_eq!(count(&sim, "DELETE", "/roles"), 0);
 
-    assert!(sim.set_role(202, None));
+    assert!(sim.set_roles(202, &[]));
     assert_eq!(hs.delete(&id, &dev).await.unwrap(), Deletion::AlreadyGone);
     sim.shutdown().await;
+}
+
+/// Both readings of assign-roles (replace or add) and both list forms (`{name}` objects
+/// per the SDK, ids per older docs): what the simulator plays.
+const READINGS: [(AssignMode, RoleList); 4] = [
+    (AssignMode::Replace, RoleList::Objects),
+    (AssignMode::Replace, RoleList::Ids),
+    (AssignMode::Add, RoleList::Objects),
+    (AssignMode::Add, RoleList::Ids),
+];
+
+async fn sim_reading((assign, role_list): (AssignMode, RoleList)) -> HyperstackSim {
+    sim_with(HyperstackSimConfig {
+        assign,
+        role_list,
+        ..HyperstackSimConfig::default()
+    })
+    .await
+}
+
+/// `rbac_roles` is a list that may be null (members without a role are listed so) and
+/// whose elements may be objects or ids: a member holding the wanted role among others is
+/// up to date, and stays so without a write.
+#[tokio::test]
+async fn holding_the_wanted_role_among_others_is_up_to_date() {
+    for reading in READINGS {
+        let sim = sim_reading(reading).await;
+        let hs = client(&sim);
+        assert_eq!(
+            hs.observe(&by_name(203, "viewer"), None, LIVE)
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(sim.set_roles(203, &["admin", "viewer"]));
+        let seen = hs
+            .observe(&by_name(203, "viewer"), None, LIVE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(seen.up_to_date, "{reading:?}");
+        assert_eq!(seen.at_provider["roleName"], "viewer");
+        assert_eq!(
+            seen.at_provider["rbacRoles"],
+            serde_json::json!(["admin", "viewer"])
+        );
+        assert_eq!(count(&sim, "PUT", "/assign-roles"), 0);
+        sim.shutdown().await;
+    }
+}
+
+/// A role change leaves the member with the new role only, whether assigning replaces
+/// (one PUT) or adds (the PUT, then the earlier role goes: removing takes every role, so
+/// the new one is assigned again).
+#[tokio::test]
+async fn a_role_change_leaves_no_earlier_grant_under_either_reading() {
+    for reading in READINGS {
+        let sim = sim_reading(reading).await;
+        let hs = client(&sim);
+        let id = hs
+            .create(&by_name(204, "developer"))
+            .await
+            .unwrap()
+            .external_id;
+        let viewer = by_name(204, "viewer");
+        let updated = hs.update(&id, &viewer).await.unwrap();
+        assert!(updated.up_to_date, "{reading:?}");
+        assert_eq!(sim.roles_of(204), ["viewer"], "{reading:?}");
+        let seen = hs
+            .observe(&viewer, Some(&updated.external_id), LIVE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(seen.up_to_date, "{reading:?}");
+        let (puts, removes) = match reading.0 {
+            AssignMode::Replace => (2, 0),
+            AssignMode::Add => (3, 1),
+        };
+        assert_eq!(count(&sim, "PUT", "/assign-roles"), puts, "{reading:?}");
+        assert_eq!(count(&sim, "DELETE", "/roles"), removes, "{reading:?}");
+        sim.shutdown().await;
+    }
+}
+
+/// Where assigning adds and the member also holds a role rolesync did not grant, the
+/// earlier role cannot go without that one: it is left in place and the update says so
+/// (and keeps saying so, without writing again).
+#[tokio::test]
+async fn an_earlier_grant_beside_a_foreign_role_is_left_in_place_and_reported() {
+    for reading in READINGS {
+        let sim = sim_reading(reading).await;
+        let hs = client(&sim);
+        let id = hs
+            .create(&by_name(205, "developer"))
+            .await
+            .unwrap()
+            .external_id;
+        assert!(sim.assign_role(205, "admin"), "someone else assigns admin");
+        let viewer = by_name(205, "viewer");
+        match reading.0 {
+            AssignMode::Replace => {
+                hs.update(&id, &viewer).await.unwrap();
+                assert_eq!(sim.roles_of(205), ["viewer"]);
+            }
+            AssignMode::Add => {
+                for _ in 0..2 {
+                    let err = hs.update(&id, &viewer).await.unwrap_err();
+                    assert!(
+                        matches!(&err, ProviderError::LeftInPlace(m)
+                        if m.contains("developer") && m.contains("admin")),
+                        "{err}"
+                    );
+                    assert_eq!(err.reason(), "LeftInPlace");
+                    assert!(!err.is_retryable());
+                }
+                assert_eq!(sim.roles_of(205), ["developer", "admin", "viewer"]);
+                assert_eq!(
+                    count(&sim, "PUT", "/assign-roles"),
+                    2,
+                    "one PUT for the change"
+                );
+                assert_eq!(count(&sim, "DELETE", "/roles"), 0);
+            }
+        }
+        sim.shutdown().await;
+    }
+}
+
+/// Removing takes every role of a member: deleting never does so while the member holds
+/// a role rolesync did not grant, whichever reading.
+#[tokio::test]
+async fn deleting_never_strips_a_role_rolesync_did_not_grant() {
+    for reading in READINGS {
+        let sim = sim_reading(reading).await;
+        let hs = client(&sim);
+        let dev = by_name(206, "developer");
+        let id = hs.create(&dev).await.unwrap().external_id;
+        assert!(sim.assign_role(206, "admin"), "someone else assigns admin");
+        let before = sim.roles_of(206);
+        let expected = match reading.0 {
+            AssignMode::Replace => "user 206 now holds role admin",
+            AssignMode::Add => {
+                "user 206 also holds admin, which rolesync did not grant, and Hyperstack removes all of a member's roles at once"
+            }
+        };
+        assert_eq!(
+            hs.delete(&id, &dev).await.unwrap(),
+            Deletion::LeftAlone(expected.into()),
+            "{reading:?}"
+        );
+        assert_eq!(sim.roles_of(206), before);
+        assert_eq!(count(&sim, "DELETE", "/roles"), 0);
+
+        // Once only rolesync's role is left, it goes.
+        assert!(sim.set_roles(206, &["developer"]));
+        assert_eq!(hs.delete(&id, &dev).await.unwrap(), Deletion::Deleted);
+        assert!(sim.roles_of(206).is_empty());
+        sim.shutdown().await;
+    }
 }
 
 #[tokio::test]

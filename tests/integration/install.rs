@@ -143,7 +143,7 @@ fn allows(grants: &BTreeSet<Grant>, access: &Access) -> bool {
 
 /// The requests rolesync's own client made (its User-Agent is `rolesync/<version>`).
 fn operator_accesses(env: &Env) -> BTreeSet<Access> {
-    env.api
+    env.api()
         .audit()
         .into_iter()
         .filter(|r| r.user_agent.starts_with("rolesync/") && !r.resource.is_empty())
@@ -299,7 +299,7 @@ async fn representative_run(env: &Env, extra: &[&str]) {
 /// reads the data of no Secret but those its provider configs name.
 fn check_secret_reads(env: &Env) {
     let reads: Vec<_> = env
-        .api
+        .api()
         .audit()
         .into_iter()
         .filter(|r| r.user_agent.starts_with("rolesync/") && r.resource == "secrets")

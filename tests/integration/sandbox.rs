@@ -10,7 +10,7 @@ use tokio::process::{Child, ChildStdout, Command};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// What `kubectl get ra -A` shows by default; EXTERNAL-ID and SYNCED are in `-o wide`.
-const COLUMNS: [&str; 8] = [
+pub const COLUMNS: [&str; 8] = [
     "NAMESPACE",
     "NAME",
     "PROVIDER",
@@ -23,7 +23,7 @@ const COLUMNS: [&str; 8] = [
 /// A terminal's width: what the default columns must fit in.
 const TERMINAL: usize = 120;
 
-fn sandbox(dir: &Path, extra: &[&str]) -> Child {
+pub fn sandbox(dir: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_rolesync"))
         .arg("sandbox")
         .arg("--dir")
@@ -38,7 +38,7 @@ fn sandbox(dir: &Path, extra: &[&str]) -> Child {
 }
 
 /// Reads stdout up to and including the line `until` matches.
-async fn read_until(out: &mut BufReader<ChildStdout>, until: &str) -> Vec<String> {
+pub async fn read_until(out: &mut BufReader<ChildStdout>, until: &str) -> Vec<String> {
     let mut lines = Vec::new();
     let read = async {
         loop {
@@ -73,7 +73,7 @@ async fn fails(dir: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn interrupt(child: &Child) {
+pub fn interrupt(child: &Child) {
     let pid = child.id().expect("still running");
     let status = std::process::Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -246,7 +246,7 @@ fn which_kubectl() -> Option<std::path::PathBuf> {
 }
 
 /// The example files `examples/` holds, which the sandbox applies.
-fn example_files() -> usize {
+pub fn example_files() -> usize {
     std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
         .expect("examples/ is readable")
         .filter(|e| {
@@ -256,7 +256,7 @@ fn example_files() -> usize {
         .count()
 }
 
-fn fits_a_terminal(lines: &[&str]) {
+pub fn fits_a_terminal(lines: &[&str]) {
     for line in lines {
         assert!(
             line.chars().count() <= TERMINAL,

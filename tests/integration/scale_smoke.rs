@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use testbed::scenarios::{self, Measurement, Options};
+use testbed::scenarios::{self, Kube, Measurement, Options};
 
 fn find<'a>(results: &'a [Measurement], scenario: &str) -> &'a Measurement {
     results
@@ -24,6 +24,7 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
         latency: Duration::from_millis(10),
         deadline: Duration::from_secs(120),
         unrelated_secrets: 20,
+        kube: Kube::Memory,
     };
     let results = scenarios::run(&opts, |m| println!("{}", m.json()))
         .await

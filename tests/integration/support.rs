@@ -13,6 +13,7 @@ use kube::runtime::wait::await_condition;
 use provider_sims::gcore::{GcoreSim, GcoreSimConfig};
 use rolesync::api::RoleAssignment;
 use serde_json::{Value, json};
+use testbed::RealKube;
 use testbed::{SYSTEM_NAMESPACE, client_for, connect_provider, ensure_namespace, install_crds};
 
 /// The Gcore API key of every test environment; tests check it never leaks.
@@ -20,8 +21,16 @@ pub const GCORE_KEY: &str = "gcore-e2e-key-9d1f3a7c55";
 pub const GCORE_CONFIG: &str = "gcore";
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// The Kubernetes API the environment runs on.
+pub enum Cluster {
+    /// rolesync's in-memory API: fast, and able to inject faults and record requests.
+    InMemory(ApiServer),
+    /// A real kube-apiserver of the pinned release, kept running while the environment lives.
+    Real { _server: RealKube },
+}
+
 pub struct Env {
-    pub api: ApiServer,
+    pub cluster: Cluster,
     pub gcore: GcoreSim,
     pub client: kube::Client,
     pub dir: tempfile::TempDir,
@@ -30,13 +39,36 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Env {
+        Env::start_with(GcoreSimConfig::default()).await
+    }
+
+    /// With the Gcore simulator configured by `gcore` (its API key aside).
+    pub async fn start_with(gcore: GcoreSimConfig) -> Env {
         let api = ApiServer::start(ServerConfig::default())
             .await
             .expect("API server starts");
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, api.kubeconfig_yaml()).expect("kubeconfig written");
-        let client = client_for(&api.kubeconfig_yaml()).await.expect("client");
+        Self::on(Cluster::InMemory(api), dir, kubeconfig, gcore).await
+    }
+
+    /// The environment on a real kube-apiserver (its admin kubeconfig).
+    pub async fn on_real(kube: RealKube) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = kube.kubeconfig.clone();
+        let cluster = Cluster::Real { _server: kube };
+        Self::on(cluster, dir, kubeconfig, GcoreSimConfig::default()).await
+    }
+
+    async fn on(
+        cluster: Cluster,
+        dir: tempfile::TempDir,
+        kubeconfig: PathBuf,
+        gcore: GcoreSimConfig,
+    ) -> Env {
+        let yaml = std::fs::read_to_string(&kubeconfig).expect("kubeconfig readable");
+        let client = client_for(&yaml).await.expect("client");
         ensure_namespace(&client, SYSTEM_NAMESPACE)
             .await
             .expect("namespace");
@@ -48,7 +80,7 @@ impl Env {
             .expect("CRDs installed");
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: GCORE_KEY.to_owned(),
-            ..GcoreSimConfig::default()
+            ..gcore
         })
         .await
         .expect("simulator starts");
@@ -61,7 +93,7 @@ impl Env {
         .await
         .expect("provider config");
         Env {
-            api,
+            cluster,
             gcore,
             client,
             dir,
@@ -69,9 +101,27 @@ impl Env {
         }
     }
 
+    /// The in-memory API, for tests that inject its faults or read its request records.
+    pub fn api(&self) -> &ApiServer {
+        match &self.cluster {
+            Cluster::InMemory(api) => api,
+            Cluster::Real { .. } => panic!("this test needs the in-memory API, not a real one"),
+        }
+    }
+
     /// Starts `rolesync run` against this environment.
     pub fn operator(&self, extra: &[&str]) -> Operator {
         Operator::spawn(&self.kubeconfig, self.dir.path(), "rolesync-test", extra)
+    }
+
+    /// Starts `rolesync run` as pod `pod_name` with the credentials of `kubeconfig`.
+    pub fn operator_with(
+        &self,
+        kubeconfig: &std::path::Path,
+        pod_name: &str,
+        extra: &[&str],
+    ) -> Operator {
+        Operator::spawn(kubeconfig, self.dir.path(), pod_name, extra)
     }
 
     /// Starts `rolesync run` as pod `pod_name` (its leader-election identity).

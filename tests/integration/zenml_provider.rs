@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use provider_sims::zenml::{SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig};
+use provider_sims::zenml::{
+    Duplicates, RevokeMissing, SimAssignment, ZenmlFixtures, ZenmlSim, ZenmlSimConfig,
+};
 use rolesync::providers::http::HttpSettings;
 use rolesync::providers::zenml::{
     Assignment, Principal, ProjectId, RoleId, Scope, TeamId, UserId, WorkspaceId, ZenmlClient,
@@ -103,9 +105,17 @@ fn remote(a: &Assignment) -> SimAssignment {
         role_id: a.role.0,
         user_id,
         team_id,
+        invitation_id: None,
         workspace_id,
         project_id,
     }
+}
+
+fn rows(sim: &ZenmlSim, a: &Assignment) -> usize {
+    sim.assignments()
+        .iter()
+        .filter(|r| **r == remote(a))
+        .count()
 }
 
 #[tokio::test]
@@ -131,7 +141,8 @@ async fn assign_observe_revoke_at_every_scope_for_users_and_teams() {
             .unwrap()
             .expect("found by id");
         assert!(seen.up_to_date);
-        assert_eq!(seen.at_provider["role"]["name"], "Organization Viewer");
+        // The documented list item has no role: the list is the path's role.
+        assert_eq!(seen.at_provider["role"]["id"], role(3).to_string());
         // Found again by natural key alone, e.g. after a crash before the status write.
         let again = zenml.observe(&w, None, LIVE).await.unwrap().unwrap();
         assert_eq!(again.external_id, created.external_id);
@@ -310,24 +321,199 @@ async fn the_last_role_and_the_owners_admin_role_cannot_be_revoked() {
     assert_eq!(err.reason(), "Rejected");
 }
 
+/// ZenML's answer to assigning what exists is undocumented. Whichever it is, an
+/// assignment someone made after the list was cached is adopted, and rolesync never adds a
+/// second row of it: a refusal makes `create` look again, and where duplicates would be
+/// stored the controller confirms the absence with fresh data first (`create_is_idempotent`).
 #[tokio::test]
-async fn an_assignment_made_meanwhile_is_adopted_not_duplicated() {
+async fn an_assignment_made_meanwhile_is_adopted_not_duplicated_whatever_the_answer() {
+    for duplicates in [
+        Duplicates::Conflict409,
+        Duplicates::Rejected400,
+        Duplicates::Rejected422,
+        Duplicates::Stored,
+    ] {
+        let sim = sim_with(ZenmlSimConfig {
+            duplicates,
+            ..ZenmlSimConfig::default()
+        })
+        .await;
+        let zenml = client(&sim);
+        assert!(!zenml.create_is_idempotent(), "{duplicates:?}");
+        let w = want(role(1), team(1), project());
+        assert_eq!(zenml.observe(&w, None, CACHED).await.unwrap(), None);
+        sim.insert_assignment(remote(&w));
+        // The cached list still says absent; fresh data does not.
+        let fresh = zenml.observe(&w, None, LIVE).await.unwrap();
+        assert!(fresh.is_some_and(|o| o.up_to_date), "{duplicates:?}");
+        if duplicates != Duplicates::Stored {
+            let adopted = zenml.create(&w).await.unwrap();
+            assert_eq!(adopted.external_id, w.external_id(), "{duplicates:?}");
+            assert_eq!(adopted.at_provider["team"]["name"], "team-2");
+        }
+        assert_eq!(rows(&sim, &w), 1, "{duplicates:?}");
+        sim.shutdown().await;
+    }
+}
+
+/// The API reference's assign takes `invitation_id`; the simulator lists what it assigned.
+#[tokio::test]
+async fn the_simulator_assigns_roles_to_pending_invitations() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = sim().await;
-    let zenml = client(&sim);
-    let w = want(role(1), team(1), project());
-    assert_eq!(zenml.observe(&w, None, CACHED).await.unwrap(), None);
-    sim.insert_assignment(remote(&w));
-    // The cached list still says absent; the 409 makes the client look again.
-    let adopted = zenml.create(&w).await.unwrap();
-    assert_eq!(adopted.external_id, w.external_id());
-    assert_eq!(adopted.at_provider["team"]["name"], "team-2");
-    assert_eq!(
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{}/auth/login", sim.endpoint()))
+        .form(&[("password", KEY)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invitation = f().invitation_ids[1];
+    let answer = http
+        .post(format!("{}/roles/{}/assignments", sim.endpoint(), role(1)))
+        .query(&[
+            ("invitation_id", invitation.to_string()),
+            ("workspace_id", f().workspace_ids[1].to_string()),
+        ])
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
         sim.assignments()
             .iter()
-            .filter(|a| **a == remote(&w))
-            .count(),
-        1
+            .any(|a| a.invitation_id == Some(invitation) && a.role_id == role(1).0)
     );
+    sim.shutdown().await;
+}
+
+/// A refusal that is not about an existing assignment stands after the second look.
+#[tokio::test]
+async fn a_refusal_of_something_absent_stands() {
+    let sim = sim_with(ZenmlSimConfig {
+        duplicates: Duplicates::Rejected422,
+        ..ZenmlSimConfig::default()
+    })
+    .await;
+    let zenml = client(&sim);
+    let w = want(role(1), user(1), workspace());
+    sim.faults().fail_next(1, 422);
+    let err = zenml.create(&w).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::Rejected { status: 422, .. }),
+        "{err}"
+    );
+    assert_eq!(rows(&sim, &w), 0);
+    sim.shutdown().await;
+}
+
+/// Where ZenML stores duplicates, a second row someone else made neither confuses
+/// observe nor is taken by rolesync's revoke: the delete says it was left.
+#[tokio::test]
+async fn a_second_identical_row_someone_made_is_reported_not_revoked() {
+    let sim = sim_with(ZenmlSimConfig {
+        duplicates: Duplicates::Stored,
+        ..ZenmlSimConfig::default()
+    })
+    .await;
+    let zenml = client(&sim);
+    let w = want(role(2), user(3), workspace());
+    let id = zenml.create(&w).await.unwrap().external_id;
+    sim.insert_assignment(remote(&w));
+    assert_eq!(rows(&sim, &w), 2);
+    let seen = zenml.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
+    assert!(seen.up_to_date);
+    assert_eq!(seen.external_id, id);
+    match zenml.delete(&id, &w).await.unwrap() {
+        Deletion::LeftAlone(note) => assert!(note.contains("identical"), "{note}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rows(&sim, &w), 1, "one revoke takes one row");
+    sim.shutdown().await;
+}
+
+/// Revoke answers 200 (API reference); revoking what is gone answers 404 or 200
+/// (undocumented): gone either way.
+#[tokio::test]
+async fn revoking_what_is_gone_is_gone_whatever_the_answer() {
+    for revoke_missing in [RevokeMissing::NotFound, RevokeMissing::Ok] {
+        let sim = sim_with(ZenmlSimConfig {
+            revoke_missing,
+            ..ZenmlSimConfig::default()
+        })
+        .await;
+        let zenml = client(&sim);
+        let w = want(role(2), team(0), Scope::Organization);
+        let id = zenml.create(&w).await.unwrap().external_id;
+        assert_eq!(zenml.delete(&id, &w).await.unwrap(), Deletion::Deleted);
+        let again = zenml.delete(&id, &w).await.unwrap();
+        assert!(
+            matches!(again, Deletion::AlreadyGone | Deletion::Deleted),
+            "{revoke_missing:?}: {again:?}"
+        );
+        let revokes: Vec<u16> = sim
+            .requests()
+            .iter()
+            .filter(|r| r.method == "DELETE")
+            .map(|r| r.status)
+            .collect();
+        let gone = match revoke_missing {
+            RevokeMissing::NotFound => 404,
+            RevokeMissing::Ok => 200,
+        };
+        assert_eq!(revokes, [200, gone], "{revoke_missing:?}");
+        assert_eq!(rows(&sim, &w), 0);
+        sim.shutdown().await;
+    }
+}
+
+/// The API reference lists pending invitations (no user, no team) among a role's
+/// assignments and takes `invitation_id` on assign: rolesync never manages them, and a
+/// list holding them still answers for everyone else.
+#[tokio::test]
+async fn pending_invitations_are_listed_and_skipped() {
+    for list_role in [false, true] {
+        let sim = sim_with(ZenmlSimConfig {
+            list_role,
+            ..ZenmlSimConfig::default()
+        })
+        .await;
+        let fixtures = f();
+        let listed = sim.assignments_json();
+        let invitation = listed
+            .iter()
+            .find(|a| a["invitation"].is_object())
+            .expect("the fixtures hold a pending invitation");
+        assert!(invitation["user"].is_null() && invitation["team"].is_null());
+        assert_eq!(invitation.get("role").is_some(), list_role);
+
+        // The member role's organization-wide list holds an invitation too.
+        let zenml = client(&sim);
+        let member = want(
+            RoleId(fixtures.member_role_id),
+            user(2),
+            Scope::Organization,
+        );
+        let seen = zenml.observe(&member, None, LIVE).await.unwrap().unwrap();
+        assert!(seen.up_to_date, "{list_role}");
+        // ... and so does the viewer role's list of the first workspace.
+        let viewer = want(role(3), user(2), workspace());
+        assert_eq!(zenml.observe(&viewer, None, LIVE).await.unwrap(), None);
+        zenml.create(&viewer).await.unwrap();
+        assert!(
+            zenml
+                .observe(&viewer, None, LIVE)
+                .await
+                .unwrap()
+                .unwrap()
+                .up_to_date
+        );
+        sim.shutdown().await;
+    }
 }
 
 #[tokio::test]

@@ -90,7 +90,8 @@ impl FieldError {
 }
 
 /// A bad value as upstream's `field.Error` prints it: `%v` for numbers and booleans, `%q`
-/// for strings, JSON (keys sorted, as Go's encoder writes maps) for anything else.
+/// for strings, JSON (keys sorted, as Go's encoder writes maps; nil is `null`) for anything
+/// else.
 fn format_go_value(value: &Value) -> String {
     match value {
         Value::Number(n) => match n.as_i64() {
@@ -228,19 +229,21 @@ impl Schema {
                 openapi::validate_value(prop, v, key, &mut errors);
             }
         }
-        // As upstream: CEL rules are not evaluated over a value the schema already refuses
-        // in a way the rules could not cope with, and the caller is told so.
-        let blocking = errors.iter().any(|e| {
-            matches!(
-                e.kind,
-                FieldErrorKind::NotSupported
-                    | FieldErrorKind::Required
-                    | FieldErrorKind::TooLong
-                    | FieldErrorKind::TooMany
-                    | FieldErrorKind::TypeInvalid
-            )
-        });
-        if self.root.has_rules && blocking {
+        // As upstream's hasBlockingErr (apiextensions-apiserver, customresource strategy):
+        // where the schema has rules, they are not evaluated on an object of the wrong
+        // shape, and the caller is told.
+        let blocking = self.root.has_rules
+            && errors.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    FieldErrorKind::NotSupported
+                        | FieldErrorKind::Required
+                        | FieldErrorKind::TooLong
+                        | FieldErrorKind::TooMany
+                        | FieldErrorKind::TypeInvalid
+                )
+            });
+        if blocking {
             errors.push(FieldError {
                 kind: FieldErrorKind::Invalid,
                 field: "<nil>".to_owned(),

@@ -1,8 +1,9 @@
 //! A simulator of Gcore Cloud's role-assignment API (`/cloud/v1/users/assignments`).
 //!
-//! Duplicate creates (same user, client and project) are UNCONFIRMED upstream; the simulator
-//! accepts them and makes a second assignment, the behaviour that is harder for rolesync, so
-//! tests prove rolesync never creates one.
+//! Routes, bodies and errors follow the official SDK (PyPI `gcore` 0.59.0,
+//! `client.cloud.users.role_assignments`) and the API reference. Whether one user may hold
+//! several roles for the same client and project is undocumented: [`RolesPerProject`]
+//! plays either reading.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,6 +17,20 @@ use axum::routing::{get, patch};
 use serde_json::{Value, json};
 
 use super::{Faults, RequestLog, SimServer};
+
+/// How many assignments one user may hold for the same client and project.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum RolesPerProject {
+    /// One: a second create (or an update onto a held key) is refused with 409. The most
+    /// likely reading: the portal edits *the* role of a user in a project ("Manage user
+    /// access": "Change the user role in the column Role"; "Delete role" leaves the user
+    /// "No-access"). The status of the refusal is undocumented.
+    #[default]
+    One,
+    /// Any number, identical ones included: each create is a new assignment.
+    Several,
+}
 
 const ROLES: [&str; 5] = [
     "ClientAdministrator",
@@ -51,6 +66,7 @@ pub struct GcoreSimConfig {
     pub api_key: String,
     pub fixtures: GcoreFixtures,
     pub faults: Faults,
+    pub roles_per_project: RolesPerProject,
 }
 
 impl Default for GcoreSimConfig {
@@ -59,6 +75,7 @@ impl Default for GcoreSimConfig {
             api_key: "gcore-sandbox-key".to_owned(),
             fixtures: GcoreFixtures::default(),
             faults: Faults::default(),
+            roles_per_project: RolesPerProject::default(),
         }
     }
 }
@@ -119,9 +136,26 @@ impl Store {
         self.next_id += 1;
         self.next_id
     }
+
+    /// An assignment other than `except` the user holds for this client and project.
+    fn held(
+        &self,
+        user: u64,
+        client: u64,
+        project: Option<u64>,
+        except: Option<u64>,
+    ) -> Option<u64> {
+        self.by_user
+            .get(&user)?
+            .iter()
+            .filter_map(|id| self.by_id.get(id))
+            .find(|r| r.client_id == client && r.project_id == project && Some(r.id) != except)
+            .map(|r| r.id)
+    }
 }
 
 struct Inner {
+    roles_per_project: RolesPerProject,
     fixtures: GcoreFixtures,
     users: HashSet<u64>,
     projects: HashSet<u64>,
@@ -151,6 +185,7 @@ fn error_body(status: u16, message: &str) -> Value {
     let class = match status {
         401 => "NotAuthenticated",
         404 => "NotFound",
+        409 => "Conflict",
         400 | 422 => "ValidationError",
         429 => "TooManyRequests",
         _ => "InternalServerError",
@@ -350,11 +385,13 @@ async fn create(
     authorize(&inner, &headers)?;
     let write = parse_write(&inner, &body)?;
     let mut store = inner.store();
+    let client_id = write.client_id.unwrap_or(inner.fixtures.client_id);
+    refuse_a_second_role(&inner, &store, &write, client_id, None)?;
     let record = Record {
         id: store.next_id(),
         user_id: write.user_id,
         role: write.role,
-        client_id: write.client_id.unwrap_or(inner.fixtures.client_id),
+        client_id,
         project_id: write.project_id,
         assigned_by: Some(KEY_OWNER),
         created_at: now(),
@@ -363,6 +400,30 @@ async fn create(
     let json = record.to_json();
     store.insert(record);
     Ok(axum::Json(json).into_response())
+}
+
+/// With [`RolesPerProject::One`], the user's one assignment for the client and project
+/// (other than `except`, the one being updated) refuses another.
+fn refuse_a_second_role(
+    inner: &Inner,
+    store: &Store,
+    write: &WriteRequest,
+    client_id: u64,
+    except: Option<u64>,
+) -> Result<(), ApiError> {
+    if inner.roles_per_project == RolesPerProject::Several {
+        return Ok(());
+    }
+    match store.held(write.user_id, client_id, write.project_id, except) {
+        Some(id) => Err(error(
+            StatusCode::CONFLICT,
+            &format!(
+                "User {} already has a role here (assignment {id})",
+                write.user_id
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn assignment_id(raw: &str) -> Result<u64, ApiError> {
@@ -380,12 +441,18 @@ async fn update(
     let id = assignment_id(&raw_id)?;
     let write = parse_write(&inner, &body)?;
     let mut store = inner.store();
-    let mut record = store
-        .remove(id)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("Assignment {id} not found")))?;
+    let Some(mut record) = store.by_id.get(&id).cloned() else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            &format!("Assignment {id} not found"),
+        ));
+    };
+    let client_id = write.client_id.unwrap_or(inner.fixtures.client_id);
+    refuse_a_second_role(&inner, &store, &write, client_id, Some(id))?;
+    store.remove(id);
     record.user_id = write.user_id;
     record.role = write.role;
-    record.client_id = write.client_id.unwrap_or(inner.fixtures.client_id);
+    record.client_id = client_id;
     record.project_id = write.project_id;
     record.updated_at = Some(now());
     store.insert(record);
@@ -411,6 +478,7 @@ async fn delete(
 impl GcoreSim {
     pub async fn start(config: GcoreSimConfig) -> std::io::Result<GcoreSim> {
         let inner = Arc::new(Inner {
+            roles_per_project: config.roles_per_project,
             users: config.fixtures.user_ids.iter().copied().collect(),
             projects: config.fixtures.project_ids.iter().copied().collect(),
             fixtures: config.fixtures,
@@ -452,7 +520,8 @@ impl GcoreSim {
             .collect()
     }
 
-    /// An assignment someone else made (no validation); returns its id.
+    /// An assignment someone else made (no validation, whatever [`RolesPerProject`] says);
+    /// returns its id.
     pub fn insert_assignment(
         &self,
         user_id: u64,

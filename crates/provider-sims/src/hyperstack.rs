@@ -1,10 +1,13 @@
 //! A simulator of Hyperstack's (NexGen Cloud Infrahub) organization and RBAC role API, served
 //! under `/v1` like the real one.
 //!
-//! A member holds at most one RBAC role and assigning another replaces it (UNCONFIRMED
-//! upstream, but the behaviour rolesync must cope with). Over its request limit the
-//! simulator answers 429 and then blocks every request for the block time, as Hyperstack
-//! blocks an IP for a minute; all clients of the simulator count as one IP.
+//! A member's RBAC roles are a list (`rbac_roles`, typed `Optional[List[RbacRoleField]]`
+//! by the official SDK, PyPI `hyperstack` 1.56: objects `{name}`, or null; older docs say
+//! integer ids). Whether assign-roles replaces the member's roles or adds one is
+//! undocumented: [`AssignMode`] plays either. Remove-roles names no role and takes them
+//! all (docs: `DELETE /auth/users/{user_id}/roles`). Over its request limit the simulator
+//! answers 429 and then blocks every request for the block time, as Hyperstack blocks an
+//! IP for a minute; all clients of the simulator count as one IP.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +25,31 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::{Faults, RequestLog, SimServer};
+
+/// What `PUT /auth/users/{id}/assign-roles` does to the roles a member already holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum AssignMode {
+    /// The assigned role replaces them. The most likely reading: removal takes no role id
+    /// and the docs speak of "an RBAC role" of a member throughout (assign: "Assigns an
+    /// RBAC role to a member", remove: "Removes an RBAC role from a member"), which only
+    /// adds up if a member holds one role at a time.
+    #[default]
+    Replace,
+    /// The assigned role is added to them, as the list-typed `rbac_roles` would allow.
+    Add,
+}
+
+/// How `rbac_roles` elements are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum RoleList {
+    /// `{"name": ...}`, as the official SDK's `RbacRoleField` types them.
+    #[default]
+    Objects,
+    /// Role ids, as the older docs describe "rbac_roles array of integers".
+    Ids,
+}
 
 /// An RBAC role the simulated organization starts with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +108,8 @@ pub struct HyperstackSimConfig {
     pub fixtures: HyperstackFixtures,
     pub faults: Faults,
     pub limit: IpLimit,
+    pub assign: AssignMode,
+    pub role_list: RoleList,
 }
 
 impl Default for HyperstackSimConfig {
@@ -89,6 +119,8 @@ impl Default for HyperstackSimConfig {
             fixtures: HyperstackFixtures::default(),
             faults: Faults::default(),
             limit: IpLimit::default(),
+            assign: AssignMode::default(),
+            role_list: RoleList::default(),
         }
     }
 }
@@ -138,18 +170,35 @@ struct Member {
     id: u64,
     owner: bool,
     joined_at: String,
-    /// The one RBAC role the member holds.
-    rbac_role: Option<u64>,
+    /// The RBAC roles the member holds, in the order they were assigned.
+    rbac_roles: Vec<u64>,
 }
 
 impl Member {
-    fn to_json(&self, roles: &BTreeMap<u64, Role>) -> Value {
-        let rbac_roles: Vec<Value> = self
-            .rbac_role
-            .and_then(|id| roles.get(&id))
-            .map(|r| json!({"name": r.name}))
-            .into_iter()
+    fn assign(&mut self, role: u64, mode: AssignMode) {
+        match mode {
+            AssignMode::Replace => self.rbac_roles = vec![role],
+            AssignMode::Add if !self.rbac_roles.contains(&role) => self.rbac_roles.push(role),
+            AssignMode::Add => {}
+        }
+    }
+
+    fn to_json(&self, roles: &BTreeMap<u64, Role>, form: RoleList) -> Value {
+        let listed: Vec<Value> = self
+            .rbac_roles
+            .iter()
+            .filter_map(|id| roles.get(id))
+            .map(|r| match form {
+                RoleList::Objects => json!({"name": r.name}),
+                RoleList::Ids => json!(r.id),
+            })
             .collect();
+        // The SDK's `Optional[List]`: a member without a role is listed with null.
+        let rbac_roles = if listed.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(listed)
+        };
         json!({
             "id": self.id,
             "email": format!("user{}@example.com", self.id),
@@ -210,6 +259,8 @@ struct Org {
 
 struct Inner {
     fixtures: HyperstackFixtures,
+    assign: AssignMode,
+    role_list: RoleList,
     state: Mutex<Org>,
 }
 
@@ -223,6 +274,13 @@ impl Inner {
 
 fn now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+fn role_names(roles: &BTreeMap<u64, Role>, ids: &[u64]) -> Vec<String> {
+    ids.iter()
+        .filter_map(|id| roles.get(id))
+        .map(|r| r.name.clone())
+        .collect()
 }
 
 /// Hyperstack's error body.
@@ -292,7 +350,7 @@ async fn organization(
     let users: Vec<Value> = state
         .members
         .values()
-        .map(|m| m.to_json(&state.roles))
+        .map(|m| m.to_json(&state.roles, inner.role_list))
         .collect();
     Ok(axum::Json(json!({
         "status": true,
@@ -380,10 +438,10 @@ async fn assign(
             format!("User {user} is not a member of the organization"),
         )
     })?;
-    member.rbac_role = Some(role_id);
+    member.assign(role_id, inner.assign);
     Ok(axum::Json(json!({
         "status": true,
-        "message": "Role assigned to the user successfully",
+        "message": "Assigning RBAC Role success",
         "role": role,
     }))
     .into_response())
@@ -403,7 +461,8 @@ async fn remove(
             format!("User {user} is not a member of the organization"),
         )
     })?;
-    if member.rbac_role.take().is_none() {
+    // The answer to removing from a member without a role is undocumented.
+    if std::mem::take(&mut member.rbac_roles).is_empty() {
         return Err(error(
             StatusCode::NOT_FOUND,
             format!("User {user} has no role assigned"),
@@ -411,7 +470,7 @@ async fn remove(
     }
     Ok(axum::Json(json!({
         "status": true,
-        "message": "Role removed from the user successfully",
+        "message": "RBAC member role deleted successfully",
     }))
     .into_response())
 }
@@ -435,7 +494,7 @@ impl HyperstackSim {
                     id: *id,
                     owner: i == 0,
                     joined_at: joined.clone(),
-                    rbac_role: None,
+                    rbac_roles: Vec::new(),
                 };
                 (*id, member)
             })
@@ -455,6 +514,8 @@ impl HyperstackSim {
             .collect();
         let inner = Arc::new(Inner {
             fixtures: config.fixtures,
+            assign: config.assign,
+            role_list: config.role_list,
             state: Mutex::new(Org {
                 api_key: config.api_key,
                 members,
@@ -485,40 +546,65 @@ impl HyperstackSim {
         self.inner.state().api_key = key.to_owned();
     }
 
-    /// The name of the RBAC role `user` holds.
-    pub fn role_of(&self, user: u64) -> Option<String> {
+    /// The names of the RBAC roles `user` holds, in the order they were assigned.
+    pub fn roles_of(&self, user: u64) -> Vec<String> {
         let state = self.inner.state();
-        let id = state.members.get(&user)?.rbac_role?;
-        state.roles.get(&id).map(|r| r.name.clone())
+        state
+            .members
+            .get(&user)
+            .map(|m| role_names(&state.roles, &m.rbac_roles))
+            .unwrap_or_default()
     }
 
-    /// Every member holding an RBAC role, with that role's name.
-    pub fn assigned(&self) -> BTreeMap<u64, String> {
+    /// The name of the one RBAC role `user` holds; `None` when none or several.
+    pub fn role_of(&self, user: u64) -> Option<String> {
+        match self.roles_of(user).as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    }
+
+    /// Every member holding an RBAC role, with those roles' names.
+    pub fn assigned(&self) -> BTreeMap<u64, Vec<String>> {
         let state = self.inner.state();
         state
             .members
             .values()
-            .filter_map(|m| {
-                let role = state.roles.get(&m.rbac_role?)?;
-                Some((m.id, role.name.clone()))
-            })
+            .filter(|m| !m.rbac_roles.is_empty())
+            .map(|m| (m.id, role_names(&state.roles, &m.rbac_roles)))
             .collect()
     }
 
-    /// Someone else assigns (or with `None` removes) a member's role; false when the
-    /// user or role does not exist.
-    pub fn set_role(&self, user: u64, role: Option<&str>) -> bool {
+    /// Someone else gives a member exactly these roles (none removes them all); false
+    /// when the user or a role does not exist.
+    pub fn set_roles(&self, user: u64, names: &[&str]) -> bool {
         let mut state = self.inner.state();
-        let role_id = match role {
-            Some(name) => match state.roles.values().find(|r| r.name == name) {
-                Some(r) => Some(r.id),
-                None => return false,
-            },
-            None => None,
+        let Some(ids) = names
+            .iter()
+            .map(|name| state.roles.values().find(|r| r.name == *name).map(|r| r.id))
+            .collect::<Option<Vec<u64>>>()
+        else {
+            return false;
         };
         match state.members.get_mut(&user) {
             Some(member) => {
-                member.rbac_role = role_id;
+                member.rbac_roles = ids;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Someone else assigns a role through the API, as [`AssignMode`] says; false when
+    /// the user or role does not exist.
+    pub fn assign_role(&self, user: u64, name: &str) -> bool {
+        let mut state = self.inner.state();
+        let Some(id) = state.roles.values().find(|r| r.name == name).map(|r| r.id) else {
+            return false;
+        };
+        match state.members.get_mut(&user) {
+            Some(member) => {
+                member.assign(id, self.inner.assign);
                 true
             }
             None => false,
@@ -585,6 +671,49 @@ mod tests {
         assert!(!gate.admit(at(62)));
         assert!(gate.admit(at(63)));
         assert_eq!(gate.blocks, 1);
+    }
+
+    fn member(roles: Vec<u64>) -> Member {
+        Member {
+            id: 7,
+            owner: false,
+            joined_at: now(),
+            rbac_roles: roles,
+        }
+    }
+
+    #[test]
+    fn assign_replaces_or_adds_as_the_mode_says() {
+        let mut replaced = member(vec![1]);
+        replaced.assign(2, AssignMode::Replace);
+        assert_eq!(replaced.rbac_roles, [2]);
+        let mut added = member(vec![1]);
+        added.assign(2, AssignMode::Add);
+        added.assign(2, AssignMode::Add);
+        assert_eq!(added.rbac_roles, [1, 2]);
+    }
+
+    #[test]
+    fn role_lists_are_objects_ids_or_null() {
+        let roles: BTreeMap<u64, Role> = [(
+            3,
+            Role {
+                id: 3,
+                name: "viewer".into(),
+                created_at: now(),
+            },
+        )]
+        .into();
+        let held = member(vec![3]);
+        assert_eq!(
+            held.to_json(&roles, RoleList::Objects)["rbac_roles"],
+            json!([{"name": "viewer"}])
+        );
+        assert_eq!(
+            held.to_json(&roles, RoleList::Ids)["rbac_roles"],
+            json!([3])
+        );
+        assert!(member(vec![]).to_json(&roles, RoleList::Objects)["rbac_roles"].is_null());
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! A simulator of ZenML Pro's role-assignment API (`/roles/{role_id}/assignments`) and
 //! its API-key login (`/auth/login`).
 //!
-//! It enforces the organization's rules: exactly one of user and team, a project only
-//! within its workspace, and neither the owner's admin role nor a member's last role can
-//! be revoked. Errors are FastAPI bodies as ZenML sends them. Assigning what already
-//! exists is refused with 409 EntityExistsError (UNCONFIRMED upstream; the harder case).
+//! It enforces the organization's rules: exactly one of user, team and pending invitation,
+//! a project only within its workspace, and neither the owner's admin role nor a member's
+//! last role can be revoked. Errors are FastAPI bodies as ZenML sends them.
+//!
+//! The API reference (docs.zenml.io, Pro API "roles/assignments") lists items as
+//! `{user, team, invitation, organization_id, workspace_id, project_id}` without `role`,
+//! lists pending invitations (no user, no team), takes `invitation_id` on assign and
+//! answers revoke with 200. What it leaves open is an option of [`ZenmlSimConfig`], so
+//! that every reading can be played: the answer to assigning what is already assigned
+//! ([`Duplicates`]), to revoking what is not ([`RevokeMissing`]), and list items with the
+//! `role` the older seed showed (`list_role`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,6 +28,33 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{Faults, RequestLog, SimServer};
+
+/// How a second assign of an assignment that exists is answered: undocumented.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Duplicates {
+    /// 409 EntityExistsError: ZenML's servers map EntityExistsError to 409 (the `zenml`
+    /// package's `zen_server/exceptions.py`), so the most likely answer.
+    #[default]
+    Conflict409,
+    /// 400 ValueError.
+    Rejected400,
+    /// 422, as FastAPI answers a request it finds invalid.
+    Rejected422,
+    /// Accepted: a second, identical row is stored and listed.
+    Stored,
+}
+
+/// How revoking an assignment that does not exist is answered: undocumented.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum RevokeMissing {
+    /// 404 KeyError, ZenML's answer to an unknown entity (the most likely).
+    #[default]
+    NotFound,
+    /// 200, as for a revoke that removed something.
+    Ok,
+}
 
 /// Fixture ids are fixed so that examples and tests can name them.
 const fn id(prefix: u128, n: u128) -> Uuid {
@@ -39,6 +73,8 @@ pub struct ZenmlFixtures {
     pub owner_id: Uuid,
     pub user_ids: Vec<Uuid>,
     pub team_ids: Vec<Uuid>,
+    /// Pending invitations: listed with the roles they will bring, without user or team.
+    pub invitation_ids: Vec<Uuid>,
     pub workspace_ids: Vec<Uuid>,
     /// `(workspace, project)` pairs.
     pub projects: Vec<(Uuid, Uuid)>,
@@ -47,6 +83,40 @@ pub struct ZenmlFixtures {
 impl ZenmlFixtures {
     pub fn admin_role_id(&self) -> Uuid {
         self.roles[0].0
+    }
+
+    /// The assignments the organization starts with: the owner's admin role, every other
+    /// user's member role, and for each pending invitation the member role plus the last
+    /// role in the first workspace, so that lists at both scopes hold an invitation.
+    pub fn seeded(&self) -> Vec<SimAssignment> {
+        let users = self.user_ids.iter().map(|u| SimAssignment {
+            role_id: if *u == self.owner_id {
+                self.admin_role_id()
+            } else {
+                self.member_role_id
+            },
+            user_id: Some(*u),
+            ..SimAssignment::default()
+        });
+        let invitations = self.invitation_ids.iter().flat_map(|i| {
+            let invited = SimAssignment {
+                invitation_id: Some(*i),
+                ..SimAssignment::default()
+            };
+            let workspace_role = self.roles.last().zip(self.workspace_ids.first());
+            [
+                Some(SimAssignment {
+                    role_id: self.member_role_id,
+                    ..invited
+                }),
+                workspace_role.map(|((role, _), w)| SimAssignment {
+                    role_id: *role,
+                    workspace_id: Some(*w),
+                    ..invited
+                }),
+            ]
+        });
+        users.chain(invitations.flatten()).collect()
     }
 }
 
@@ -69,6 +139,7 @@ impl Default for ZenmlFixtures {
             owner_id: id(0x20000000, 1),
             user_ids: (1..=6).map(|n| id(0x20000000, n)).collect(),
             team_ids: (1..=2).map(|n| id(0x30000000, n)).collect(),
+            invitation_ids: (1..=2).map(|n| id(0x60000000, n)).collect(),
             workspace_ids: (1..=2).map(|n| id(0x40000000, n)).collect(),
             projects: vec![
                 (id(0x40000000, 1), id(0x50000000, 1)),
@@ -88,6 +159,10 @@ pub struct ZenmlSimConfig {
     pub token_lifetime: Duration,
     /// Answer lists as page objects of this many items instead of plain arrays.
     pub page_size: Option<usize>,
+    pub duplicates: Duplicates,
+    pub revoke_missing: RevokeMissing,
+    /// List items carry `role`, as the older seed showed; the API reference lists none.
+    pub list_role: bool,
 }
 
 impl Default for ZenmlSimConfig {
@@ -98,17 +173,21 @@ impl Default for ZenmlSimConfig {
             faults: Faults::default(),
             token_lifetime: Duration::from_secs(3600),
             page_size: None,
+            duplicates: Duplicates::default(),
+            revoke_missing: RevokeMissing::default(),
+            list_role: false,
         }
     }
 }
 
-/// One role assignment: exactly one of `user_id` / `team_id`; `project_id` only with
-/// `workspace_id`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One role assignment: exactly one of `user_id` / `team_id` / `invitation_id`;
+/// `project_id` only with `workspace_id`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimAssignment {
     pub role_id: Uuid,
     pub user_id: Option<Uuid>,
     pub team_id: Option<Uuid>,
+    pub invitation_id: Option<Uuid>,
     pub workspace_id: Option<Uuid>,
     pub project_id: Option<Uuid>,
 }
@@ -118,14 +197,44 @@ struct Store {
     token_lifetime: Duration,
     /// Issued tokens and when they expire.
     tokens: HashMap<String, Instant>,
-    /// Ordered so that paging is stable.
-    assignments: BTreeSet<SimAssignment>,
+    /// Each assignment with its number of rows (more than one only with
+    /// [`Duplicates::Stored`]); ordered so that paging is stable.
+    assignments: BTreeMap<SimAssignment, usize>,
+}
+
+impl Store {
+    fn rows(&self) -> impl Iterator<Item = &SimAssignment> {
+        self.assignments
+            .iter()
+            .flat_map(|(a, rows)| std::iter::repeat_n(a, *rows))
+    }
+
+    fn insert(&mut self, a: SimAssignment) -> bool {
+        let rows = self.assignments.entry(a).or_default();
+        *rows += 1;
+        *rows == 1
+    }
+
+    /// Removes one row of `a`: a revoke names the assignment, not a row.
+    fn remove(&mut self, a: &SimAssignment) -> bool {
+        match self.assignments.get_mut(a) {
+            Some(rows) if *rows > 1 => *rows -= 1,
+            Some(_) => {
+                self.assignments.remove(a);
+            }
+            None => return false,
+        }
+        true
+    }
 }
 
 struct Inner {
     fixtures: ZenmlFixtures,
     names: HashMap<Uuid, String>,
     page_size: Option<usize>,
+    duplicates: Duplicates,
+    revoke_missing: RevokeMissing,
+    list_role: bool,
     store: Mutex<Store>,
 }
 
@@ -141,14 +250,18 @@ impl Inner {
     }
 
     fn to_json(&self, a: &SimAssignment) -> Value {
-        json!({
+        let mut item = json!({
             "user": a.user_id.map(|u| self.named(u)),
             "team": a.team_id.map(|t| self.named(t)),
-            "role": self.named(a.role_id),
+            "invitation": a.invitation_id.map(|i| json!({"id": i.to_string()})),
             "organization_id": self.fixtures.organization_id.to_string(),
             "workspace_id": a.workspace_id.map(|w| w.to_string()),
             "project_id": a.project_id.map(|p| p.to_string()),
-        })
+        });
+        if self.list_role {
+            item["role"] = self.named(a.role_id);
+        }
+        item
     }
 }
 
@@ -310,19 +423,20 @@ fn write_params(
     let role_id = role_param(inner, raw_role)?;
     let user_id = uuid_param(params, "user_id")?;
     let team_id = uuid_param(params, "team_id")?;
-    match (user_id, team_id) {
-        (Some(u), None) if !inner.fixtures.user_ids.contains(&u) => {
-            return Err(not_found("User", u));
+    let invitation_id = uuid_param(params, "invitation_id")?;
+    let f = &inner.fixtures;
+    match (user_id, team_id, invitation_id) {
+        (Some(u), None, None) if !f.user_ids.contains(&u) => return Err(not_found("User", u)),
+        (None, Some(t), None) if !f.team_ids.contains(&t) => return Err(not_found("Team", t)),
+        (None, None, Some(i)) if !f.invitation_ids.contains(&i) => {
+            return Err(not_found("Invitation", i));
         }
-        (None, Some(t)) if !inner.fixtures.team_ids.contains(&t) => {
-            return Err(not_found("Team", t));
-        }
-        (Some(_), None) | (None, Some(_)) => {}
+        (Some(_), None, None) | (None, Some(_), None) | (None, None, Some(_)) => {}
         _ => {
             return Err(invalid(
                 "query",
                 "user_id",
-                "exactly one of user_id and team_id must be set",
+                "exactly one of user_id, team_id and invitation_id must be set",
             ));
         }
     }
@@ -331,6 +445,7 @@ fn write_params(
         role_id,
         user_id,
         team_id,
+        invitation_id,
         workspace_id,
         project_id,
     })
@@ -347,8 +462,7 @@ async fn list(
     let (workspace, project) = scope_params(&inner, &params)?;
     let matching: Vec<Value> = inner
         .store()
-        .assignments
-        .iter()
+        .rows()
         .filter(|a| a.role_id == role && a.workspace_id == workspace && a.project_id == project)
         .map(|a| inner.to_json(a))
         .collect();
@@ -387,12 +501,19 @@ async fn assign(
 ) -> Result<Response, ApiError> {
     authorize(&inner, &headers)?;
     let wanted = write_params(&inner, &raw_role, &params)?;
-    if !inner.store().assignments.insert(wanted) {
-        return Err(error(
-            StatusCode::CONFLICT,
-            "The role is already assigned in this scope",
-        ));
+    let mut store = inner.store();
+    if store.assignments.contains_key(&wanted) {
+        let status = match inner.duplicates {
+            Duplicates::Conflict409 => Some(StatusCode::CONFLICT),
+            Duplicates::Rejected400 => Some(StatusCode::BAD_REQUEST),
+            Duplicates::Rejected422 => Some(StatusCode::UNPROCESSABLE_ENTITY),
+            Duplicates::Stored => None,
+        };
+        if let Some(status) = status {
+            return Err(error(status, "The role is already assigned in this scope"));
+        }
     }
+    store.insert(wanted);
     Ok(axum::Json(inner.to_json(&wanted)).into_response())
 }
 
@@ -405,8 +526,13 @@ async fn revoke(
     authorize(&inner, &headers)?;
     let target = write_params(&inner, &raw_role, &params)?;
     let mut store = inner.store();
-    if !store.assignments.contains(&target) {
-        return Err(error(StatusCode::NOT_FOUND, "Role assignment not found"));
+    if !store.assignments.contains_key(&target) {
+        return match inner.revoke_missing {
+            RevokeMissing::NotFound => {
+                Err(error(StatusCode::NOT_FOUND, "Role assignment not found"))
+            }
+            RevokeMissing::Ok => Ok(revoked()),
+        };
     }
     if let Some(user) = target.user_id {
         let owner_admin = user == inner.fixtures.owner_id
@@ -418,13 +544,7 @@ async fn revoke(
                 "Cannot revoke the admin role of the organization owner",
             ));
         }
-        if store
-            .assignments
-            .iter()
-            .filter(|a| a.user_id == Some(user))
-            .count()
-            == 1
-        {
+        if store.rows().filter(|a| a.user_id == Some(user)).count() == 1 {
             return Err(error(
                 StatusCode::FORBIDDEN,
                 &format!(
@@ -433,8 +553,14 @@ async fn revoke(
             ));
         }
     }
-    store.assignments.remove(&target);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    store.remove(&target);
+    Ok(revoked())
+}
+
+/// 200 "Successful Response" per the API reference; the body of a FastAPI handler that
+/// returns nothing is `null` (INFERRED: the reference shows no body).
+fn revoked() -> Response {
+    axum::Json(Value::Null).into_response()
 }
 
 /// A running ZenML Pro simulator.
@@ -459,26 +585,22 @@ impl ZenmlSim {
         for (i, t) in f.team_ids.iter().enumerate() {
             names.insert(*t, format!("team-{}", i + 1));
         }
-        let seeded = f.user_ids.iter().map(|u| SimAssignment {
-            role_id: if *u == f.owner_id {
-                f.admin_role_id()
-            } else {
-                f.member_role_id
-            },
-            user_id: Some(*u),
-            team_id: None,
-            workspace_id: None,
-            project_id: None,
-        });
+        let mut store = Store {
+            api_key: config.api_key,
+            token_lifetime: config.token_lifetime,
+            tokens: HashMap::new(),
+            assignments: BTreeMap::new(),
+        };
+        for a in f.seeded() {
+            store.insert(a);
+        }
         let inner = Arc::new(Inner {
             names,
             page_size: config.page_size,
-            store: Mutex::new(Store {
-                api_key: config.api_key,
-                token_lifetime: config.token_lifetime,
-                tokens: HashMap::new(),
-                assignments: seeded.collect(),
-            }),
+            duplicates: config.duplicates,
+            revoke_missing: config.revoke_missing,
+            list_role: config.list_role,
+            store: Mutex::new(store),
             fixtures: config.fixtures,
         });
         let router = Router::new()
@@ -512,29 +634,27 @@ impl ZenmlSim {
         }
     }
 
-    /// The remote state, in a stable order.
+    /// The remote state, one entry per row (a stored duplicate shows twice), in a
+    /// stable order.
     pub fn assignments(&self) -> Vec<SimAssignment> {
-        self.inner.store().assignments.iter().copied().collect()
+        self.inner.store().rows().copied().collect()
     }
 
     /// The remote state as the API lists it.
     pub fn assignments_json(&self) -> Vec<Value> {
         let store = self.inner.store();
-        store
-            .assignments
-            .iter()
-            .map(|a| self.inner.to_json(a))
-            .collect()
+        store.rows().map(|a| self.inner.to_json(a)).collect()
     }
 
-    /// An assignment someone else made (no validation); false when it existed.
+    /// A row someone else added (no validation, whatever [`Duplicates`] says); false when
+    /// the assignment already had one.
     pub fn insert_assignment(&self, a: SimAssignment) -> bool {
-        self.inner.store().assignments.insert(a)
+        self.inner.store().insert(a)
     }
 
-    /// Someone revoked an assignment (no rules); false when it did not exist.
+    /// Someone revoked one row of an assignment (no rules); false when it had none.
     pub fn remove_assignment(&self, a: &SimAssignment) -> bool {
-        self.inner.store().assignments.remove(a)
+        self.inner.store().remove(a)
     }
 
     pub fn requests(&self) -> Vec<RequestLog> {

@@ -26,15 +26,18 @@ pub enum Error {
     Crd(String, String),
 }
 
-/// A client that reaches the cluster a kubeconfig points at.
-pub async fn client_for(kubeconfig_yaml: &str) -> Result<kube::Client, Error> {
+/// The client configuration of the cluster a kubeconfig points at (its current context).
+pub async fn config_for(kubeconfig_yaml: &str) -> Result<kube::Config, Error> {
     let bad = |e: kube::config::KubeconfigError| Error::Kubeconfig(e.to_string());
     let kc = kube::config::Kubeconfig::from_yaml(kubeconfig_yaml).map_err(bad)?;
-    let config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(bad)?;
-    Ok(kube::Client::try_from(config)?)
+    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(bad)
+}
+
+/// A client that reaches the cluster a kubeconfig points at.
+pub async fn client_for(kubeconfig_yaml: &str) -> Result<kube::Client, Error> {
+    Ok(kube::Client::try_from(config_for(kubeconfig_yaml).await?)?)
 }
 
 /// Creates the CRDs (unless they exist) and waits until the API serves them.

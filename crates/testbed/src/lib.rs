@@ -10,7 +10,8 @@ pub mod scenarios;
 pub mod simulators;
 
 pub use cluster::{
-    Error, SYSTEM_NAMESPACE, client_for, connect_provider, ensure_namespace, install_crds,
+    Error, SYSTEM_NAMESPACE, client_for, config_for, connect_provider, ensure_namespace,
+    install_crds,
 };
 pub use real_kube::RealKube;
 pub use simulators::{GCORE_EXTRA_USER_BASE, SimOptions, Simulators};

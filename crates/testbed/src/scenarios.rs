@@ -55,6 +55,37 @@ pub struct Options {
     /// Secrets of 4 KiB that no provider config names, present in the cluster throughout:
     /// what the operator keeps of them is memory spent on nothing.
     pub unrelated_secrets: usize,
+    /// Which Kubernetes API the scenarios run on.
+    pub kube: Kube,
+}
+
+/// The Kubernetes API of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kube {
+    /// The sandbox's in-memory API.
+    #[default]
+    Memory,
+    /// A real kube-apiserver of the pinned release (scripts/kube-apiserver.sh): rolesync's
+    /// writes are counted from its audit log.
+    Real,
+}
+
+/// What the audit log of a real server records: writes only, without bodies.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verbs: [create, update, patch, delete, deletecollection]\n- level: None\n";
+
+/// Writes the operator made, by its User-Agent, in a real server's audit log.
+fn audited_writes(log: &Path) -> u64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        // One entry per stage; count each request once, when it completed.
+        .filter(|e| e["stage"] == "ResponseComplete")
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("rolesync/"))
+        })
+        .count() as u64
 }
 
 /// One scenario's numbers.
@@ -218,10 +249,13 @@ struct Sandbox {
     stdout: Lines<BufReader<ChildStdout>>,
     info: Value,
     kubeconfig: PathBuf,
+    /// A real server's audit log, where rolesync's writes are counted.
+    audit: Option<PathBuf>,
 }
 
 impl Sandbox {
-    async fn start(opts: &Options, dir: &Path) -> Result<Self> {
+    /// `cluster`: the kubeconfig of a cluster to run on instead of the in-memory API.
+    async fn start(opts: &Options, dir: &Path, cluster: Option<&Path>) -> Result<Self> {
         let latency = format!("{}ms", opts.latency.as_millis());
         // Enough users that every assignment is a distinct (user, scope) pair.
         let extra_users = (opts.gcore.max(opts.harness) / 6 + 1).to_string();
@@ -232,6 +266,12 @@ impl Sandbox {
             .arg(dir)
             .args(["--latency", &latency, "--extra-users", &extra_users])
             .args(["--harness-requests-per-minute", &limit])
+            .args(
+                cluster
+                    .map(|c| ["--kubeconfig".as_ref(), c.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -263,6 +303,7 @@ impl Sandbox {
             stdout,
             info,
             kubeconfig,
+            audit: None,
         })
     }
 
@@ -279,8 +320,12 @@ impl Sandbox {
         let v: Value = serde_json::from_str(&line)?;
         let p = &v["providers"][provider];
         let n = |v: &Value| v.as_u64().unwrap_or(0);
+        let kube_writes = match &self.audit {
+            Some(log) => audited_writes(log),
+            None => n(&v["kubernetes"]["writesByRolesync"]),
+        };
         Ok(Stats {
-            kube_writes: n(&v["kubernetes"]["writesByRolesync"]),
+            kube_writes,
             requests: n(&p["requests"]),
             writes: n(&p["writes"]),
             rate_limited: n(&p["rateLimited"]),
@@ -578,9 +623,29 @@ async fn create_unrelated_secrets(client: &kube::Client, n: usize) -> Result<()>
 /// The whole run: cold, steady and churn on Gcore, then limited on Harness.
 pub async fn run(opts: &Options, mut report: impl FnMut(&Measurement)) -> Result<Vec<Measurement>> {
     let dir = tempfile::tempdir()?;
-    let mut sandbox = Sandbox::start(opts, dir.path()).await?;
+    let (real, audit) = match opts.kube {
+        Kube::Memory => (None, None),
+        Kube::Real => {
+            let policy = dir.path().join("audit-policy.yaml");
+            std::fs::write(&policy, AUDIT_POLICY)?;
+            let audit = dir.path().join("audit.log");
+            let flags = [
+                format!("--audit-policy-file={}", policy.display()),
+                format!("--audit-log-path={}", audit.display()),
+            ];
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let kube = crate::RealKube::start(&flags).await?;
+            (Some(kube), Some(audit))
+        }
+    };
+    let cluster = real.as_ref().map(|k| k.kubeconfig.clone());
+    let mut sandbox = Sandbox::start(opts, dir.path(), cluster.as_deref()).await?;
+    sandbox.audit = audit;
     let result = scenarios(opts, &mut sandbox, dir.path(), &mut report).await;
     sandbox.stop().await;
+    if let Some(kube) = real {
+        kube.stop().await;
+    }
     result
 }
 
@@ -641,54 +706,61 @@ async fn scenarios(
             &mut out,
         );
 
-        // churn: a new role for some, then delete them all.
-        let churn = opts.churn.min(n);
-        let window = Window::open(sandbox, "gcore", Some(&operator)).await?;
-        let patched: Vec<(String, i64)> = futures::stream::iter(names.iter().take(churn))
-            .map(|name| {
-                let api = api.clone();
-                async move {
-                    let patch = json!({"spec": {"gcore": {"role": "User"}}});
-                    let ra = api
-                        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await?;
-                    Ok::<_, BenchError>((name.clone(), ra.metadata.generation.unwrap_or(0)))
-                }
-            })
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .try_collect()
-            .await?;
-        tracker
-            .wait("changed roles Ready", opts.deadline, |seen| {
-                patched.iter().all(|(name, generation)| {
-                    seen.get(name)
-                        .is_some_and(|s| s.generation >= *generation && s.ready)
+        // churn: a new role for some, then delete them all (on the in-memory API only: the
+        // real server's rows are cold and steady).
+        let churn = if opts.kube == Kube::Memory {
+            opts.churn.min(n)
+        } else {
+            0
+        };
+        if churn > 0 {
+            let window = Window::open(sandbox, "gcore", Some(&operator)).await?;
+            let patched: Vec<(String, i64)> = futures::stream::iter(names.iter().take(churn))
+                .map(|name| {
+                    let api = api.clone();
+                    async move {
+                        let patch = json!({"spec": {"gcore": {"role": "User"}}});
+                        let ra = api
+                            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                            .await?;
+                        Ok::<_, BenchError>((name.clone(), ra.metadata.generation.unwrap_or(0)))
+                    }
                 })
-            })
-            .await?;
-        futures::stream::iter(names.iter())
-            .map(|name| {
-                let api = api.clone();
-                async move {
-                    api.delete(name, &DeleteParams::default()).await?;
-                    Ok::<_, BenchError>(())
-                }
-            })
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        tracker
-            .wait("every Gcore assignment deleted", opts.deadline, |seen| {
-                seen.is_empty()
-            })
-            .await?;
-        push(
-            window.close("churn", n, sandbox, &operator).await?,
-            &mut out,
-        );
+                .buffer_unordered(APPLY_CONCURRENCY)
+                .try_collect()
+                .await?;
+            tracker
+                .wait("changed roles Ready", opts.deadline, |seen| {
+                    patched.iter().all(|(name, generation)| {
+                        seen.get(name)
+                            .is_some_and(|s| s.generation >= *generation && s.ready)
+                    })
+                })
+                .await?;
+            futures::stream::iter(names.iter())
+                .map(|name| {
+                    let api = api.clone();
+                    async move {
+                        api.delete(name, &DeleteParams::default()).await?;
+                        Ok::<_, BenchError>(())
+                    }
+                })
+                .buffer_unordered(APPLY_CONCURRENCY)
+                .try_collect::<Vec<()>>()
+                .await?;
+            tracker
+                .wait("every Gcore assignment deleted", opts.deadline, |seen| {
+                    seen.is_empty()
+                })
+                .await?;
+            push(
+                window.close("churn", n, sandbox, &operator).await?,
+                &mut out,
+            );
+        }
     }
 
-    if opts.harness > 0 {
+    if opts.harness > 0 && opts.kube == Kube::Memory {
         let n = opts.harness;
         let fixtures = sandbox.info["providers"]["harness"]["fixtures"].clone();
         let window = Window::open(sandbox, "harness", Some(&operator)).await?;

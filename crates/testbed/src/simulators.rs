@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use provider_sims::RequestLog;
-use provider_sims::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig};
+use provider_sims::gcore::{GcoreFixtures, GcoreSim, GcoreSimConfig, RolesPerProject};
 use provider_sims::harness::{HarnessFixtures, HarnessSim, HarnessSimConfig};
-use provider_sims::hyperstack::{HyperstackSim, HyperstackSimConfig};
-use provider_sims::zenml::{ZenmlSim, ZenmlSimConfig};
+use provider_sims::hyperstack::{AssignMode, HyperstackSim, HyperstackSimConfig, RoleList};
+use provider_sims::zenml::{Duplicates, RevokeMissing, ZenmlSim, ZenmlSimConfig};
 use serde_json::json;
 
 use crate::cluster::{Error, connect_provider};
@@ -26,6 +26,27 @@ pub struct SimOptions {
     /// simulators, so that thousands of distinct grants exist.
     #[arg(long, default_value_t = 0)]
     pub extra_users: u32,
+
+    // What the ZenML Pro, Hyperstack and Gcore docs leave open, one reading each; the
+    // defaults play the most likely one (see each simulator).
+    /// How the ZenML simulator answers assigning what is already assigned.
+    #[arg(long, value_enum, default_value_t)]
+    pub zenml_duplicates: Duplicates,
+    /// How the ZenML simulator answers revoking what is not assigned.
+    #[arg(long, value_enum, default_value_t)]
+    pub zenml_revoke_missing: RevokeMissing,
+    /// ZenML list items carry `role`, as an older seed showed (the API reference has none).
+    #[arg(long)]
+    pub zenml_list_role: bool,
+    /// Whether Hyperstack's assign-roles replaces a member's RBAC roles or adds one.
+    #[arg(long, value_enum, default_value_t)]
+    pub hyperstack_assign: AssignMode,
+    /// How Hyperstack lists a member's RBAC roles: `{name}` objects or role ids.
+    #[arg(long, value_enum, default_value_t)]
+    pub hyperstack_role_list: RoleList,
+    /// Whether one Gcore user may hold one or several roles in the same client/project.
+    #[arg(long, value_enum, default_value_t)]
+    pub gcore_roles_per_project: RolesPerProject,
 }
 
 /// The first id of the users `--extra-users` adds to the Gcore simulator.
@@ -63,6 +84,7 @@ impl Simulators {
         let gcore = GcoreSim::start(GcoreSimConfig {
             api_key: gcore_key.clone(),
             fixtures: gcore_fixtures,
+            roles_per_project: options.gcore_roles_per_project,
             ..GcoreSimConfig::default()
         })
         .await
@@ -83,6 +105,9 @@ impl Simulators {
         let zenml_key = format!("ZENPROKEY_{}", key_for("zenml"));
         let zenml = ZenmlSim::start(ZenmlSimConfig {
             api_key: zenml_key.clone(),
+            duplicates: options.zenml_duplicates,
+            revoke_missing: options.zenml_revoke_missing,
+            list_role: options.zenml_list_role,
             ..ZenmlSimConfig::default()
         })
         .await
@@ -90,6 +115,8 @@ impl Simulators {
         let hyperstack_key = key_for("hyperstack");
         let hyperstack = HyperstackSim::start(HyperstackSimConfig {
             api_key: hyperstack_key.clone(),
+            assign: options.hyperstack_assign,
+            role_list: options.hyperstack_role_list,
             ..HyperstackSimConfig::default()
         })
         .await
@@ -208,5 +235,58 @@ impl Simulators {
         self.harness.0.shutdown().await;
         self.zenml.0.shutdown().await;
         self.hyperstack.0.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Sandbox {
+        #[command(flatten)]
+        simulators: SimOptions,
+    }
+
+    fn parse(args: &[&str]) -> SimOptions {
+        Sandbox::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .simulators
+    }
+
+    #[test]
+    fn readings_default_to_the_most_likely_and_flags_select_the_others() {
+        let default = parse(&[]);
+        assert_eq!(default.zenml_duplicates, Duplicates::Conflict409);
+        assert_eq!(default.zenml_revoke_missing, RevokeMissing::NotFound);
+        assert!(!default.zenml_list_role);
+        assert_eq!(default.hyperstack_assign, AssignMode::Replace);
+        assert_eq!(default.hyperstack_role_list, RoleList::Objects);
+        assert_eq!(default.gcore_roles_per_project, RolesPerProject::One);
+
+        let other = parse(&[
+            "--zenml-duplicates",
+            "stored",
+            "--zenml-revoke-missing",
+            "ok",
+            "--zenml-list-role",
+            "--hyperstack-assign",
+            "add",
+            "--hyperstack-role-list",
+            "ids",
+            "--gcore-roles-per-project",
+            "several",
+        ]);
+        assert_eq!(other.zenml_duplicates, Duplicates::Stored);
+        assert_eq!(other.zenml_revoke_missing, RevokeMissing::Ok);
+        assert!(other.zenml_list_role);
+        assert_eq!(other.hyperstack_assign, AssignMode::Add);
+        assert_eq!(other.hyperstack_role_list, RoleList::Ids);
+        assert_eq!(other.gcore_roles_per_project, RolesPerProject::Several);
+        for value in ["rejected400", "rejected422", "conflict409"] {
+            parse(&["--zenml-duplicates", value]);
+        }
     }
 }

@@ -51,7 +51,9 @@ impl Connector for GcoreClient {
 }
 
 /// A user's grant on a client or one of its projects; the role changes in place, so it is
-/// not part of the key.
+/// not part of the key. Where Gcore lets a user hold several roles there, rolesync still
+/// manages one of them per user and project: a second RoleAssignment reports Conflict,
+/// which is right where Gcore keeps one role (the two would undo each other).
 impl Grant for Assignment {
     fn natural_key(&self) -> String {
         let scope = match (self.client, self.project) {

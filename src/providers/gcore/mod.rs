@@ -3,6 +3,14 @@
 //! Gcore has no read-by-id, so every observation answers from one paged list of all the
 //! account's assignments, cached per client: 10,000 assignments cost ~10 list requests
 //! per resync, not 10,000.
+//!
+//! Whether one user may hold several roles for the same client and project is
+//! undocumented. Where they may, (user, client, project) names several assignments, and
+//! changing "the" one could rewrite a grant someone made for another role. So rolesync
+//! adopts an assignment only with the wanted role, and changes (PATCH) or deletes only the
+//! one it recorded (status, or `spec.externalID`): another role's assignment it did not
+//! make is never touched. Where Gcore keeps one role per user and project, it refuses the
+//! create such an assignment leads to, and the refusal says how to adopt it.
 
 mod connector;
 
@@ -197,13 +205,20 @@ struct Index {
 }
 
 impl Index {
-    /// The lowest-numbered assignment with this natural key (others may have made duplicates).
-    fn find(&self, key: &NaturalKey) -> Option<&RemoteAssignment> {
+    /// The user's assignments with this natural key, lowest-numbered first.
+    fn with_key(&self, key: NaturalKey) -> impl Iterator<Item = &RemoteAssignment> {
         self.by_user
-            .get(&key.user)?
-            .iter()
+            .get(&key.user)
+            .into_iter()
+            .flatten()
             .filter_map(|id| self.by_id.get(id))
-            .find(|a| key.matches(a))
+            .filter(move |a| key.matches(a))
+    }
+
+    /// The lowest-numbered assignment granting `want` (others may have made duplicates).
+    fn find(&self, want: &Assignment) -> Option<&RemoteAssignment> {
+        self.with_key(NaturalKey::of_want(want))
+            .find(|a| a.role == want.role.as_str())
     }
 }
 
@@ -357,11 +372,7 @@ impl GcoreClient {
 
     /// A fresh look at one user's assignments (`?user_id=`), far cheaper than re-reading
     /// the whole account; the cached list learns what it shows.
-    async fn observe_user_now(
-        &self,
-        want: &Assignment,
-        key: &NaturalKey,
-    ) -> Result<Option<Observed>, ProviderError> {
+    async fn user_now(&self, user: u64) -> Result<Index, ProviderError> {
         let mut found = Index::default();
         let mut offset = 0;
         loop {
@@ -369,7 +380,7 @@ impl GcoreClient {
                 .http
                 .send(
                     ApiRequest::get("list", ASSIGNMENTS)
-                        .query("user_id", key.user)
+                        .query("user_id", user)
                         .query("limit", PAGE_SIZE)
                         .query("offset", offset),
                 )
@@ -386,7 +397,7 @@ impl GcoreClient {
         }
         let cached = self
             .cache
-            .peek(&(), |index| index.by_user.get(&key.user).cloned())
+            .peek(&(), |index| index.by_user.get(&user).cloned())
             .flatten()
             .unwrap_or_default();
         for gone in cached.iter().filter(|id| !found.by_id.contains_key(id)) {
@@ -395,7 +406,37 @@ impl GcoreClient {
         for item in found.by_id.values() {
             self.cache.apply(&(), Change::Upsert(item.clone()));
         }
-        Ok(found.find(key).map(|remote| remote.observed(want)))
+        Ok(found)
+    }
+
+    /// After a create was refused: adopt the wanted assignment if someone made it
+    /// meanwhile; if the user holds another role here instead, Gcore keeps one role per
+    /// user and project, and that assignment is not rolesync's to change.
+    async fn after_refusal(
+        &self,
+        want: &Assignment,
+        refusal: ProviderError,
+    ) -> Result<Observed, ProviderError> {
+        let now = self.user_now(want.user.0).await?;
+        if let Some(found) = now.find(want) {
+            return Ok(found.observed(want));
+        }
+        let Some(other) = now.with_key(NaturalKey::of_want(want)).next() else {
+            return Err(refusal);
+        };
+        let status = match refusal {
+            ProviderError::Conflict { status, .. } | ProviderError::Rejected { status, .. } => {
+                status
+            }
+            _ => 409,
+        };
+        Err(ProviderError::Rejected {
+            status,
+            message: format!(
+                "Gcore refused another role for user {} here: assignment {} already grants {}, and rolesync changes only assignments it made (set spec.externalID: \"{}\" to manage that one)",
+                want.user, other.id, other.role, other.id
+            ),
+        })
     }
 
     async fn read<R>(
@@ -416,7 +457,7 @@ impl Provider for GcoreClient {
         true
     }
 
-    /// Gcore accepts a second, identical assignment (a duplicate grant).
+    /// Gcore may accept a second, identical assignment (a duplicate grant).
     fn create_is_idempotent(&self) -> bool {
         false
     }
@@ -428,16 +469,17 @@ impl Provider for GcoreClient {
         freshness: Freshness,
     ) -> Result<Option<Observed>, ProviderError> {
         let known = known.map(parse_id).transpose()?;
-        let key = NaturalKey::of_want(want);
         if known.is_none() && freshness.max_age.is_zero() {
-            return self.observe_user_now(want, &key).await;
+            let now = self.user_now(want.user.0).await?;
+            return Ok(now.find(want).map(|remote| remote.observed(want)));
         }
         self.read(freshness, |index| {
-            // A known id wins even if someone changed its user/client/project: it is then
-            // reported as not up to date and the update puts the natural key back.
+            // A known id wins even if someone changed its role, user, client or project:
+            // it is then reported as not up to date and the update puts it back. Found by
+            // natural key, only an assignment with the wanted role is taken.
             known
                 .and_then(|id| index.by_id.get(&id))
-                .or_else(|| index.find(&key))
+                .or_else(|| index.find(want))
                 .map(|remote| remote.observed(want))
         })
         .await
@@ -448,6 +490,14 @@ impl Provider for GcoreClient {
             ApiRequest::new("create", Method::POST, ASSIGNMENTS).json(&WriteBody::of(want))?;
         let created: RemoteAssignment = match self.http.send(request).await.and_then(|r| r.json()) {
             Ok(created) => created,
+            // Gcore does not document refusing a create; where it keeps one role per user
+            // and project, an existing assignment would be why.
+            Err(
+                e @ (ProviderError::Conflict { .. }
+                | ProviderError::Rejected {
+                    status: 400 | 422, ..
+                }),
+            ) => return self.after_refusal(want, e).await,
             Err(e) => {
                 // The create may have happened although no usable answer came back: drop the
                 // cached list so the retry finds it by natural key instead of creating it twice.
@@ -586,10 +636,27 @@ mod tests {
         index.upsert(remote(1, 777, Some(8), None));
         index.upsert(remote(2, 777, Some(8), Some(123)));
         index.upsert(remote(3, 777, Some(8), Some(123)));
-        let key = |p| NaturalKey::of_want(&want(p));
-        assert_eq!(index.find(&key(None)).map(|a| a.id), Some(1));
-        assert_eq!(index.find(&key(Some(123))).map(|a| a.id), Some(2));
-        assert_eq!(index.find(&key(Some(124))).map(|a| a.id), None);
+        assert_eq!(index.find(&want(None)).map(|a| a.id), Some(1));
+        assert_eq!(index.find(&want(Some(123))).map(|a| a.id), Some(2));
+        assert_eq!(index.find(&want(Some(124))).map(|a| a.id), None);
+    }
+
+    /// Where a user may hold several roles in one project, only the wanted role's
+    /// assignment is found by natural key: another role's is not rolesync's to change.
+    #[test]
+    fn only_an_exact_role_is_found_by_natural_key() {
+        let mut index = Index::default();
+        let mut admin = remote(1, 777, Some(8), Some(123));
+        admin.role = "ProjectAdministrator".into();
+        index.upsert(admin);
+        assert_eq!(index.find(&want(Some(123))), None);
+        index.upsert(remote(4, 777, Some(8), Some(123)));
+        assert_eq!(index.find(&want(Some(123))).map(|a| a.id), Some(4));
+        let key = NaturalKey::of_want(&want(Some(123)));
+        assert_eq!(
+            index.with_key(key).map(|a| a.id).collect::<Vec<_>>(),
+            [1, 4]
+        );
     }
 
     #[test]

@@ -40,8 +40,9 @@ impl Connector for HyperstackClient {
     }
 }
 
-/// A member holds one RBAC role, so the user alone is the key: two RoleAssignments for one
-/// user conflict whatever roles they name.
+/// rolesync manages one RBAC role per member, so the user alone is the key: two
+/// RoleAssignments for one user conflict whatever roles they name (where assigning
+/// replaces, they would undo each other's role at every resync).
 impl Grant for Assignment {
     fn natural_key(&self) -> String {
         format!("user={}", self.user)

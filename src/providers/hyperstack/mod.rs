@@ -1,9 +1,18 @@
 //! Hyperstack (NexGen Cloud Infrahub) RBAC roles of organization members.
 //!
-//! A member holds at most one RBAC role, so "user U holds role R" is the whole assignment
-//! and its external id is the user id. Hyperstack lists members' roles by name only
-//! (`GET /auth/organizations`) and maps names to ids in a second list (`GET /auth/roles`);
-//! both are cached per client, so observing every member costs two requests per resync.
+//! A RoleAssignment asks that member U holds RBAC role R. Hyperstack lists each member's
+//! roles (`GET /auth/organizations`, `rbac_roles`: `{name}` objects per the official SDK,
+//! role ids per older docs, or null) and maps ids to names in a second list
+//! (`GET /auth/roles`); both are cached per client, so observing every member costs two
+//! requests per resync. Whether assigning a role replaces the member's roles or adds one
+//! is undocumented, and removing takes every role of the member at once, so, under
+//! either reading:
+//! - a member who holds R is up to date, whatever else they hold, unless they still hold
+//!   a role rolesync granted for an earlier spec (a role change where assigning adds);
+//! - the external id records the role rolesync granted (`201/role=3`), which is how an
+//!   earlier role is known, after a crash too;
+//! - roles are removed only where the member holds nothing rolesync did not grant:
+//!   anything else is left in place, and rolesync says so.
 
 mod connector;
 
@@ -15,7 +24,8 @@ use std::time::Duration;
 use reqwest::Method;
 use reqwest::header::HeaderName;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
@@ -27,9 +37,14 @@ const ORGANIZATION: &str = "/auth/organizations";
 const ROLES: &str = "/auth/roles";
 /// Over its limit Hyperstack blocks the whole IP for this long (and says nothing of it).
 pub const BLOCK: Duration = Duration::from_secs(60);
-/// How old a role list may be when resolving a role for a delete: roles change rarely,
+/// How old a role list may be when resolving a role for a write: roles change rarely,
 /// and a miss is read again fresh.
-const ROLE_LIST_MAX_AGE: Duration = Duration::from_secs(300);
+const ROLE_LIST_MAX_AGE: Freshness = Freshness {
+    max_age: Duration::from_secs(300),
+};
+const FRESH: Freshness = Freshness {
+    max_age: Duration::ZERO,
+};
 
 /// Hyperstack allows 500 requests/min per IP and blocks the IP for a minute beyond that,
 /// which would stop every client behind it. 300/min with a burst of 10 sends at most 310
@@ -86,41 +101,139 @@ pub struct Assignment {
     pub role: RoleRef,
 }
 
-/// `{name}`: how a member's RBAC role is listed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct RoleName {
-    #[serde(default)]
+/// What an external id records: the member, and the role rolesync granted them — absent
+/// from a plain user id (a hand-written `spec.externalID`, or rolesync before it
+/// recorded roles), which then names no earlier grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Granted {
+    user: UserId,
+    role: Option<RoleId>,
+}
+
+impl Granted {
+    fn external_id(self) -> ExternalId {
+        ExternalId::new(match self.role {
+            Some(role) => format!("{}/role={role}", self.user),
+            None => self.user.to_string(),
+        })
+    }
+
+    /// Reads `<user>` or `<user>/role=<role id>`; the user must be the spec's.
+    fn parse(id: &ExternalId, want: &Assignment) -> Result<Self, ProviderError> {
+        let (user, role) = match id.as_str().split_once("/role=") {
+            Some((user, role)) => (user, Some(role)),
+            None => (id.as_str(), None),
+        };
+        let role = role.map(|r| r.parse().map(RoleId));
+        match (user.parse::<u64>(), role.transpose()) {
+            (Ok(user), Ok(role)) if user == want.user.0 => Ok(Self {
+                user: UserId(user),
+                role,
+            }),
+            _ => Err(ProviderError::Rejected {
+                status: 400,
+                message: format!(
+                    "external id {:?} does not name Hyperstack user {} (a Hyperstack external id is the user id, optionally followed by /role=<role id>)",
+                    id.as_str(),
+                    want.user
+                ),
+            }),
+        }
+    }
+}
+
+/// A role as far as it is known: its id, and its name unless the role is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RoleKey {
+    id: u64,
     name: Option<String>,
 }
 
+impl RoleKey {
+    fn of(role: &RemoteRole) -> Self {
+        Self {
+            id: role.id,
+            name: Some(role.name.clone()),
+        }
+    }
+
+    fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("id {}", self.id))
+    }
+}
+
+/// One element of a member's `rbac_roles`: `{name}` per the official SDK, an integer id
+/// per older docs. Anything else is kept as a role rolesync cannot identify, which is
+/// therefore never one it granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Held {
+    Id(u64),
+    Name(String),
+    Unknown(String),
+}
+
+impl Held {
+    fn is(&self, role: &RoleKey) -> bool {
+        match self {
+            Self::Id(id) => *id == role.id,
+            Self::Name(name) => role.name.as_ref() == Some(name),
+            Self::Unknown(_) => false,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Held {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let id = |v: &Value| v.as_u64().map(Self::Id);
+        let name = |v: &Value| v.as_str().map(|n| Self::Name(n.to_owned()));
+        Ok(id(&value)
+            .or_else(|| name(&value))
+            .or_else(|| value.get("id").and_then(id))
+            .or_else(|| value.get("name").and_then(name))
+            .unwrap_or_else(|| Self::Unknown(value.to_string())))
+    }
+}
+
+/// `rbac_roles` may be null (the SDK's `Optional[List]`): no role.
+fn roles_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Held>, D::Error> {
+    Ok(Option::<Vec<Held>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// An organization member as `GET /auth/organizations` lists it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 struct Member {
     id: u64,
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
     username: Option<String>,
-    /// The organization role ("Owner", "Member"), not an RBAC role.
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    rbac_roles: Vec<RoleName>,
+    #[serde(default, deserialize_with = "roles_or_none")]
+    rbac_roles: Vec<Held>,
 }
 
 impl Member {
-    fn role_names(&self) -> Vec<&str> {
-        self.rbac_roles
-            .iter()
-            .filter_map(|r| r.name.as_deref())
-            .collect()
+    fn holds(&self, role: &RoleKey) -> bool {
+        self.rbac_roles.iter().any(|h| h.is(role))
+    }
+
+    /// The member as known without a list: holding `roles`.
+    fn bare(user: UserId, roles: Vec<Held>) -> Self {
+        Self {
+            id: user.0,
+            email: None,
+            username: None,
+            rbac_roles: roles,
+        }
     }
 }
 
 #[derive(Deserialize)]
 struct Organization {
     #[serde(default)]
-    users: Vec<Member>,
+    users: Option<Vec<Member>>,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +253,7 @@ struct RolesBody {
     roles: Vec<RemoteRole>,
 }
 
-/// `PUT /auth/users/{id}/assign-roles` answers with the role now held.
+/// `PUT /auth/users/{id}/assign-roles` answers with the role it assigned.
 #[derive(Deserialize)]
 struct AssignedBody {
     #[serde(default)]
@@ -196,6 +309,23 @@ impl Roles {
             }
         }
     }
+
+    /// How a held role reads: its name, and its id where known.
+    fn describe(&self, held: &Held) -> (String, Option<u64>) {
+        match held {
+            Held::Id(id) => (
+                self.0
+                    .get(id)
+                    .map_or_else(|| id.to_string(), |r| r.name.clone()),
+                Some(*id),
+            ),
+            Held::Name(name) => {
+                let id = self.0.values().find(|r| &r.name == name).map(|r| r.id);
+                (name.clone(), id)
+            }
+            Held::Unknown(raw) => (raw.clone(), None),
+        }
+    }
 }
 
 impl Collection for Roles {
@@ -208,27 +338,6 @@ impl Collection for Roles {
 
     fn remove(&mut self, key: &u64) {
         self.0.remove(key);
-    }
-}
-
-/// What a member holds, as reported in `status.atProvider`.
-fn observed(
-    user: UserId,
-    member: &Member,
-    held: Option<&RemoteRole>,
-    want: &RemoteRole,
-) -> Observed {
-    let names = member.role_names();
-    Observed {
-        external_id: ExternalId::new(user.to_string()),
-        at_provider: serde_json::json!({
-            "userId": user.0,
-            "email": member.email,
-            "username": member.username,
-            "roleName": names.first(),
-            "roleId": held.map(|r| r.id),
-        }),
-        up_to_date: names == [want.name.as_str()],
     }
 }
 
@@ -262,24 +371,14 @@ fn error_message(body: &[u8]) -> Option<String> {
     }
 }
 
-/// The user an external id names; it must be the spec's user (the id is the user id).
-fn user_of(id: &ExternalId, want: &Assignment) -> Result<UserId, ProviderError> {
-    match id.as_str().parse::<u64>() {
-        Ok(user) if user == want.user.0 => Ok(UserId(user)),
-        _ => Err(ProviderError::Rejected {
-            status: 400,
-            message: format!(
-                "external id {:?} does not name Hyperstack user {} (the external id of a Hyperstack assignment is its user id)",
-                id.as_str(),
-                want.user
-            ),
-        }),
+/// `a, b and c`.
+fn listing(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
-
-const FRESH: Freshness = Freshness {
-    max_age: Duration::ZERO,
-};
 
 impl HyperstackClient {
     pub fn new(
@@ -307,6 +406,7 @@ impl HyperstackClient {
         Ok(Members(
             body.organization
                 .users
+                .unwrap_or_default()
                 .into_iter()
                 .map(|m| (m.id, m))
                 .collect(),
@@ -361,29 +461,82 @@ impl HyperstackClient {
             })
     }
 
-    /// The role a member holds, by name, looked up in the cached role list.
-    fn held(&self, member: &Member) -> Option<RemoteRole> {
-        let name = *member.role_names().first()?;
-        self.roles
-            .peek(&(), |r| {
-                r.0.values().find(|role| role.name == name).cloned()
-            })
-            .flatten()
+    /// The role rolesync granted for an earlier spec, as recorded in `granted`, unless it
+    /// is the wanted one. A role deleted since is known by its id alone.
+    async fn earlier(
+        &self,
+        granted: Option<Granted>,
+        wanted: &RemoteRole,
+        freshness: Freshness,
+    ) -> Result<Option<RoleKey>, ProviderError> {
+        let Some(id) = granted.and_then(|g| g.role).filter(|r| r.0 != wanted.id) else {
+            return Ok(None);
+        };
+        match self.resolve(&RoleRef::Id(id), freshness).await {
+            Ok(role) => Ok(Some(RoleKey::of(&role))),
+            Err(ProviderError::NotFound { .. }) => Ok(Some(RoleKey {
+                id: id.0,
+                name: None,
+            })),
+            Err(e) => Err(e),
+        }
     }
 
-    /// One PUT: assigns the role, replacing whatever the user held.
-    async fn assign(&self, want: &Assignment) -> Result<Observed, ProviderError> {
-        let role = self
-            .resolve(
-                &want.role,
-                Freshness {
-                    max_age: ROLE_LIST_MAX_AGE,
-                },
-            )
-            .await?;
-        let path = format!("/auth/users/{}/assign-roles", want.user);
-        let request =
-            ApiRequest::new("assign", Method::PUT, path).json(&AssignBody { role_id: role.id })?;
+    /// What `member` holds against what is wanted; `known` is what status records.
+    fn observed(
+        &self,
+        member: &Member,
+        wanted: &RemoteRole,
+        earlier: Option<&RoleKey>,
+        known: Option<Granted>,
+    ) -> Observed {
+        let user = UserId(member.id);
+        let want = RoleKey::of(wanted);
+        let up_to_date = member.holds(&want) && !earlier.is_some_and(|e| member.holds(e));
+        let external_id = if up_to_date {
+            Granted {
+                user,
+                role: Some(RoleId(wanted.id)),
+            }
+        } else {
+            // Still to change: the update needs the grant status records.
+            known.unwrap_or(Granted { user, role: None })
+        };
+        let described = self.describe(member.rbac_roles.iter());
+        let (role_name, role_id) = if member.holds(&want) {
+            (Some(wanted.name.clone()), Some(wanted.id))
+        } else {
+            described
+                .first()
+                .map_or((None, None), |(name, id)| (Some(name.clone()), *id))
+        };
+        let names: Vec<&String> = described.iter().map(|(name, _)| name).collect();
+        Observed {
+            external_id: external_id.external_id(),
+            at_provider: serde_json::json!({
+                "userId": user.0,
+                "email": member.email,
+                "username": member.username,
+                "roleName": role_name,
+                "roleId": role_id,
+                "rbacRoles": names,
+            }),
+            up_to_date,
+        }
+    }
+
+    /// One PUT of `wanted`. `before` is what the decision to assign rested on: where the
+    /// member held nothing else, they now hold just `wanted` whether assigning replaces or
+    /// adds; otherwise which of the two happened is read back.
+    async fn assign(
+        &self,
+        user: UserId,
+        wanted: &RemoteRole,
+        before: Option<Member>,
+    ) -> Result<Member, ProviderError> {
+        let path = format!("/auth/users/{user}/assign-roles");
+        let request = ApiRequest::new("assign", Method::PUT, path)
+            .json(&AssignBody { role_id: wanted.id })?;
         let answer = self
             .http
             .send(request)
@@ -423,26 +576,67 @@ impl HyperstackClient {
                 return Err(e);
             }
         };
-        let before = self
-            .members
-            .peek(&(), |m| m.0.get(&want.user.0).cloned())
-            .flatten();
-        let member = Member {
-            rbac_roles: vec![RoleName {
-                name: Some(assigned.name.clone()),
-            }],
-            ..before.unwrap_or(Member {
-                id: want.user.0,
-                email: None,
-                username: None,
-                role: None,
-                rbac_roles: Vec::new(),
-            })
-        };
-        let result = observed(want.user, &member, Some(&assigned), &assigned);
+        let key = RoleKey::of(&assigned);
         self.roles.apply(&(), Change::Upsert(assigned));
-        self.members.apply(&(), Change::Upsert(member));
-        Ok(result)
+        let before = before.unwrap_or_else(|| Member::bare(user, Vec::new()));
+        if before.rbac_roles.iter().all(|h| h.is(&key)) {
+            let member = Member {
+                rbac_roles: vec![Held::Id(key.id)],
+                ..before
+            };
+            self.members.apply(&(), Change::Upsert(member.clone()));
+            return Ok(member);
+        }
+        Ok(self
+            .member(user, FRESH)
+            .await?
+            .unwrap_or_else(|| Member::bare(user, vec![Held::Id(key.id)])))
+    }
+
+    /// `DELETE /auth/users/{id}/roles`: every role of the member goes.
+    async fn remove_all(&self, member: Member) -> Result<Deletion, ProviderError> {
+        let request = ApiRequest::new(
+            "remove",
+            Method::DELETE,
+            format!("/auth/users/{}/roles", member.id),
+        );
+        let outcome = match self.http.send(request).await {
+            Ok(_) => Deletion::Deleted,
+            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
+            Err(e) => {
+                self.members.invalidate(&());
+                return Err(e);
+            }
+        };
+        self.members.apply(
+            &(),
+            Change::Upsert(Member {
+                rbac_roles: Vec::new(),
+                ..member
+            }),
+        );
+        Ok(outcome)
+    }
+
+    /// Names (and ids where known) of held roles, from the cached role list.
+    fn describe<'h>(&self, held: impl Iterator<Item = &'h Held>) -> Vec<(String, Option<u64>)> {
+        let held: Vec<&Held> = held.collect();
+        let each = |roles: &Roles| held.iter().map(|h| roles.describe(h)).collect();
+        self.roles
+            .peek(&(), |roles| each(roles))
+            .unwrap_or_else(|| each(&Roles::default()))
+    }
+
+    /// The names of `member`'s roles that are none of `ours`.
+    fn others(&self, member: &Member, ours: &[RoleKey]) -> Vec<String> {
+        let foreign = member
+            .rbac_roles
+            .iter()
+            .filter(|h| !ours.iter().any(|o| h.is(o)));
+        self.describe(foreign)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
     }
 }
 
@@ -464,91 +658,127 @@ impl Provider for HyperstackClient {
         known: Option<&ExternalId>,
         freshness: Freshness,
     ) -> Result<Option<Observed>, ProviderError> {
-        if let Some(id) = known {
-            user_of(id, want)?;
-        }
+        let known = known.map(|id| Granted::parse(id, want)).transpose()?;
         let wanted = self.resolve(&want.role, freshness).await?;
         let Some(member) = self.member(want.user, freshness).await? else {
             return Ok(None);
         };
-        if member.role_names().is_empty() {
+        if member.rbac_roles.is_empty() {
             return Ok(None);
         }
-        let held = self.held(&member);
-        Ok(Some(observed(want.user, &member, held.as_ref(), &wanted)))
+        let earlier = self.earlier(known, &wanted, freshness).await?;
+        Ok(Some(self.observed(
+            &member,
+            &wanted,
+            earlier.as_ref(),
+            known,
+        )))
     }
 
     async fn create(&self, want: &Assignment) -> Result<Observed, ProviderError> {
-        self.assign(want).await
+        let wanted = self.resolve(&want.role, ROLE_LIST_MAX_AGE).await?;
+        let before = self
+            .members
+            .peek(&(), |m| m.0.get(&want.user.0).cloned())
+            .flatten();
+        let member = self.assign(want.user, &wanted, before).await?;
+        Ok(self.observed(&member, &wanted, None, None))
     }
 
+    /// Assigns the wanted role (unless the member holds it already). Where assigning adds
+    /// and the member still holds the role rolesync granted for an earlier spec, that one
+    /// must go too, and removing takes them all: so all are removed and the wanted role
+    /// assigned again (the member holds no role in between), unless the member also holds
+    /// a role rolesync did not grant, in which case the earlier role is left in place.
     async fn update(
         &self,
         have: &ExternalId,
         want: &Assignment,
     ) -> Result<Observed, ProviderError> {
-        user_of(have, want)?;
-        self.assign(want).await
+        let granted = Granted::parse(have, want)?;
+        let wanted = self.resolve(&want.role, ROLE_LIST_MAX_AGE).await?;
+        let earlier = self
+            .earlier(Some(granted), &wanted, ROLE_LIST_MAX_AGE)
+            .await?;
+        // Fresh: what is removed below must not rest on a cached list.
+        let before = self.member(want.user, FRESH).await?;
+        let want_key = RoleKey::of(&wanted);
+        let member = match before {
+            Some(m) if m.holds(&want_key) => m,
+            before => self.assign(want.user, &wanted, before).await?,
+        };
+        let Some(earlier) = earlier.filter(|e| member.holds(e)) else {
+            return Ok(self.observed(&member, &wanted, None, None));
+        };
+        let others = self.others(&member, &[earlier.clone(), want_key]);
+        if !others.is_empty() {
+            return Err(ProviderError::LeftInPlace(format!(
+                "user {} holds {} now, but still holds {}, which rolesync granted for an earlier spec: Hyperstack removes all of a member's roles at once, and the member also holds {}, which rolesync did not grant",
+                want.user,
+                wanted.name,
+                earlier.label(),
+                listing(&others)
+            )));
+        }
+        self.remove_all(member.clone()).await?;
+        let cleared = Member {
+            rbac_roles: Vec::new(),
+            ..member
+        };
+        let member = self.assign(want.user, &wanted, Some(cleared)).await?;
+        Ok(self.observed(&member, &wanted, None, None))
     }
 
-    /// Removes the role only while the user still holds the one `want` names: the API
-    /// removes whatever role the user has, so a role someone else set since is reported
-    /// and left in place. (Hyperstack has no conditional delete; a change in the instant
-    /// between the read and the DELETE cannot be caught.)
+    /// Removes the member's roles only while every one of them is one rolesync granted
+    /// (the spec's, or the one status records): removing takes them all, so a member who
+    /// holds another role keeps everything and that is reported. (Hyperstack has no
+    /// conditional delete; a change in the instant between the read and the DELETE cannot
+    /// be caught.)
     async fn delete(
         &self,
         have: &ExternalId,
         want: &Assignment,
     ) -> Result<Deletion, ProviderError> {
-        let user = user_of(have, want)?;
-        let Some(member) = self.member(user, FRESH).await? else {
+        let granted = Granted::parse(have, want)?;
+        let Some(member) = self.member(granted.user, FRESH).await? else {
             return Ok(Deletion::AlreadyGone);
         };
-        let names = member.role_names();
-        if names.is_empty() {
+        if member.rbac_roles.is_empty() {
             return Ok(Deletion::AlreadyGone);
         }
-        let ours = match self
-            .resolve(
-                &want.role,
-                Freshness {
-                    max_age: ROLE_LIST_MAX_AGE,
-                },
-            )
-            .await
-        {
-            Ok(role) => names == [role.name.as_str()],
-            // Our role no longer exists, so what the user holds is someone else's.
-            Err(ProviderError::NotFound { .. }) => false,
+        let mut ours = Vec::new();
+        match self.resolve(&want.role, ROLE_LIST_MAX_AGE).await {
+            Ok(role) => ours.push(RoleKey::of(&role)),
+            // The spec's role no longer exists, so the member cannot hold it.
+            Err(ProviderError::NotFound { .. }) => {}
             Err(e) => return Err(e),
-        };
-        if !ours {
+        }
+        if let Some(id) = granted.role {
+            match self.resolve(&RoleRef::Id(id), ROLE_LIST_MAX_AGE).await {
+                Ok(role) => ours.push(RoleKey::of(&role)),
+                Err(ProviderError::NotFound { .. }) => ours.push(RoleKey {
+                    id: id.0,
+                    name: None,
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        let others = self.others(&member, &ours);
+        if others.len() == member.rbac_roles.len() {
             return Ok(Deletion::LeftAlone(format!(
-                "user {user} now holds role {}",
-                names.join(", ")
+                "user {} now holds role {}",
+                granted.user,
+                listing(&others)
             )));
         }
-        let request = ApiRequest::new(
-            "remove",
-            Method::DELETE,
-            format!("/auth/users/{user}/roles"),
-        );
-        let outcome = match self.http.send(request).await {
-            Ok(_) => Deletion::Deleted,
-            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
-            Err(e) => {
-                self.members.invalidate(&());
-                return Err(e);
-            }
-        };
-        self.members.apply(
-            &(),
-            Change::Upsert(Member {
-                rbac_roles: Vec::new(),
-                ..member
-            }),
-        );
-        Ok(outcome)
+        if !others.is_empty() {
+            return Ok(Deletion::LeftAlone(format!(
+                "user {} also holds {}, which rolesync did not grant, and Hyperstack removes all of a member's roles at once",
+                granted.user,
+                listing(&others)
+            )));
+        }
+        self.remove_all(member).await
     }
 }
 
@@ -556,19 +786,11 @@ impl Provider for HyperstackClient {
 mod tests {
     use super::*;
 
-    fn member(id: u64, roles: &[&str]) -> Member {
-        Member {
-            id,
-            email: Some(format!("u{id}@example.com")),
-            username: None,
-            role: Some("Member".into()),
-            rbac_roles: roles
-                .iter()
-                .map(|n| RoleName {
-                    name: Some((*n).to_owned()),
-                })
-                .collect(),
-        }
+    fn member(id: u64, roles: Value) -> Member {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "email": format!("u{id}@example.com"), "role": "Member", "rbac_roles": roles,
+        }))
+        .unwrap()
     }
 
     fn role(id: u64, name: &str) -> RemoteRole {
@@ -578,17 +800,93 @@ mod tests {
         }
     }
 
+    fn client() -> HyperstackClient {
+        HyperstackClient::new(
+            "http://127.0.0.1:1",
+            SecretString::from("k"),
+            HttpSettings::default(),
+        )
+        .unwrap()
+    }
+
+    fn granted(user: u64, role: Option<u64>) -> Option<Granted> {
+        Some(Granted {
+            user: UserId(user),
+            role: role.map(RoleId),
+        })
+    }
+
+    /// The SDK's `{name}` objects, the older docs' integer ids, null, and what neither
+    /// describes (kept, as a role rolesync cannot call its own).
     #[test]
-    fn up_to_date_only_when_the_one_role_matches() {
+    fn role_lists_may_be_objects_ids_null_or_odd() {
+        let dev = RoleKey::of(&role(2, "developer"));
+        assert!(member(7, serde_json::json!([{"name": "developer"}])).holds(&dev));
+        assert!(member(7, serde_json::json!([2])).holds(&dev));
+        assert!(member(7, serde_json::json!([{"id": 2}])).holds(&dev));
+        assert!(member(7, Value::Null).rbac_roles.is_empty());
+        let odd = member(7, serde_json::json!([true]));
+        assert_eq!(odd.rbac_roles, [Held::Unknown("true".into())]);
+        assert!(!odd.holds(&dev));
+        let absent: Member = serde_json::from_value(serde_json::json!({"id": 7})).unwrap();
+        assert!(absent.rbac_roles.is_empty());
+    }
+
+    #[test]
+    fn holding_the_wanted_role_is_up_to_date_whatever_else_is_held() {
+        let hs = client();
         let dev = role(2, "developer");
-        let held = role(2, "developer");
-        let one = observed(UserId(7), &member(7, &["developer"]), Some(&held), &dev);
+        let one = hs.observed(
+            &member(7, serde_json::json!(["developer"])),
+            &dev,
+            None,
+            None,
+        );
         assert!(one.up_to_date);
-        assert_eq!(one.external_id.as_str(), "7");
+        assert_eq!(one.external_id.as_str(), "7/role=2");
         assert_eq!(one.at_provider["roleId"], 2);
         assert_eq!(one.at_provider["roleName"], "developer");
-        assert!(!observed(UserId(7), &member(7, &["admin"]), None, &dev).up_to_date);
-        assert!(!observed(UserId(7), &member(7, &["developer", "admin"]), None, &dev).up_to_date);
+        let more = member(
+            7,
+            serde_json::json!([{"name": "admin"}, {"name": "developer"}]),
+        );
+        let seen = hs.observed(&more, &dev, None, None);
+        assert!(seen.up_to_date);
+        assert_eq!(
+            seen.at_provider["rbacRoles"],
+            serde_json::json!(["admin", "developer"])
+        );
+        let other = hs.observed(
+            &member(7, serde_json::json!([1])),
+            &dev,
+            None,
+            granted(7, Some(1)),
+        );
+        assert!(!other.up_to_date);
+        assert_eq!(
+            other.external_id.as_str(),
+            "7/role=1",
+            "the update needs the earlier grant"
+        );
+    }
+
+    #[test]
+    fn an_earlier_grant_still_held_is_not_up_to_date() {
+        let hs = client();
+        let dev = role(2, "developer");
+        let admin = RoleKey::of(&role(1, "admin"));
+        let both = member(
+            7,
+            serde_json::json!([{"name": "admin"}, {"name": "developer"}]),
+        );
+        let seen = hs.observed(&both, &dev, Some(&admin), granted(7, Some(1)));
+        assert!(!seen.up_to_date);
+        assert_eq!(seen.external_id.as_str(), "7/role=1");
+        let gone = member(7, serde_json::json!([{"name": "developer"}]));
+        assert!(
+            hs.observed(&gone, &dev, Some(&admin), granted(7, Some(1)))
+                .up_to_date
+        );
     }
 
     #[test]
@@ -611,17 +909,27 @@ mod tests {
             roles.resolve(&RoleRef::Name("viewer".into())),
             Err(ProviderError::Rejected { .. })
         ));
+        assert_eq!(roles.describe(&Held::Id(1)), ("admin".into(), Some(1)));
+        assert_eq!(roles.describe(&Held::Id(9)), ("9".into(), Some(9)));
     }
 
     #[test]
-    fn external_id_must_be_the_user() {
+    fn external_ids_name_the_user_and_the_role_granted() {
         let want = Assignment {
             user: UserId(7),
             role: RoleRef::Id(RoleId(1)),
         };
-        assert_eq!(user_of(&ExternalId::new("7"), &want).unwrap(), UserId(7));
-        assert!(user_of(&ExternalId::new("8"), &want).is_err());
-        assert!(user_of(&ExternalId::new("x"), &want).is_err());
+        let parse = |id: &str| Granted::parse(&ExternalId::new(id), &want);
+        assert_eq!(parse("7").unwrap(), granted(7, None).unwrap());
+        assert_eq!(parse("7/role=3").unwrap(), granted(7, Some(3)).unwrap());
+        assert_eq!(
+            granted(7, Some(3)).unwrap().external_id().as_str(),
+            "7/role=3"
+        );
+        assert_eq!(granted(7, None).unwrap().external_id().as_str(), "7");
+        for bad in ["8", "x", "8/role=3", "7/role=x", "7/role="] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -633,6 +941,13 @@ mod tests {
             "Invalid API key"
         );
         assert_eq!(error_message(b"<html>"), None);
+    }
+
+    #[test]
+    fn listings_read_as_prose() {
+        let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(listing(&names(&["a"])), "a");
+        assert_eq!(listing(&names(&["a", "b", "c"])), "a, b and c");
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! `role=<uuid>/user=<uuid>/workspace=<uuid>`. ZenML cannot change an assignment, so a new
 //! role is a replacement. The organization's API key is exchanged for a short-lived bearer
 //! token, which is cached per client and renewed before it expires and after a 401.
+//!
+//! The API reference lists items without `role` (the path names it) and lists pending
+//! invitations (no user, no team), which rolesync never manages. What it leaves open — the
+//! answer to assigning what exists (409, 400/422, or a second row stored) and to revoking
+//! what is gone (404 or 200) — is handled whichever it is: see [`ZenmlClient`]'s `create`
+//! and `delete`.
 
 mod connector;
 
@@ -257,14 +263,19 @@ struct Ref<T> {
     name: Option<String>,
 }
 
-/// An assignment as ZenML lists it; unknown fields are ignored.
+/// An assignment as ZenML lists it; unknown fields are ignored. The API reference's items
+/// have no `role` (the list is the path's role); an older form had one.
 #[derive(Deserialize)]
 struct RemoteItem {
     #[serde(default)]
     user: Option<Ref<UserId>>,
     #[serde(default)]
     team: Option<Ref<TeamId>>,
-    role: Ref<RoleId>,
+    /// Set on a pending invitation's assignment, which names no user or team.
+    #[serde(default)]
+    invitation: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    role: Option<Ref<RoleId>>,
     #[serde(default)]
     organization_id: Option<String>,
     #[serde(default)]
@@ -281,12 +292,14 @@ struct Remote {
 }
 
 impl Remote {
-    fn parse(item: Value) -> Result<Self, ProviderError> {
+    /// An item of the list of `role`'s assignments; `None` for a pending invitation's.
+    fn parse(item: Value, role: RoleId) -> Result<Option<Self>, ProviderError> {
         let item: RemoteItem = serde_json::from_value(item)
             .map_err(|e| ProviderError::Malformed(format!("role assignment: {e}")))?;
         let principal = match (&item.user, &item.team) {
             (Some(u), None) => Principal::User(u.id),
             (None, Some(t)) => Principal::Team(t.id),
+            (None, None) if item.invitation.is_some() => return Ok(None),
             _ => {
                 return Err(ProviderError::Malformed(
                     "role assignment names neither or both of user and team".into(),
@@ -295,23 +308,27 @@ impl Remote {
         };
         let scope = Scope::of(item.workspace_id, item.project_id)
             .map_err(|e| ProviderError::Malformed(format!("role assignment: {e}")))?;
+        let (role, role_name) = match item.role {
+            Some(r) => (r.id, r.name),
+            None => (role, None),
+        };
         let named = |id: String, name: Option<String>| json!({"id": id, "name": name});
         let at_provider = json!({
-            "role": named(item.role.id.to_string(), item.role.name),
+            "role": named(role.to_string(), role_name),
             "user": item.user.map(|u| named(u.id.to_string(), u.name)),
             "team": item.team.map(|t| named(t.id.to_string(), t.name)),
             "organizationId": item.organization_id,
             "workspaceId": item.workspace_id.map(|w| w.to_string()),
             "projectId": item.project_id.map(|p| p.to_string()),
         });
-        Ok(Self {
+        Ok(Some(Self {
             assignment: Assignment {
-                role: item.role.id,
+                role,
                 principal,
                 scope,
             },
             at_provider,
-        })
+        }))
     }
 
     /// What we know of an assignment we just made when ZenML's answer did not describe it.
@@ -475,6 +492,7 @@ fn redact(e: ProviderError, secret: &str) -> ProviderError {
         ProviderError::Transport(m) => ProviderError::Transport(clean(m)),
         ProviderError::Malformed(m) => ProviderError::Malformed(clean(m)),
         ProviderError::Config(m) => ProviderError::Config(clean(m)),
+        ProviderError::LeftInPlace(m) => ProviderError::LeftInPlace(clean(m)),
         other @ (ProviderError::RateLimited { .. } | ProviderError::Timeout) => other,
     }
 }
@@ -613,6 +631,24 @@ fn write_request(operation: &'static str, method: Method, a: &Assignment) -> Api
     with_scope(request, a.scope)
 }
 
+/// Whether ZenML may have refused an assign this way because the assignment exists: its
+/// answer to that is undocumented (409 EntityExistsError is likely, 400 or 422 possible).
+fn may_be_existing(e: &ProviderError) -> bool {
+    matches!(
+        e,
+        ProviderError::Conflict { .. }
+            | ProviderError::Rejected {
+                status: 400 | 422,
+                ..
+            }
+    )
+}
+
+/// Data read now, not from a cached list.
+const FRESH: Freshness = Freshness {
+    max_age: Duration::ZERO,
+};
+
 /// Whether a write that failed this way may still have happened.
 fn may_have_happened(e: &ProviderError) -> bool {
     matches!(
@@ -676,9 +712,10 @@ impl ZenmlClient {
                 .json()?;
             let listed = parse_list(body)?;
             for item in listed.items {
-                let remote = Remote::parse(item)?;
                 // A server may include wider scopes in a filtered list; only exact keys count.
-                if remote.assignment.list_scope() == (role, scope) {
+                if let Some(remote) = Remote::parse(item, role)?
+                    && remote.assignment.list_scope() == (role, scope)
+                {
                     index.upsert(remote);
                 }
             }
@@ -716,9 +753,10 @@ impl Provider for ZenmlClient {
         false
     }
 
-    /// ZenML answers 409 to an existing assignment, and `create` then adopts it.
+    /// ZenML may store a second, identical row when asked to assign what exists (its
+    /// answer is undocumented), so an absence is confirmed with fresh data first.
     fn create_is_idempotent(&self) -> bool {
-        true
+        false
     }
 
     async fn observe(
@@ -759,22 +797,20 @@ impl Provider for ZenmlClient {
                 let remote = response
                     .json::<Value>()
                     .ok()
-                    .and_then(|body| Remote::parse(body).ok())
+                    .and_then(|body| Remote::parse(body, want.role).ok().flatten())
                     .filter(|r| r.assignment == *want)
                     .unwrap_or_else(|| Remote::of(*want));
                 let observed = remote.observed(want);
                 self.cache.apply(&scope, Change::Upsert(remote));
                 Ok(observed)
             }
-            // EntityExistsError: it is already there, so adopt what a fresh list shows.
-            Err(ProviderError::Conflict { status, message }) => {
+            // Perhaps refused because someone assigned it meanwhile: adopt what a fresh
+            // list shows, else the refusal stands.
+            Err(e) if may_be_existing(&e) => {
                 self.cache.invalidate(&scope);
-                let fresh = Freshness {
-                    max_age: Duration::ZERO,
-                };
-                match self.find(want, fresh).await? {
+                match self.find(want, FRESH).await? {
                     Some(remote) => Ok(remote.observed(want)),
-                    None => Err(ProviderError::Conflict { status, message }),
+                    None => Err(e),
                 }
             }
             Err(e) => {
@@ -805,21 +841,32 @@ impl Provider for ZenmlClient {
     ) -> Result<Deletion, ProviderError> {
         let a = parse_id(have)?;
         let scope = a.list_scope();
-        let outcome = match self
+        // Revoking what is gone may answer 404 or 200 (undocumented): gone either way.
+        match self
             .send(|| write_request("revoke", Method::DELETE, &a))
             .await
         {
-            Ok(_) => Deletion::Deleted,
-            Err(ProviderError::NotFound { .. }) => Deletion::AlreadyGone,
+            Ok(_) => {}
+            Err(ProviderError::NotFound { .. }) => {
+                self.cache.apply(&scope, Change::Remove(a));
+                return Ok(Deletion::AlreadyGone);
+            }
             Err(e) => {
                 if may_have_happened(&e) {
                     self.cache.invalidate(&scope);
                 }
                 return Err(e);
             }
-        };
-        self.cache.apply(&scope, Change::Remove(a));
-        Ok(outcome)
+        }
+        // Where ZenML stores duplicates, a revoke may take one of two identical rows: a
+        // second one someone else made still grants the role, and is theirs to revoke.
+        self.cache.invalidate(&scope);
+        Ok(match self.find(&a, FRESH).await? {
+            Some(_) => Deletion::LeftAlone(format!(
+                "{a} is still listed: another, identical assignment someone else made remains"
+            )),
+            None => Deletion::Deleted,
+        })
     }
 }
 
@@ -889,6 +936,10 @@ mod tests {
         ));
     }
 
+    fn role() -> RoleId {
+        R.parse().unwrap()
+    }
+
     #[test]
     fn listed_items_keep_user_team_and_scope_apart() {
         let item = |user: bool, ws: Option<&str>| {
@@ -896,20 +947,21 @@ mod tests {
             json!({
                 "user": if user { principal.clone() } else { Value::Null },
                 "team": if user { Value::Null } else { principal },
-                "role": {"id": R, "name": "Editor"},
+                "invitation": null,
                 "organization_id": "org",
                 "workspace_id": ws,
                 "project_id": null,
             })
         };
-        let org_user = Remote::parse(item(true, None)).unwrap();
-        let org_team = Remote::parse(item(false, None)).unwrap();
-        let ws_user = Remote::parse(item(true, Some(W))).unwrap();
+        let parse = |item| Remote::parse(item, role()).unwrap().unwrap();
+        let org_user = parse(item(true, None));
+        let org_team = parse(item(false, None));
+        let ws_user = parse(item(true, Some(W)));
         let want = user_assignment(Scope::Organization);
         assert!(org_user.observed(&want).up_to_date);
         assert!(!org_team.observed(&want).up_to_date);
         assert!(!ws_user.observed(&want).up_to_date);
-        assert_eq!(org_user.at_provider["role"]["name"], "Editor");
+        assert_eq!(org_user.at_provider["role"]["id"], R);
         assert_eq!(org_user.at_provider["user"]["name"], "alice");
 
         let mut index = Index::default();
@@ -922,13 +974,34 @@ mod tests {
         assert!(!index.0.contains_key(&want));
 
         assert!(matches!(
-            Remote::parse(json!({"role": {"id": R}, "user": null, "team": null})),
+            Remote::parse(json!({"user": null, "team": null}), role()),
             Err(ProviderError::Malformed(_))
         ));
         assert!(matches!(
-            Remote::parse(json!({"role": {"id": R}, "user": {"id": U}, "project_id": P})),
+            Remote::parse(json!({"user": {"id": U}, "project_id": P}), role()),
             Err(ProviderError::Malformed(_))
         ));
+    }
+
+    /// The API reference's item (no `role`, an `invitation` field) and the older form.
+    #[test]
+    fn items_need_no_role_and_pending_invitations_are_skipped() {
+        let documented = json!({"user": {"id": U}, "team": null, "invitation": null,
+            "organization_id": "org", "workspace_id": W, "project_id": null});
+        let remote = Remote::parse(documented, role()).unwrap().unwrap();
+        assert_eq!(
+            remote.assignment,
+            user_assignment(Scope::Workspace(W.parse().unwrap()))
+        );
+        assert_eq!(remote.at_provider["role"], json!({"id": R, "name": null}));
+
+        let older = json!({"user": {"id": U}, "team": null, "role": {"id": R, "name": "Editor"}});
+        let remote = Remote::parse(older, role()).unwrap().unwrap();
+        assert_eq!(remote.at_provider["role"]["name"], "Editor");
+
+        let invitation = json!({"user": null, "team": null, "invitation": {"id": P},
+            "organization_id": "org", "workspace_id": null, "project_id": null});
+        assert_eq!(Remote::parse(invitation, role()).unwrap(), None);
     }
 
     #[test]

@@ -47,6 +47,36 @@ fn type_mismatch_reads_like_upstream() {
     assert_eq!(errs[0].kind.reason(), "FieldValueTypeInvalid");
 }
 
+/// What the real kube-apiserver answers (checked against it in rolesync's real-server suite):
+/// rules are skipped on an object of the wrong shape, with a cause saying so. Its bad value is
+/// Go's nil, which upstream prints as JSON.
+#[test]
+fn rules_are_not_checked_on_an_object_of_the_wrong_shape() {
+    let with_rule = json!({"type": "object", "properties": {"count": {"type": "integer"}},
+        "x-kubernetes-validations": [{"rule": "self.count > 1", "message": "count must exceed 1"}]});
+    assert_eq!(
+        check(with_rule.clone(), json!({"count": "5"})),
+        [
+            r#"spec.count: Invalid value: "string": spec.count in body must be of type integer: "string""#,
+            r#"<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
+        ]
+    );
+    assert_eq!(
+        check(with_rule, json!({"count": 1})),
+        ["spec: Invalid value: count must exceed 1"],
+        "a well-formed object gets its rules checked"
+    );
+    assert_eq!(
+        check(
+            props(json!({"count": {"type": "integer"}})),
+            json!({"count": "5"})
+        )
+        .len(),
+        1,
+        "without rules nothing is said of them"
+    );
+}
+
 #[test]
 fn integers_accept_whole_floats_and_numbers_accept_integers() {
     let s = props(json!({"i": {"type": "integer"}, "n": {"type": "number"}}));

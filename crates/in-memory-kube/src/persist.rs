@@ -85,6 +85,7 @@ fn drop_empty(object: &mut Value, builtin: bool) {
 pub fn types(served: &Served) -> &dyn FieldTypes {
     match &served.schema {
         Some(schema) => schema,
+        None if served.info.kind == "CustomResourceDefinition" => &crd::CrdFields,
         None => &AtomicLists,
     }
 }
@@ -438,6 +439,24 @@ fn accept_crd(
     Ok(resources)
 }
 
+/// Records the status `accept_crd` gave a CRD as kube-apiserver's controllers' update of
+/// the status subresource, the writer upstream's managedFields name for it.
+fn record_crd_status(old: Option<&Value>, new: &mut Value, now: &str) {
+    let mut before = new.clone();
+    before["status"] = match old.and_then(|o| o.get("status")) {
+        Some(status) => status.clone(),
+        None => crd::initial_status(&new["status"]),
+    };
+    apply::record_update(
+        Some(&before),
+        new,
+        crd::STATUS_MANAGER,
+        Some("status"),
+        now,
+        &crd::CrdFields,
+    );
+}
+
 /// Validates, completes and stores a created or changed object.
 pub fn persist(
     cluster: &mut Cluster,
@@ -561,6 +580,9 @@ pub fn persist(
         if let Some(status) = status {
             new["status"] = status;
         }
+    }
+    if crd_resources.is_some() {
+        record_crd_status(old.as_deref(), &mut new, &now);
     }
     // Upstream's namespace strategy adds this after the writer's fields are recorded.
     if old.is_none() && is_core(info, "Namespace") && new.pointer("/spec/finalizers").is_none() {

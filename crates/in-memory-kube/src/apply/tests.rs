@@ -728,3 +728,29 @@ fn many_objects_apply_quickly() {
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
+
+/// Upstream compares a null value as whatever the other side is: a list replacing a null
+/// one owns its items, not the list itself, unlike a list that was absent.
+#[test]
+fn a_list_replacing_null_owns_its_items_only() {
+    let condition = json!([{"type": "Ready", "status": "True"}]);
+    let item = json!({".": {}, "f:status": {}, "f:type": {}});
+    let mut absent = cm(json!({}));
+    record_update(None, &mut absent, "ctl", None, T0, &Widget);
+    let mut from_null = absent.clone();
+    from_null["status"] = json!({"conditions": null});
+    let mut filled = from_null.clone();
+    filled["status"]["conditions"] = condition.clone();
+    record_update(Some(&from_null), &mut filled, "other", None, T1, &Widget);
+    assert_eq!(
+        fields(&filled, "other", "Update"),
+        json!({"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": item}}})
+    );
+    let mut added = absent.clone();
+    added["status"] = json!({"conditions": condition});
+    record_update(Some(&absent), &mut added, "other", None, T1, &Widget);
+    assert_eq!(
+        fields(&added, "other", "Update"),
+        json!({"f:status": {".": {}, "f:conditions": {".": {}, "k:{\"type\":\"Ready\"}": item}}})
+    );
+}

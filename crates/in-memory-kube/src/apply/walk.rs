@@ -267,14 +267,20 @@ fn compare_leaf(
     }
 }
 
+fn non_null(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
 fn compare_node(
     cursor: &mut Cursor<'_>,
     old: Option<&Value>,
     new: Option<&Value>,
     out: &mut Comparison,
 ) {
-    let shape = new.or(old);
-    let same_shape = match (old, new) {
+    // As upstream's compare, null takes whatever form the other side has: a list replacing
+    // a null one is compared item by item, and is not itself added.
+    let shape = non_null(new).or(non_null(old));
+    let same_shape = match (non_null(old), non_null(new)) {
         (Some(o), Some(n)) => std::mem::discriminant(o) == std::mem::discriminant(n),
         _ => true,
     };

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::resource::ResourceInfo;
+use super::resource::{ResourceInfo, storage_version_hash};
 
 const VERBS: [&str; 8] = [
     "create",
@@ -51,6 +51,7 @@ fn info(k: Kind) -> ResourceInfo {
         printer_columns: Vec::new(),
         schema: Some(json!({"type": "object", "properties": properties})),
         custom: false,
+        storage_version_hash: storage_version_hash(k.group, k.version, k.kind),
     }
 }
 
@@ -101,6 +102,24 @@ pub fn resources() -> Vec<ResourceInfo> {
         properties: json!({"spec": free_object(), "status": free_object()}),
     });
     crd.categories = vec!["api-extensions".into()];
+    // kube-apiserver still stores CRDs in their first version.
+    crd.storage_version_hash = storage_version_hash(
+        "apiextensions.k8s.io",
+        "v1beta1",
+        "CustomResourceDefinition",
+    );
+    let mut events_v1 = info(Kind {
+        group: "events.k8s.io",
+        version: "v1",
+        kind: "Event",
+        plural: "events",
+        namespaced: true,
+        short_names: &["ev"],
+        status: false,
+        properties: events_v1_fields,
+    });
+    // Both Event APIs read and write one stored object, a core/v1 Event.
+    events_v1.storage_version_hash = storage_version_hash("", "v1", "Event");
     vec![
         info(Kind {
             group: "",
@@ -161,16 +180,7 @@ pub fn resources() -> Vec<ResourceInfo> {
             status: false,
             properties: core_event_fields,
         }),
-        info(Kind {
-            group: "events.k8s.io",
-            version: "v1",
-            kind: "Event",
-            plural: "events",
-            namespaced: true,
-            short_names: &["ev"],
-            status: false,
-            properties: events_v1_fields,
-        }),
+        events_v1,
         info(Kind {
             group: "coordination.k8s.io",
             version: "v1",
@@ -196,3 +206,26 @@ pub fn resources() -> Vec<ResourceInfo> {
 /// Namespaces that exist from the start, as in a fresh cluster.
 pub const INITIAL_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+#[cfg(test)]
+mod tests {
+    use super::resources;
+
+    /// Discovery's storage version hashes as kube-apiserver 1.37 serves them, where the
+    /// stored form is not the served one.
+    #[test]
+    fn storage_version_hashes_are_upstreams() {
+        let hash = |group: &str, plural: &str| {
+            resources()
+                .into_iter()
+                .find(|r| r.group == group && r.plural == plural)
+                .map(|r| r.storage_version_hash)
+        };
+        assert_eq!(hash("", "events").as_deref(), Some("r2yiGXH7wu8="));
+        assert_eq!(hash("events.k8s.io", "events"), hash("", "events"));
+        assert_eq!(
+            hash("apiextensions.k8s.io", "customresourcedefinitions").as_deref(),
+            Some("jfWCUB31mvA=")
+        );
+    }
+}

@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
+use super::apply::{FieldTypes, ListKind};
 use super::registry::Served;
-use super::resource::{PrinterColumn, ResourceInfo};
+use super::resource::{PrinterColumn, ResourceInfo, storage_version_hash};
 use super::schema::{FieldError, FieldErrorKind, Schema};
 
 fn required(field: &str) -> FieldError {
@@ -116,6 +117,11 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
             detail: "must have exactly one version marked as storage version".into(),
         });
     }
+    // Every served version is stored as the storage version.
+    let storage_version = versions
+        .iter()
+        .find(|v| v.get("storage") == Some(&Value::Bool(true)))
+        .map_or("", |v| str_at(v, "/name"));
     let mut served = Vec::new();
     for (i, version) in versions.iter().enumerate() {
         if version.get("served") != Some(&Value::Bool(true)) {
@@ -181,6 +187,7 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
                 printer_columns: printer_columns(version),
                 schema: version.pointer("/schema/openAPIV3Schema").cloned(),
                 custom: true,
+                storage_version_hash: storage_version_hash(group, storage_version, kind),
             },
             schema: Some(schema),
         });
@@ -190,6 +197,39 @@ pub fn served_resources(crd: &Value) -> Result<Vec<Served>, Vec<FieldError>> {
     } else {
         Err(errors)
     }
+}
+
+/// The manager kube-apiserver's managedFields name for the status its own controllers give
+/// a CRD.
+pub const STATUS_MANAGER: &str = "kube-apiserver";
+
+/// How a CRD's fields merge, as upstream's Go types declare them.
+pub struct CrdFields;
+
+impl FieldTypes for CrdFields {
+    fn list_kind(&self, path: &[&str]) -> ListKind {
+        match path {
+            ["status", "conditions"] => ListKind::Map(vec!["type".to_owned()]),
+            _ => ListKind::Atomic,
+        }
+    }
+
+    fn empty_object(&self) -> Value {
+        // `spec` and `spec.names` are structs upstream, never absent; a client's write never
+        // owns `status`.
+        json!({"spec": {"names": {}}})
+    }
+}
+
+/// The status upstream's strategy stores with a new CRD, before its controllers accept the
+/// names: the stored versions of `accepted` (an [`accepted_status`]), no names yet, and
+/// conditions null, as Go writes a nil slice that is not `omitempty`.
+pub fn initial_status(accepted: &Value) -> Value {
+    json!({
+        "acceptedNames": {},
+        "conditions": null,
+        "storedVersions": accepted.get("storedVersions").cloned().unwrap_or_else(|| json!([])),
+    })
 }
 
 /// The status the API server reports for an accepted CRD: names accepted, established.

@@ -64,6 +64,7 @@ pub fn api_resource_list(group: &str, version: &str, resources: &[ResourceInfo])
             "namespaced": r.namespaced,
             "kind": r.kind,
             "verbs": r.verbs,
+            "storageVersionHash": r.storage_version_hash,
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -266,6 +267,7 @@ pub(crate) mod tests {
             printer_columns: vec![],
             schema: None,
             custom: false,
+            storage_version_hash: crate::resource::storage_version_hash(group, version, kind),
         }
     }
 
@@ -372,6 +374,14 @@ pub(crate) mod tests {
         assert_eq!(res[1]["name"], "widgets/status");
         assert_eq!(res[1]["kind"], "Widget");
         assert_eq!(res[1]["verbs"], json!(["get", "patch", "update"]));
+        assert_eq!(
+            res[0]["storageVersionHash"],
+            crate::resource::storage_version_hash("example.com", "v1", "Widget")
+        );
+        assert!(
+            res[1].get("storageVersionHash").is_none(),
+            "a subresource is stored with its resource"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::crd;
 use super::meta::{self, NameRule};
 use super::registry::Served;
 use super::resource::ResourceInfo;
+use super::schema::{FieldError, FieldErrorKind};
 use super::status::{ApiError, GroupResource};
 use super::store::ObjectKey;
 
@@ -24,21 +25,67 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    pub fn parse(param: Option<&str>) -> Result<Self, ApiError> {
+    /// `options` names the request's options kind (`CreateOptions`, `UpdateOptions`,
+    /// `PatchOptions`), which upstream validates the parameter as.
+    pub fn parse(param: Option<&str>, options: &str) -> Result<Self, ApiError> {
         match param {
             None | Some("Warn") => Ok(Self::Warn),
             Some("Strict") => Ok(Self::Strict),
             Some("Ignore") => Ok(Self::Ignore),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "fieldValidation parameter unsupported: {other}"
-            ))),
+            Some(other) => Err(ApiError::invalid_options(
+                options,
+                &[FieldError {
+                    kind: FieldErrorKind::NotSupported,
+                    field: "fieldValidation".into(),
+                    bad_value: Some(Value::String(other.to_owned())),
+                    detail: r#"supported values: "", "Ignore", "Strict", "Warn""#.into(),
+                }],
+            )),
         }
+    }
+}
+
+/// The fields of `metav1.ObjectMeta`: anything else in `metadata` is an unknown field.
+const OBJECT_META: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// Drops what upstream's typed objects leave out when empty (`omitempty`): in `metadata`
+/// always, at the top level of built-in kinds too (custom resources keep their fields as
+/// written).
+fn drop_empty(object: &mut Value, builtin: bool) {
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+        meta.retain(|_, v| !empty(v));
+    }
+    if builtin && let Some(map) = object.as_object_mut() {
+        map.retain(|k, v| k == "metadata" || !empty(v));
     }
 }
 
 pub fn types(served: &Served) -> &dyn FieldTypes {
     match &served.schema {
         Some(schema) => schema,
+        None if served.info.kind == "CustomResourceDefinition" => &crd::CrdFields,
         None => &AtomicLists,
     }
 }
@@ -139,6 +186,16 @@ fn init_metadata(info: &ResourceInfo, new: &mut Value, now: &str) -> Result<(), 
     Ok(())
 }
 
+/// What upstream's defaulting adds on every write: a namespace's name as a label.
+fn default_fields(info: &ResourceInfo, name: &str, new: &mut Value) {
+    if is_core(info, "Namespace") {
+        new["metadata"]["labels"]["kubernetes.io/metadata.name"] = Value::String(name.to_owned());
+    }
+    if info.kind == "CustomResourceDefinition" && new.pointer("/spec/conversion").is_none() {
+        new["spec"]["conversion"] = json!({"strategy": "None"});
+    }
+}
+
 /// Keeps what a write to `subresource` may not change, and the metadata the server owns.
 fn carry_over(
     info: &ResourceInfo,
@@ -206,19 +263,64 @@ fn check_creatable(cluster: &Cluster, served: &Served, key: &ObjectKey) -> Resul
             .get(&namespaces(), &(String::new(), namespace.clone()))
             .ok_or_else(|| ApiError::not_found(&namespaces(), namespace))?;
         if ns.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(ApiError::forbidden(
+            let mut err = ApiError::forbidden(
                 &served.group_resource(),
                 name,
                 &format!(
                     "unable to create new content in namespace {namespace} because it is being terminated"
                 ),
-            ));
+            );
+            if let Some(details) = err.details.as_mut() {
+                details["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {namespace} is being terminated"),
+                    "field": "metadata.namespace",
+                }]);
+            }
+            return Err(err);
         }
     }
     Ok(())
 }
 
-/// Prunes, defaults and validates a custom resource against its CRD's schema.
+/// Removes the fields the kind does not have and returns their paths (`metadata.x`,
+/// `spec.x`): unknown `metadata` fields for every kind, the schema's unknown fields for
+/// custom resources, unknown top-level fields for built-in kinds (whose hand-written
+/// schemas list their top-level fields only).
+fn prune_unknown(served: &Served, new: &mut Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    if let Some(Value::Object(meta)) = new.get_mut("metadata") {
+        meta.retain(|k, _| {
+            let known = OBJECT_META.contains(&k.as_str());
+            if !known {
+                unknown.push(format!("metadata.{k}"));
+            }
+            known
+        });
+    }
+    if let Some(schema) = &served.schema {
+        unknown.extend(schema.prune(new));
+    } else if let (Some(Value::Object(declared)), Some(map)) = (
+        served
+            .info
+            .schema
+            .as_ref()
+            .and_then(|s| s.get("properties")),
+        new.as_object_mut(),
+    ) {
+        map.retain(|k, _| {
+            let known = declared.contains_key(k);
+            if !known {
+                unknown.push(k.clone());
+            }
+            known
+        });
+    }
+    unknown
+}
+
+/// Prunes unknown fields as `validation` says, then defaults and validates a custom
+/// resource against its CRD's schema.
 fn check_schema(
     served: &Served,
     name: &str,
@@ -227,30 +329,77 @@ fn check_schema(
     validation: FieldValidation,
     warnings: &mut Vec<String>,
 ) -> Result<(), ApiError> {
-    let Some(schema) = &served.schema else {
-        return Ok(());
-    };
-    let unknown = unknown_field_messages(&schema.prune(new));
+    let info = &served.info;
+    let unknown = unknown_field_messages(&prune_unknown(served, new));
     if !unknown.is_empty() {
         match validation {
             FieldValidation::Strict => {
                 return Err(ApiError::bad_request(format!(
-                    "strict decoding error: {}",
-                    unknown.join(", ")
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    unknown.join(", "),
+                    kind = info.kind,
+                    version = info.version,
                 )));
             }
             FieldValidation::Warn => warnings.extend(unknown),
             FieldValidation::Ignore => {}
         }
     }
+    let Some(schema) = &served.schema else {
+        return Ok(());
+    };
     schema.apply_defaults(new);
     let errors = schema.validate(new, old);
     if errors.is_empty() {
         Ok(())
     } else {
-        let info = &served.info;
         Err(ApiError::invalid(&info.kind, &info.group, name, &errors))
     }
+}
+
+/// Upstream refuses to add finalizers to an object being deleted.
+fn check_finalizers(
+    info: &ResourceInfo,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    if old.pointer("/metadata/deletionTimestamp").is_none() {
+        return Ok(());
+    }
+    let list = |o: &Value| -> Vec<String> {
+        o.pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let before = list(old);
+    let added: Vec<String> = list(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    // Go's %#v of a []string.
+    let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    Err(ApiError::invalid(
+        &info.kind,
+        &info.group,
+        name,
+        &[FieldError {
+            kind: FieldErrorKind::Forbidden,
+            field: "metadata.finalizers".into(),
+            bad_value: None,
+            detail: format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                quoted.join(", ")
+            ),
+        }],
+    ))
 }
 
 /// What a CRD serves once stored; sets the status the server reports for it.
@@ -290,6 +439,24 @@ fn accept_crd(
     Ok(resources)
 }
 
+/// Records the status `accept_crd` gave a CRD as kube-apiserver's controllers' update of
+/// the status subresource, the writer upstream's managedFields name for it.
+fn record_crd_status(old: Option<&Value>, new: &mut Value, now: &str) {
+    let mut before = new.clone();
+    before["status"] = match old.and_then(|o| o.get("status")) {
+        Some(status) => status.clone(),
+        None => crd::initial_status(&new["status"]),
+    };
+    apply::record_update(
+        Some(&before),
+        new,
+        crd::STATUS_MANAGER,
+        Some("status"),
+        now,
+        &crd::CrdFields,
+    );
+}
+
 /// Validates, completes and stores a created or changed object.
 pub fn persist(
     cluster: &mut Cluster,
@@ -306,10 +473,21 @@ pub fn persist(
     if let Some(kind) = new.get("kind").and_then(Value::as_str)
         && kind != info.kind
     {
-        return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
-            info.kind
-        )));
+        return Err(ApiError::bad_request(if info.group.is_empty() {
+            let version = new
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(&info.version);
+            format!(
+                "{kind} in version \"{version}\" cannot be handled as a {expected}: converting ({version}.{kind}) to (core.{expected}): unknown conversion",
+                expected = info.kind
+            )
+        } else {
+            format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                info.kind
+            )
+        }));
     }
     new["apiVersion"] = Value::String(info.api_version());
     new["kind"] = Value::String(info.kind.clone());
@@ -327,7 +505,10 @@ pub fn persist(
             init_metadata(info, &mut new, &now)?;
             check_creatable(cluster, served, key)?;
         }
-        Some(old) => carry_over(info, old, &mut new, opts)?,
+        Some(old) => {
+            carry_over(info, old, &mut new, opts)?;
+            check_finalizers(info, name, old, &new)?;
+        }
     }
     check_schema(
         served,
@@ -337,6 +518,8 @@ pub fn persist(
         opts.validation,
         warnings,
     )?;
+    default_fields(info, name, &mut new);
+    drop_empty(&mut new, !info.custom);
     if is_core(info, "Secret") {
         fold_string_data(&mut new);
         if new.get("type").is_none_or(Value::is_null) {
@@ -372,14 +555,38 @@ pub fn persist(
         }
     }
     if !opts.applied {
+        // Upstream resets the status of a main-resource write to a kind with a status
+        // subresource (what the server sets there, as for Namespaces and CRDs, included),
+        // so the writer never owns it: compare without it.
+        let hide_status = opts.subresource.is_none() && info.status_subresource;
+        let status = hide_status
+            .then(|| new.as_object_mut().and_then(|o| o.remove("status")))
+            .flatten();
+        let old_view = old.as_deref().map(|o| {
+            let mut o = o.clone();
+            if hide_status {
+                remove_status(&mut o);
+            }
+            o
+        });
         apply::record_update(
-            old.as_deref(),
+            old_view.as_ref(),
             &mut new,
             &opts.manager,
             opts.subresource.as_deref(),
             &now,
             types(served),
         );
+        if let Some(status) = status {
+            new["status"] = status;
+        }
+    }
+    if crd_resources.is_some() {
+        record_crd_status(old.as_deref(), &mut new, &now);
+    }
+    // Upstream's namespace strategy adds this after the writer's fields are recorded.
+    if old.is_none() && is_core(info, "Namespace") && new.pointer("/spec/finalizers").is_none() {
+        new["spec"]["finalizers"] = json!(["kubernetes"]);
     }
     if opts.dry_run {
         return Ok(Written {
@@ -394,7 +601,10 @@ pub fn persist(
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
     let object = if finalized {
-        remove_object(cluster, served, key, new)
+        // Upstream answers with the final state under the version it was last stored at.
+        let last = Arc::new(new.clone());
+        remove_object(cluster, served, key, new);
+        last
     } else {
         let object = cluster
             .store
@@ -487,40 +697,57 @@ fn finish_namespace_if_done(cluster: &mut Cluster, namespace: &str) {
     }
 }
 
-/// Marks an object deleted, or removes it when no finalizer holds it. Returns the object
-/// as the client sees it afterwards and whether anything changed.
+/// What a deletion did.
+pub struct Deletion {
+    /// The object as the client sees it afterwards.
+    pub object: Arc<Value>,
+    pub changed: bool,
+    /// Removed for good: upstream answers with a Status instead of the object.
+    pub gone: bool,
+}
+
+/// Marks an object deleted, or removes it when no finalizer holds it.
 pub fn delete_one(
     cluster: &mut Cluster,
     served: &Served,
     key: &ObjectKey,
     old: Arc<Value>,
     dry_run: bool,
-) -> (Arc<Value>, bool) {
+) -> Deletion {
+    let pending = |object, changed| Deletion {
+        object,
+        changed,
+        gone: false,
+    };
     let finalizers = old
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
+    let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
     let is_namespace = served.info.kind == "Namespace" && served.info.group.is_empty();
     if is_namespace && !dry_run {
         let remaining = empty_namespace(cluster, &key.1);
-        if remaining > 0 {
-            if old.pointer("/metadata/deletionTimestamp").is_some() {
-                return (old, false);
-            }
-            let mut new = (*old).clone();
-            new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
-            new["status"] = json!({"phase": "Terminating"});
-            return (
+        let mut marked = (*old).clone();
+        if !deleting {
+            marked["metadata"]["deletionTimestamp"] = Value::String(meta::now());
+            marked["status"] = json!({"phase": "Terminating"});
+        }
+        // Upstream's namespace controller removes an emptied namespace seconds later; here
+        // that happens at once, and the answer is the namespace marked for deletion.
+        return match (remaining, deleting) {
+            (0, _) => pending(remove_object(cluster, served, key, marked), true),
+            (_, true) => pending(old, false),
+            (_, false) => pending(
                 cluster
                     .store
-                    .put(&served.group_resource(), key.clone(), new),
+                    .put(&served.group_resource(), key.clone(), marked),
                 true,
-            );
-        }
+            ),
+        };
     }
     if finalizers {
-        if old.pointer("/metadata/deletionTimestamp").is_some() || dry_run {
-            return (old, false);
+        if deleting || dry_run {
+            return pending(old, false);
         }
         let mut new = (*old).clone();
         new["metadata"]["deletionTimestamp"] = Value::String(meta::now());
@@ -532,17 +759,20 @@ pub fn delete_one(
                 .unwrap_or(0);
             new["metadata"]["generation"] = json!(generation + 1);
         }
-        return (
-            cluster
-                .store
-                .put(&served.group_resource(), key.clone(), new),
-            true,
-        );
+        let object = cluster
+            .store
+            .put(&served.group_resource(), key.clone(), new);
+        return pending(object, true);
     }
-    if dry_run {
-        return (old, false);
+    if !dry_run {
+        remove_object(cluster, served, key, (*old).clone());
     }
-    (remove_object(cluster, served, key, (*old).clone()), true)
+    // Upstream lists a removed object as it was last stored.
+    Deletion {
+        object: old,
+        changed: !dry_run,
+        gone: true,
+    }
 }
 
 /// Deletes everything in a namespace; returns how many objects finalizers still hold.

@@ -65,7 +65,14 @@ impl Served {
     pub fn field_labels(&self) -> FieldLabels {
         match self.form() {
             Form::Own if self.info.custom => FieldLabels::Metadata,
-            Form::Own => FieldLabels::AnyField,
+            // Upstream's field label conversions for the built-in kinds served here.
+            Form::Own => match (self.info.group.as_str(), self.info.kind.as_str()) {
+                ("", "Secret") => {
+                    FieldLabels::Listed(&["metadata.name", "metadata.namespace", "type"])
+                }
+                ("", "Namespace") => FieldLabels::Listed(&["metadata.name", "status.phase"]),
+                _ => FieldLabels::Metadata,
+            },
             Form::CoreEvent => FieldLabels::Fixed {
                 translate: events::core_field_label,
                 read: events::field_value,

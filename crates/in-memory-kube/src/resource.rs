@@ -1,5 +1,6 @@
 //! What the server knows about one served resource type (built-in or from a CRD).
 
+use base64::Engine as _;
 use serde_json::Value;
 
 /// One column of `kubectl get` output (`additionalPrinterColumns`).
@@ -37,6 +38,9 @@ pub struct ResourceInfo {
     pub schema: Option<Value>,
     /// Whether this is a custom resource (validated against `schema`, no strategic merge patch).
     pub custom: bool,
+    /// Discovery's `storageVersionHash`: which group, version and kind objects are stored
+    /// as, so clients can tell when a migration is due. See [`storage_version_hash`].
+    pub storage_version_hash: String,
 }
 
 impl ResourceInfo {
@@ -47,5 +51,31 @@ impl ResourceInfo {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+}
+
+/// Upstream's storage version hash: the first eight bytes of the SHA-256 of
+/// `group/version/kind`, base64-encoded. Clients compare it, never decode it, so only
+/// equality with kube-apiserver's matters.
+pub fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{group}/{version}/{kind}").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(&digest.as_ref()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_version_hash;
+
+    /// Values kube-apiserver 1.37 serves in discovery.
+    #[test]
+    fn storage_version_hash_is_upstreams() {
+        assert_eq!(storage_version_hash("", "v1", "ConfigMap"), "qFsyl6wFWjQ=");
+        assert_eq!(
+            storage_version_hash("coordination.k8s.io", "v1", "Lease"),
+            "gqkMMb/YqFM="
+        );
     }
 }

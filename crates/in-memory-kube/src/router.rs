@@ -162,6 +162,8 @@ fn verb_of(
         ("GET", false) if watching => "watch",
         ("GET", false) => "list",
         ("POST", false) => "create",
+        // Only subresources may serve it; refused below otherwise.
+        ("POST", true) => "create",
         ("PUT", true) => "update",
         ("PATCH", true) => "patch",
         ("DELETE", true) => "delete",
@@ -171,16 +173,41 @@ fn verb_of(
 }
 
 fn json_reply(value: &Value) -> Reply {
+    Reply::json(200, value)
+}
+
+/// What upstream answers for a URL no API serves: its unknown groups and the paths of a
+/// CRD's group that name no resource fall through to a plain-text 404.
+fn page_not_found() -> Reply {
     Reply {
-        code: 200,
-        body: Body::from(serde_json::to_vec(value).unwrap_or_default()),
-        warnings: Vec::new(),
-        wrote: false,
+        content_type: "text/plain; charset=utf-8",
+        ..Reply::bytes(404, "404 page not found\n")
     }
+}
+
+/// Whether kube-apiserver itself serves the group (its 404s are Status objects).
+fn builtin_group(shared: &Shared, group: &str) -> bool {
+    group.is_empty()
+        || shared
+            .cluster()
+            .registry
+            .infos()
+            .iter()
+            .any(|i| !i.custom && i.group == group)
+}
+
+fn not_allowed() -> ApiError {
+    ApiError::method_not_allowed("the server does not allow this method on the requested resource")
+        .with_details(json!({}))
 }
 
 fn non_resource(shared: &Shared, target: &Target) -> Result<Reply, ApiError> {
     let resources = || shared.cluster().registry.infos();
+    let in_group = |group: &str, v: Option<Value>| match v {
+        Some(v) => Ok(json_reply(&v)),
+        None if builtin_group(shared, group) => Err(ApiError::no_such_path()),
+        None => Ok(page_not_found()),
+    };
     let found = |v: Option<Value>| v.map(|v| json_reply(&v)).ok_or_else(ApiError::no_such_path);
     match target {
         Target::Version => Ok(json_reply(&json!({
@@ -194,15 +221,17 @@ fn non_resource(shared: &Shared, target: &Target) -> Result<Reply, ApiError> {
         }),
         Target::CoreVersions => Ok(json_reply(&discovery::core_api_versions())),
         Target::Groups => Ok(json_reply(&discovery::api_group_list(&resources()))),
-        Target::Group(group) => found(discovery::api_group(group, &resources())),
-        Target::ResourceList { group, version } => {
-            found(discovery::api_resource_list(group, version, &resources()))
-        }
+        Target::Group(group) => in_group(group, discovery::api_group(group, &resources())),
+        Target::ResourceList { group, version } => in_group(
+            group,
+            discovery::api_resource_list(group, version, &resources()),
+        ),
         Target::OpenApiIndex => Ok(json_reply(&openapi::v3_index(&resources()))),
         Target::OpenApiGroupVersion { group, version } => {
             found(openapi::v3_group_version(group, version, &resources()))
         }
-        Target::OpenApiV2 | Target::Resource(_) | Target::Unknown => Err(ApiError::no_such_path()),
+        Target::Unknown => Ok(page_not_found()),
+        Target::OpenApiV2 | Target::Resource(_) => Err(ApiError::no_such_path()),
     }
 }
 
@@ -240,18 +269,24 @@ async fn dispatch(
     record.namespace.clone_from(&path.namespace);
     record.name.clone_from(&path.name);
     let query = parse_query(parts.uri.query());
-    let verb = verb_of(&method, &path, &query).ok_or_else(|| {
-        ApiError::method_not_allowed(format!("{method} is not supported on {}", parts.uri.path()))
-    })?;
+    let verb = verb_of(&method, &path, &query).ok_or_else(not_allowed)?;
     record.verb = verb.to_owned();
-    let (served, stored) = {
+    let found = {
         let cluster = shared.cluster();
-        let served = cluster
+        cluster
             .registry
             .lookup(&path.group, &path.version, &path.resource)
-            .ok_or_else(ApiError::no_such_path)?;
-        let stored = cluster.registry.storage_of(&served);
-        (served, stored)
+            .map(|served| {
+                let stored = cluster.registry.storage_of(&served);
+                (served, stored)
+            })
+    };
+    let Some((served, stored)) = found else {
+        return if builtin_group(shared, &path.group) {
+            Err(ApiError::no_such_path())
+        } else {
+            Ok(page_not_found())
+        };
     };
     let scope_fits = match (served.info.namespaced, path.namespace.is_some()) {
         (true, false) => matches!(verb, "list" | "watch"),
@@ -260,17 +295,20 @@ async fn dispatch(
     if !scope_fits {
         return Err(ApiError::no_such_path());
     }
-    match path.subresource.as_deref() {
-        None => {}
-        Some("status")
+    match (path.subresource.as_deref(), path.name.as_deref()) {
+        (None, Some(_)) if verb == "create" => return Err(not_allowed()),
+        (None, _) => {}
+        (Some("status"), _)
             if served.info.status_subresource && !matches!(verb, "get" | "update" | "patch") =>
         {
-            return Err(ApiError::method_not_allowed(format!(
-                "{verb} is not supported on the status subresource"
-            )));
+            return Err(ApiError::verb_not_supported(&served.group_resource(), verb));
         }
-        Some("status") if served.info.status_subresource => {}
-        Some(_) => return Err(ApiError::no_such_path()),
+        (Some("status"), _) if served.info.status_subresource => {}
+        // Upstream's handler of custom resources reads any other subresource as the object.
+        (Some(_), Some(name)) if served.info.custom => {
+            return Err(ApiError::not_found(&served.group_resource(), name));
+        }
+        (Some(_), _) => return Err(ApiError::no_such_path()),
     }
     let content_type = header_str(parts, header::CONTENT_TYPE);
     let call = Call {
@@ -337,12 +375,14 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             "cannot read the request body: {e}"
         ))),
     };
-    let reply = result.unwrap_or_else(|err| Reply {
-        code: err.code,
-        body: Body::from(serde_json::to_vec(&err.to_status()).unwrap_or_default()),
-        warnings: Vec::new(),
-        wrote: false,
+    // Upstream tells clients when to retry a failure it says is temporary.
+    let retry_after = result.as_ref().err().and_then(|err| {
+        err.details
+            .as_ref()
+            .and_then(|d| d.get("retryAfterSeconds"))
+            .and_then(Value::as_u64)
     });
+    let reply = result.unwrap_or_else(|err| Reply::json(err.code, &err.to_status()));
     record.code = reply.code;
     shared.record(record, reply.wrote);
     let mut response = Response::new(reply.body);
@@ -351,8 +391,11 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(reply.content_type),
     );
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     for warning in &reply.warnings {
         if let Some(value) = warning_header(warning) {
             headers.append(header::WARNING, value);

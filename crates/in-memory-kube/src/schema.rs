@@ -79,7 +79,7 @@ impl FieldError {
         );
         if shows_value && let Some(value) = &self.bad_value {
             body.push_str(": ");
-            body.push_str(&format_go_value(value, false));
+            body.push_str(&format_go_value(value));
         }
         if !self.detail.is_empty() {
             body.push_str(": ");
@@ -89,36 +89,36 @@ impl FieldError {
     }
 }
 
-/// A value as Go's `%v` prints it in a field error (`%#v` for composites, `"null"` for nil).
-fn format_go_value(value: &Value, nested: bool) -> String {
+/// A bad value as upstream's `field.Error` prints it: `%v` for numbers and booleans, `%q`
+/// for strings, JSON (keys sorted, as Go's encoder writes maps; nil is `null`) for anything
+/// else.
+fn format_go_value(value: &Value) -> String {
     match value {
-        Value::Null if nested => "interface {}(nil)".to_owned(),
-        Value::Null => "\"null\"".to_owned(),
-        Value::Bool(b) => b.to_string(),
         Value::Number(n) => match n.as_i64() {
             Some(i) => i.to_string(),
             None => n.as_f64().map_or_else(|| n.to_string(), format_go_float),
         },
-        Value::String(s) => Value::from(s.as_str()).to_string(),
+        Value::Bool(_) | Value::String(_) | Value::Null => value.to_string(),
+        Value::Array(_) | Value::Object(_) => sorted_json(value),
+    }
+}
+
+fn sorted_json(value: &Value) -> String {
+    match value {
         Value::Array(items) => {
-            let parts: Vec<String> = items.iter().map(|v| format_go_value(v, true)).collect();
-            format!("[]interface {{}}{{{}}}", parts.join(", "))
+            let parts: Vec<String> = items.iter().map(sorted_json).collect();
+            format!("[{}]", parts.join(","))
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             let parts: Vec<String> = keys
                 .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        Value::from(k.as_str()),
-                        format_go_value(&map[k], true)
-                    )
-                })
+                .map(|k| format!("{}:{}", Value::from(k.as_str()), sorted_json(&map[k])))
                 .collect();
-            format!("map[string]interface {{}}{{{}}}", parts.join(", "))
+            format!("{{{}}}", parts.join(","))
         }
+        other => other.to_string(),
     }
 }
 

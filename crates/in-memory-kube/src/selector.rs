@@ -6,12 +6,16 @@ use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
+    /// Upstream's lexer names the offending token; this says which requirement failed.
     #[error("unable to parse requirement: {0:?}")]
     Requirement(String),
-    #[error("invalid field selector term: {0:?}")]
-    FieldTerm(String),
+    #[error("invalid selector: '{selector}'; can't understand '{term}'")]
+    FieldTerm { selector: String, term: String },
     #[error("field label not supported: {0}")]
     UnsupportedField(String),
+    /// Upstream's message for resources selectable by their name and namespace only.
+    #[error("{0:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")]
+    UnknownField(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +69,18 @@ fn valid_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
 }
 
+/// A label value: empty, or at most 63 alphanumerics, `-`, `_` and `.` that start and end
+/// alphanumeric.
+fn valid_value(value: &str) -> bool {
+    let edge_ok = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && edge_ok(value.chars().next())
+        && edge_ok(value.chars().last())
+}
+
 fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
     let fail = || SelectorError::Requirement(term.to_owned());
     let requirement = if let Some(key) = term.strip_prefix('!') {
@@ -107,7 +123,12 @@ fn parse_requirement(term: &str) -> Result<Requirement, SelectorError> {
             op: LabelOp::Exists,
         }
     };
-    if valid_key(&requirement.key) {
+    let values_ok = match &requirement.op {
+        LabelOp::Equals(v) | LabelOp::NotEquals(v) => valid_value(v),
+        LabelOp::In(vs) | LabelOp::NotIn(vs) => vs.iter().all(|v| valid_value(v)),
+        LabelOp::Exists | LabelOp::NotExists => true,
+    };
+    if valid_key(&requirement.key) && values_ok {
         Ok(requirement)
     } else {
         Err(fail())
@@ -156,10 +177,11 @@ pub type FieldReader = fn(&Value, &str) -> String;
 /// Which field labels a resource can be selected by.
 #[derive(Debug, Clone, Copy)]
 pub enum FieldLabels {
-    /// `metadata.name` and `metadata.namespace` only, as upstream serves custom resources.
+    /// `metadata.name` and `metadata.namespace` only, as upstream serves custom resources
+    /// and most built-in kinds.
     Metadata,
-    /// Any scalar field by its dotted path (`type`, `status.phase`, ...).
-    AnyField,
+    /// These fields by their dotted paths (a Secret's `type`, a Namespace's `status.phase`).
+    Listed(&'static [&'static str]),
     /// A fixed set: `translate` names the stored label a requested one selects (or refuses
     /// it) and `read` gives its value.
     Fixed {
@@ -189,6 +211,7 @@ fn read_path(object: &Value, label: &str) -> String {
 
 impl FieldSelector {
     pub fn parse(s: &str, labels: FieldLabels) -> Result<Self, SelectorError> {
+        let selector = s;
         let terms = split_terms(s)
             .into_iter()
             .map(|term| {
@@ -198,7 +221,10 @@ impl FieldSelector {
                 {
                     (p, v, false)
                 } else {
-                    return Err(SelectorError::FieldTerm(term.to_owned()));
+                    return Err(SelectorError::FieldTerm {
+                        selector: selector.to_owned(),
+                        term: term.to_owned(),
+                    });
                 };
                 let label = label.trim();
                 let unsupported = || SelectorError::UnsupportedField(label.to_owned());
@@ -206,9 +232,12 @@ impl FieldSelector {
                     FieldLabels::Metadata
                         if label != "metadata.name" && label != "metadata.namespace" =>
                     {
+                        return Err(SelectorError::UnknownField(label.to_owned()));
+                    }
+                    FieldLabels::Listed(known) if !known.contains(&label) => {
                         return Err(unsupported());
                     }
-                    FieldLabels::Metadata | FieldLabels::AnyField => label,
+                    FieldLabels::Metadata | FieldLabels::Listed(_) => label,
                     FieldLabels::Fixed { translate, .. } => {
                         translate(label).ok_or_else(unsupported)?
                     }
@@ -222,7 +251,7 @@ impl FieldSelector {
             .collect::<Result<_, _>>()?;
         let read = match labels {
             FieldLabels::Fixed { read, .. } => read,
-            FieldLabels::Metadata | FieldLabels::AnyField => read_path,
+            FieldLabels::Metadata | FieldLabels::Listed(_) => read_path,
         };
         Ok(Self { terms, read })
     }
@@ -296,6 +325,9 @@ mod tests {
         assert!(LabelSelector::parse("app in web").is_err());
         assert!(LabelSelector::parse("app maybe (x)").is_err());
         assert!(LabelSelector::parse("=x").is_err());
+        assert!(LabelSelector::parse("app===x").is_err());
+        assert!(LabelSelector::parse("app in (-x)").is_err());
+        assert!(LabelSelector::parse("app=").is_ok());
     }
 
     #[test]
@@ -311,12 +343,23 @@ mod tests {
             )
             .matches(&o)
         );
+        let unknown = FieldSelector::parse("spec.x=1", FieldLabels::Metadata).unwrap_err();
         assert_eq!(
-            FieldSelector::parse("spec.x=1", FieldLabels::Metadata).unwrap_err(),
-            SelectorError::UnsupportedField("spec.x".into())
+            unknown.to_string(),
+            r#""spec.x" is not a known field selector: only "metadata.name", "metadata.namespace""#
         );
-        assert!(parse("type=Opaque", FieldLabels::AnyField).matches(&o));
-        assert!(FieldSelector::parse("nonsense", FieldLabels::AnyField).is_err());
+        let secret = FieldLabels::Listed(&["metadata.name", "type"]);
+        assert!(parse("type=Opaque", secret).matches(&o));
+        assert_eq!(
+            FieldSelector::parse("data=x", secret).unwrap_err(),
+            SelectorError::UnsupportedField("data".into())
+        );
+        assert_eq!(
+            FieldSelector::parse("nonsense", secret)
+                .unwrap_err()
+                .to_string(),
+            "invalid selector: 'nonsense'; can't understand 'nonsense'"
+        );
     }
 
     #[test]

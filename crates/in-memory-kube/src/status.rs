@@ -9,9 +9,12 @@ use super::schema::FieldError;
 #[error("{reason} ({code}): {message}")]
 pub struct ApiError {
     pub code: u16,
+    /// Empty for the few failures upstream gives no reason.
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// A continue token offered with a 410 for an expired one.
+    pub continue_token: Option<String>,
 }
 
 /// How upstream names a resource in messages: `configmaps` or `roleassignments.rolesync.io`.
@@ -38,8 +41,19 @@ impl GroupResource {
     }
 
     fn details(&self, name: &str) -> Value {
-        json!({"name": name, "group": self.group, "kind": self.resource})
+        details(name, &self.group, &self.resource)
     }
+}
+
+/// `StatusDetails` as upstream serializes them: empty fields are left out.
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut out = serde_json::Map::new();
+    for (key, value) in [("name", name), ("group", group), ("kind", kind)] {
+        if !value.is_empty() {
+            out.insert(key.into(), Value::String(value.to_owned()));
+        }
+    }
+    Value::Object(out)
 }
 
 impl ApiError {
@@ -49,10 +63,11 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
-    fn with_details(mut self, details: Value) -> Self {
+    pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
@@ -127,12 +142,20 @@ impl ApiError {
             .iter()
             .map(|e| json!({"reason": e.kind.reason(), "message": e.message(), "field": e.field}))
             .collect();
+        let mut details = details(name, group, kind);
+        details["causes"] = Value::Array(causes);
         Self::new(
             422,
             "Invalid",
             format!("{qualified_kind} \"{name}\" is invalid: {summary}"),
         )
-        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+        .with_details(details)
+    }
+
+    /// Invalid query parameters, which upstream validates as a `meta.k8s.io` options kind
+    /// (`ListOptions`, `CreateOptions`, `PatchOptions`, ...).
+    pub fn invalid_options(kind: &str, errors: &[FieldError]) -> Self {
+        Self::invalid(kind, "meta.k8s.io", "", errors)
     }
 
     pub fn forbidden(gr: &GroupResource, name: &str, why: &str) -> Self {
@@ -144,12 +167,44 @@ impl ApiError {
         .with_details(gr.details(name))
     }
 
+    /// An Invalid failure without field causes.
+    pub fn new_invalid(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message).with_details(json!({}))
+    }
+
+    /// A list from a version newer than any the server has reached.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        )
+        .with_details(json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        }))
+    }
+
+    /// A failure upstream reports with a code and message only.
+    pub fn without_reason(code: u16, message: impl Into<String>) -> Self {
+        Self::new(code, "", message)
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(405, "MethodNotAllowed", message)
+    }
+
+    /// A verb the resource (or subresource) does not serve.
+    pub fn verb_not_supported(gr: &GroupResource, verb: &str) -> Self {
+        Self::method_not_allowed(format!(
+            "{verb} is not supported on resources of kind \"{}\"",
+            gr.qualified()
+        ))
+        .with_details(gr.details(""))
     }
 
     pub fn not_acceptable(message: impl Into<String>) -> Self {
@@ -169,39 +224,20 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
-    /// An apply whose fields other managers own with different values.
-    pub fn apply_conflicts(
-        gr: &GroupResource,
-        name: &str,
-        conflicts: &[super::apply::Conflict],
-    ) -> Self {
+    /// An apply whose fields other managers own with different values; upstream's details
+    /// carry only the causes.
+    pub fn apply_conflicts(conflicts: &[super::apply::Conflict], message: String) -> Self {
         let causes: Vec<Value> = conflicts
             .iter()
             .map(|c| {
                 json!({
                     "reason": "FieldManagerConflict",
-                    "message": format!("conflict with \"{}\" using v1", c.manager),
+                    "message": c.cause_message(),
                     "field": c.field,
                 })
             })
             .collect();
-        let message = match conflicts {
-            [one] => format!(
-                "Apply failed with 1 conflict: conflict with \"{}\" using v1: {}",
-                one.manager, one.field
-            ),
-            many => format!(
-                "Apply failed with {} conflicts: {}",
-                many.len(),
-                many.iter()
-                    .map(|c| format!("conflict with \"{}\" using v1: {}", c.manager, c.field))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            ),
-        };
-        let mut details = gr.details(name);
-        details["causes"] = Value::Array(causes);
-        Self::new(409, "Conflict", message).with_details(details)
+        Self::new(409, "Conflict", message).with_details(json!({"causes": causes}))
     }
 
     /// The `metav1.Status` body.
@@ -212,11 +248,16 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        if !self.reason.is_empty() {
+            status["reason"] = Value::String(self.reason.to_owned());
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
+        }
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = Value::String(token.clone());
         }
         status
     }
@@ -269,25 +310,31 @@ mod tests {
     }
 
     #[test]
-    fn apply_conflicts_match_upstream_wording() {
-        let gr = GroupResource::new("rolesync.io", "roleassignments");
-        let err = ApiError::apply_conflicts(
-            &gr,
-            "x",
-            &[super::super::apply::Conflict {
-                manager: "mgr".into(),
-                field: ".spec.x".into(),
-                operation: super::super::apply::Operation::Update,
-                api_version: "v1".into(),
-                subresource: None,
-            }],
-        );
-        assert_eq!(
-            err.message,
-            "Apply failed with 1 conflict: conflict with \"mgr\" using v1: .spec.x"
-        );
-        let cause = &err.to_status()["details"]["causes"][0];
+    fn apply_conflicts_carry_only_causes() {
+        let conflict = super::super::apply::Conflict {
+            manager: "mgr".into(),
+            field: ".spec.x".into(),
+            operation: super::super::apply::Operation::Update,
+            api_version: "v1".into(),
+            subresource: None,
+        };
+        let err = ApiError::apply_conflicts(std::slice::from_ref(&conflict), "m".into());
+        let details = &err.to_status()["details"];
+        assert_eq!(details.as_object().map(|d| d.len()), Some(1), "{details}");
+        let cause = &details["causes"][0];
         assert_eq!(cause["reason"], "FieldManagerConflict");
+        assert_eq!(cause["message"], "conflict with \"mgr\" using v1");
         assert_eq!(cause["field"], ".spec.x");
+    }
+
+    #[test]
+    fn empty_details_are_left_out() {
+        let core = ApiError::not_found(&GroupResource::new("", "configmaps"), "c").to_status();
+        assert_eq!(core["details"], json!({"name": "c", "kind": "configmaps"}));
+        let options = ApiError::invalid_options("ListOptions", &[]).to_status();
+        assert_eq!(
+            options["details"],
+            json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": []})
+        );
     }
 }

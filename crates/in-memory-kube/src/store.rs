@@ -74,10 +74,9 @@ pub struct Store {
     objects: HashMap<GroupResource, BTreeMap<ObjectKey, Arc<Value>>>,
     history: VecDeque<Arc<Event>>,
     capacity: usize,
-    /// Watches must start at or after this version: every change after it is retained.
+    /// Watches, continued lists and exact lists must start at or after this version:
+    /// every change after it is retained.
     horizon: u64,
-    /// The last explicit compaction: continue tokens from before it are expired.
-    compacted: u64,
 }
 
 impl Store {
@@ -88,7 +87,6 @@ impl Store {
             history: VecDeque::new(),
             capacity: capacity.max(1),
             horizon: 0,
-            compacted: 0,
         }
     }
 
@@ -213,15 +211,36 @@ impl Store {
         }
     }
 
-    pub fn check_continue_from(&self, rv: u64) -> Result<(), Expired> {
-        if rv < self.compacted {
-            Err(Expired {
-                requested: rv,
-                oldest: self.compacted,
-            })
-        } else {
-            Ok(())
+    /// The objects of one resource (in one namespace) as they were at version `rv`: the
+    /// current ones with every later change undone.
+    pub fn snapshot_at(
+        &self,
+        resource: &GroupResource,
+        namespace: Option<&str>,
+        rv: u64,
+    ) -> Result<BTreeMap<ObjectKey, Arc<Value>>, Expired> {
+        let later = self.events_after(rv)?;
+        let mut objects: BTreeMap<ObjectKey, Arc<Value>> = self
+            .range(resource, namespace, None)
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        let relevant = later
+            .iter()
+            .rev()
+            .filter(|e| e.resource == *resource && namespace.is_none_or(|ns| e.namespace == ns));
+        for event in relevant {
+            let name = event
+                .object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let key = (event.namespace.clone(), name.to_owned());
+            match &event.previous {
+                Some(before) => objects.insert(key, before.clone()),
+                None => objects.remove(&key),
+            };
         }
+        Ok(objects)
     }
 
     /// Drops all retained history, as an etcd compaction does, and moves to a new version
@@ -231,7 +250,6 @@ impl Store {
         self.history.clear();
         self.rv += 1;
         self.horizon = self.rv;
-        self.compacted = self.rv;
         self.rv
     }
 }
@@ -239,7 +257,8 @@ impl Store {
 /// A list continuation: the list's resourceVersion and the last key returned.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContinueToken {
-    pub rv: u64,
+    /// `None` continues at the latest version (offered when the list's has expired).
+    pub rv: Option<u64>,
     pub namespace: String,
     pub name: String,
 }
@@ -320,7 +339,6 @@ mod tests {
         }
         assert!(store.events_after(start).is_err());
         assert_eq!(store.events_after(store.current_rv() - 2).unwrap().len(), 2);
-        assert!(store.check_continue_from(start).is_ok());
     }
 
     #[test]
@@ -338,7 +356,28 @@ mod tests {
             }
         );
         assert!(store.events_after(store.current_rv()).unwrap().is_empty());
-        assert!(store.check_continue_from(before).is_err());
+        assert!(store.snapshot_at(&gr(), None, before).is_err());
+    }
+
+    #[test]
+    fn snapshots_undo_later_changes() {
+        let mut store = Store::new(10);
+        let versioned = |v: &str| {
+            let mut o = cm("a");
+            o["data"] = json!({"v": v});
+            o
+        };
+        store.put(&gr(), key("ns", "a"), versioned("1"));
+        store.put(&gr(), key("ns", "gone"), cm("gone"));
+        let at = store.current_rv();
+        store.put(&gr(), key("ns", "a"), versioned("2"));
+        store.put(&gr(), key("ns", "new"), cm("new"));
+        store.remove(&gr(), &key("ns", "gone"), cm("gone"));
+        store.put(&gr(), key("other", "x"), cm("x"));
+        let then = store.snapshot_at(&gr(), Some("ns"), at).unwrap();
+        let names: Vec<&str> = then.keys().map(|k| k.1.as_str()).collect();
+        assert_eq!(names, ["a", "gone"]);
+        assert_eq!(then[&key("ns", "a")]["data"]["v"], "1");
     }
 
     #[test]
@@ -362,7 +401,7 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let token = ContinueToken {
-            rv: 42,
+            rv: Some(42),
             namespace: "ns".into(),
             name: "x".into(),
         };

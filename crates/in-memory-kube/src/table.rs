@@ -6,11 +6,61 @@ use serde_json::{Value, json};
 use super::discovery::{media_types, param};
 use super::resource::ResourceInfo;
 
+// Column descriptions are upstream's (the API documentation of the fields shown).
 const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. \
     Is required when creating resources, although some resources may allow a client to request \
-    the generation of an appropriate name automatically.";
+    the generation of an appropriate name automatically. Name is primarily intended for \
+    creation idempotence and configuration definition. Cannot be updated. More info: \
+    https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const CREATED_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the server time \
-    when this object was created.";
+    when this object was created. It is not guaranteed to be set in happens-before order across \
+    separate operations. Clients may not set this value. It is represented in RFC3339 form and \
+    is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: \
+    https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+const CONFIG_MAP_DATA_DESCRIPTION: &str = "Data contains the configuration data. Each key must \
+    consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences \
+    must use the BinaryData field. The keys stored in Data must not overlap with the keys in the \
+    BinaryData field, this is enforced during validation process.";
+const SECRET_TYPE_DESCRIPTION: &str = "Used to facilitate programmatic handling of secret data. \
+    More info: https://kubernetes.io/docs/concepts/configuration/secret/#secret-types";
+const SECRET_DATA_DESCRIPTION: &str = "Data contains the secret data. Each key must consist of \
+    alphanumeric characters, '-', '_' or '.'. The serialized form of the secret data is a base64 \
+    encoded string, representing the arbitrary (possibly non-string) data value here. Described \
+    in https://tools.ietf.org/html/rfc4648#section-4";
+const LEASE_HOLDER_DESCRIPTION: &str = "holderIdentity contains the identity of the holder of a \
+    current lease. If Coordinated Leader Election is used, the holder identity must be equal to \
+    the elected LeaseCandidate.metadata.name field.";
+
+/// What each row's `object` holds (`?includeObject=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeObject {
+    None,
+    /// The default: a PartialObjectMetadata.
+    Metadata,
+    Object,
+}
+
+impl IncludeObject {
+    pub fn parse(param: Option<&str>) -> Self {
+        match param {
+            Some("None") => Self::None,
+            Some("Object") => Self::Object,
+            _ => Self::Metadata,
+        }
+    }
+
+    fn render(self, obj: &Value) -> Value {
+        match self {
+            Self::None => Value::Null,
+            Self::Metadata => json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+            }),
+            Self::Object => obj.clone(),
+        }
+    }
+}
 
 /// Whether an `Accept` header asks for a `meta.k8s.io/v1` Table (kubectl get sends
 /// `application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json`).
@@ -25,8 +75,13 @@ pub fn wants_table(accept_header: &str) -> bool {
 /// Renders objects of one resource as a Table; `list_meta` becomes the Table's `metadata`.
 /// Ages and `date` printer columns are rendered here (`5m`), as upstream's printers do:
 /// kubectl prints cells verbatim.
-pub fn to_table(info: &ResourceInfo, objects: &[&Value], list_meta: Value) -> Value {
-    to_table_at(info, objects, list_meta, jiff::Timestamp::now())
+pub fn to_table(
+    info: &ResourceInfo,
+    objects: &[&Value],
+    list_meta: Value,
+    include: IncludeObject,
+) -> Value {
+    to_table_at(info, objects, list_meta, include, jiff::Timestamp::now())
 }
 
 /// [`to_table`] with ages measured at `now`.
@@ -34,6 +89,7 @@ pub fn to_table_at(
     info: &ResourceInfo,
     objects: &[&Value],
     list_meta: Value,
+    include: IncludeObject,
     now: jiff::Timestamp,
 ) -> Value {
     let columns = columns(info);
@@ -42,14 +98,7 @@ pub fn to_table_at(
         .iter()
         .map(|obj| {
             let cells: Vec<Value> = columns.iter().map(|c| c.cell.render(obj, now)).collect();
-            json!({
-                "cells": cells,
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
-                },
-            })
+            json!({"cells": cells, "object": include.render(obj)})
         })
         .collect();
     json!({
@@ -74,6 +123,8 @@ enum Cell {
     CreatedAt,
     /// Number of keys in the listed maps (a Secret's or ConfigMap's data).
     KeyCount(&'static [&'static str]),
+    /// A value computed from the object.
+    Computed(fn(&Value) -> Value),
     /// A custom resource's printer column; `None` when the JSONPath does not parse.
     Path {
         path: Option<JsonPath>,
@@ -105,14 +156,68 @@ fn age_column(type_: &str) -> Column {
     }
 }
 
-fn path_column(name: &str, path: &str, description: &str) -> Column {
+fn path_column(name: &str, path: &str, description: &str, priority: i32) -> Column {
     Column {
-        definition: definition(name, "string", "", description, 0),
+        definition: definition(name, "string", "", description, priority),
         cell: Cell::Path {
             path: JsonPath::parse(path).ok(),
             type_: "string".into(),
         },
     }
+}
+
+fn computed_column(
+    name: &str,
+    type_: &str,
+    description: &str,
+    cell: fn(&Value) -> Value,
+) -> Column {
+    Column {
+        definition: definition(name, type_, "", description, 1),
+        cell: Cell::Computed(cell),
+    }
+}
+
+/// A CRD's served versions as upstream lists them: sorted, the storage version marked.
+fn served_versions(crd: &Value) -> Value {
+    let mut versions: Vec<String> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"] == true)
+        .map(|v| {
+            let name = v["name"].as_str().unwrap_or_default();
+            if v["storage"] == true {
+                format!("{name}(storage)")
+            } else {
+                name.to_owned()
+            }
+        })
+        .collect();
+    versions.sort();
+    json!(versions.join(","))
+}
+
+fn short_names(crd: &Value) -> Value {
+    let names: Vec<&str> = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    json!(names.join(","))
+}
+
+fn established(crd: &Value) -> Value {
+    let conditions = crd.pointer("/status/conditions").and_then(Value::as_array);
+    json!(
+        conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    )
 }
 
 fn columns(info: &ResourceInfo) -> Vec<Column> {
@@ -123,7 +228,15 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
             columns.push(age_column("date"));
         }
         columns.extend(info.printer_columns.iter().map(|c| {
-            let description = c.description.as_deref().unwrap_or_default();
+            let default_description = format!(
+                "Custom resource definition column (in JSONPath format): {}",
+                c.json_path
+            );
+            let description = c
+                .description
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .unwrap_or(&default_description);
             let format = c.format.as_deref().unwrap_or_default();
             Column {
                 definition: definition(&c.name, &c.type_, format, description, c.priority),
@@ -137,26 +250,60 @@ fn columns(info: &ResourceInfo) -> Vec<Column> {
     }
     match (info.group.as_str(), info.kind.as_str()) {
         ("", "Secret") => {
-            columns.push(path_column("Type", ".type", "The type of the secret"));
+            columns.push(path_column("Type", ".type", SECRET_TYPE_DESCRIPTION, 0));
             columns.push(Column {
-                definition: definition("Data", "string", "", "The number of entries", 0),
+                definition: definition("Data", "string", "", SECRET_DATA_DESCRIPTION, 0),
                 cell: Cell::KeyCount(&["data"]),
             });
         }
         ("", "ConfigMap") => columns.push(Column {
-            definition: definition("Data", "string", "", "The number of entries", 0),
+            definition: definition("Data", "string", "", CONFIG_MAP_DATA_DESCRIPTION, 0),
             cell: Cell::KeyCount(&["data", "binaryData"]),
         }),
         ("", "Namespace") => columns.push(path_column(
             "Status",
             ".status.phase",
             "The status of the namespace",
+            0,
         )),
+        ("", "ServiceAccount") => {}
         ("coordination.k8s.io", "Lease") => columns.push(path_column(
             "Holder",
             ".spec.holderIdentity",
-            "The holder of the lease",
+            LEASE_HOLDER_DESCRIPTION,
+            0,
         )),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            columns.push(path_column("Scope", ".spec.scope", "Cluster/Namespaced", 0));
+            columns.push(Column {
+                definition: definition("Versions", "string", "", "Served versions", 0),
+                cell: Cell::Computed(served_versions),
+            });
+            columns.push(Column {
+                definition: definition("Created At", "date", "", CREATED_DESCRIPTION, 0),
+                cell: Cell::CreatedAt,
+            });
+            columns.push(path_column("Group", ".spec.group", "API group", 1));
+            columns.push(path_column(
+                "Kind",
+                ".spec.names.kind",
+                "CustomResource kind",
+                1,
+            ));
+            columns.push(computed_column(
+                "ShortNames",
+                "string",
+                "Short names",
+                short_names,
+            ));
+            columns.push(computed_column(
+                "Established",
+                "boolean",
+                "Established status",
+                established,
+            ));
+            return columns;
+        }
         _ => {
             columns.push(Column {
                 definition: definition("Created At", "date", "", CREATED_DESCRIPTION, 0),
@@ -175,6 +322,7 @@ impl Cell {
             Self::Name => obj["metadata"]["name"].clone(),
             Self::Age => age_cell(&obj["metadata"]["creationTimestamp"], now),
             Self::CreatedAt => obj["metadata"]["creationTimestamp"].clone(),
+            Self::Computed(cell) => cell(obj),
             Self::KeyCount(fields) => {
                 let count: usize = fields
                     .iter()
@@ -598,6 +746,7 @@ mod tests {
             &widget_info(),
             &[&obj],
             json!({"resourceVersion": "7"}),
+            IncludeObject::Metadata,
             now(),
         );
         assert_eq!(table["kind"], "Table");
@@ -621,7 +770,7 @@ mod tests {
         let mut r = widget_info();
         r.printer_columns.clear();
         let obj = widget("w1");
-        let table = to_table_at(&r, &[&obj], json!({}), now());
+        let table = to_table_at(&r, &[&obj], json!({}), IncludeObject::Metadata, now());
         let names: Vec<&str> = table["columnDefinitions"]
             .as_array()
             .unwrap()
@@ -640,6 +789,7 @@ mod tests {
             &info("", "v1", "Secret", "secrets"),
             &[&secret],
             json!({}),
+            IncludeObject::Metadata,
             now(),
         );
         assert_eq!(table["rows"][0]["cells"], json!(["s", "Opaque", 2, "30s"]));
@@ -650,6 +800,7 @@ mod tests {
             &info("", "v1", "Namespace", "namespaces"),
             &[&ns],
             json!({}),
+            IncludeObject::Metadata,
             now(),
         );
         assert_eq!(
@@ -660,23 +811,57 @@ mod tests {
         let lease = json!({"metadata": {"name": "l", "creationTimestamp": "2026-01-01T11:59:00Z"},
             "spec": {"holderIdentity": "pod-1"}});
         let r = info("coordination.k8s.io", "v1", "Lease", "leases");
-        let table = to_table_at(&r, &[&lease], json!({}), now());
+        let table = to_table_at(&r, &[&lease], json!({}), IncludeObject::Metadata, now());
         assert_eq!(table["rows"][0]["cells"], json!(["l", "pod-1", "60s"]));
 
         let crd = json!({"metadata": {"name": "widgets.example.com",
-            "creationTimestamp": "2026-01-01T11:59:00Z"}});
+            "creationTimestamp": "2026-01-01T11:59:00Z"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                     "names": {"kind": "Widget", "shortNames": ["wd", "wds"]},
+                     "versions": [{"name": "v2", "served": true, "storage": false},
+                                  {"name": "v1", "served": true, "storage": true},
+                                  {"name": "v0", "served": false, "storage": false}]},
+            "status": {"conditions": [{"type": "Established", "status": "True"}]}});
         let r = info(
             "apiextensions.k8s.io",
             "v1",
             "CustomResourceDefinition",
             "customresourcedefinitions",
         );
-        let table = to_table_at(&r, &[&crd], json!({}), now());
-        assert_eq!(table["columnDefinitions"][1]["name"], "Created At");
+        let table = to_table_at(&r, &[&crd], json!({}), IncludeObject::None, now());
+        let names: Vec<&str> = table["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Scope",
+                "Versions",
+                "Created At",
+                "Group",
+                "Kind",
+                "ShortNames",
+                "Established"
+            ]
+        );
         assert_eq!(
             table["rows"][0]["cells"],
-            json!(["widgets.example.com", "2026-01-01T11:59:00Z"])
+            json!([
+                "widgets.example.com",
+                "Namespaced",
+                "v1(storage),v2",
+                "2026-01-01T11:59:00Z",
+                "example.com",
+                "Widget",
+                "wd,wds",
+                true
+            ])
         );
+        assert_eq!(table["rows"][0]["object"], Value::Null);
     }
 
     #[test]
@@ -788,7 +973,7 @@ mod tests {
         let mut r = widget_info();
         r.printer_columns = vec![column("Bad", "string", ".a[0:2]", 0)];
         let obj = widget("w1");
-        let table = to_table_at(&r, &[&obj], json!({}), now());
+        let table = to_table_at(&r, &[&obj], json!({}), IncludeObject::Metadata, now());
         assert_eq!(table["rows"][0]["cells"], json!(["w1", null]));
     }
 }

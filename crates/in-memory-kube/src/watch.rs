@@ -8,8 +8,10 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::cluster::Shared;
+use super::schema::{FieldError, FieldErrorKind};
 use super::status::ApiError;
 use super::store::{EventType, watch_line};
 use super::verbs::{Call, Reply, Selection};
@@ -27,10 +29,27 @@ enum Start {
 fn parse_start(rv: Option<&str>) -> Result<Start, ApiError> {
     match rv {
         None | Some("" | "0") => Ok(Start::Now),
-        Some(v) => v
-            .parse()
-            .map(Start::After)
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}"))),
+        // Upstream fails deep in its storage layer, with a 500 and Go's parse error.
+        Some(v) => v.parse().map(Start::After).map_err(|_| {
+            ApiError::without_reason(
+                500,
+                format!(
+                    "resourceVersion: Invalid value: \"{v}\": strconv.ParseUint: parsing {v:?}: invalid syntax"
+                ),
+            )
+        }),
+    }
+}
+
+/// When the next bookmark is due: every `interval`, and (as upstream's watch cache does)
+/// from two seconds before the watch times out once a second, so that a client resumes
+/// from a recent version.
+fn next_bookmark(now: Instant, interval: Duration, deadline: Instant) -> Instant {
+    let regular = now + interval;
+    match deadline.checked_sub(Duration::from_secs(2)) {
+        Some(pre_timeout) if pre_timeout < regular && pre_timeout > now => pre_timeout,
+        Some(pre_timeout) if pre_timeout < regular => now + Duration::from_secs(1),
+        _ => regular,
     }
 }
 
@@ -57,7 +76,12 @@ impl Watcher {
             let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
             watch_line(
                 kind,
-                &table::to_table(&self.call.served.info, &[&object], meta),
+                &table::to_table(
+                    &self.call.served.info,
+                    &[&object],
+                    meta,
+                    self.call.include_object(),
+                ),
             )
         } else if self.metadata_only {
             watch_line(kind, &metadata::partial(&object))
@@ -111,7 +135,7 @@ impl Watcher {
     }
 
     async fn run(self, start: Start, send_initial: bool, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         let mut changes = self.shared.subscribe_changes();
         let mut stop = self.shared.subscribe_stop();
         let gr = self.call.storage();
@@ -147,13 +171,18 @@ impl Watcher {
                 return;
             }
         }
-        if send_initial && self.bookmarks && !self.send(self.bookmark(cursor, true)).await {
+        // Upstream ends the initial state with this bookmark for streaming lists and for
+        // watches from "" or "0" alike.
+        let initial_state = send_initial || start == Start::Now;
+        if initial_state && self.bookmarks && !self.send(self.bookmark(cursor, true)).await {
             return;
         }
-        let mut bookmark_timer = tokio::time::interval_at(
-            tokio::time::Instant::now() + self.shared.bookmark_interval,
-            self.shared.bookmark_interval,
-        );
+        // Bookmarks carry the version of the resource's newest change and, as upstream's,
+        // go out only once it is newer than where the watch started.
+        let started_at = cursor;
+        let mut resource_rv = cursor;
+        let interval = self.shared.bookmark_interval;
+        let mut bookmark_at = next_bookmark(Instant::now(), interval, deadline);
         loop {
             // Marks the current version seen: `changed()` below then waits for a newer one.
             changes.borrow_and_update();
@@ -170,7 +199,11 @@ impl Watcher {
                     let mut batch = BytesMut::new();
                     for event in events {
                         cursor = event.rv;
-                        if event.resource != gr || !self.in_scope(&event.namespace) {
+                        if event.resource != gr {
+                            continue;
+                        }
+                        resource_rv = event.rv;
+                        if !self.in_scope(&event.namespace) {
                             continue;
                         }
                         let Some(kind) =
@@ -195,10 +228,11 @@ impl Watcher {
             }
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
-                _ = bookmark_timer.tick(), if self.bookmarks => {
-                    if !self.send(self.bookmark(cursor, false)).await {
+                () = tokio::time::sleep_until(bookmark_at), if self.bookmarks => {
+                    if resource_rv > started_at && !self.send(self.bookmark(resource_rv, false)).await {
                         return;
                     }
+                    bookmark_at = next_bookmark(Instant::now(), interval, deadline);
                 }
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = stop.changed() => return,
@@ -220,8 +254,15 @@ pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
     if send_initial
         && call.query.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
     {
-        return Err(ApiError::bad_request(
-            "sendInitialEvents requires resourceVersionMatch=NotOlderThan",
+        return Err(ApiError::invalid_options(
+            "ListOptions",
+            &[FieldError {
+                kind: FieldErrorKind::Forbidden,
+                field: "resourceVersionMatch".into(),
+                bad_value: None,
+                detail: "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+                    .into(),
+            }],
         ));
     }
     let selection = Selection::parse(&call)?;
@@ -250,12 +291,7 @@ pub fn watch(shared: Arc<Shared>, call: Call) -> Result<Reply, ApiError> {
     let stream = futures::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>))
     });
-    Ok(Reply {
-        code: 200,
-        body: Body::from_stream(stream),
-        warnings: Vec::new(),
-        wrote: false,
-    })
+    Ok(Reply::bytes(200, Body::from_stream(stream)))
 }
 
 #[cfg(test)]
@@ -268,7 +304,23 @@ mod tests {
         assert_eq!(parse_start(Some("0")), Ok(Start::Now));
         assert_eq!(parse_start(Some("")), Ok(Start::Now));
         assert_eq!(parse_start(Some("17")), Ok(Start::After(17)));
-        assert!(parse_start(Some("x")).is_err());
+        assert_eq!(parse_start(Some("x")).unwrap_err().code, 500);
+    }
+
+    #[test]
+    fn bookmarks_come_before_the_timeout() {
+        let now = Instant::now();
+        let minute = Duration::from_secs(60);
+        assert_eq!(next_bookmark(now, minute, now + minute * 30), now + minute);
+        let deadline = now + Duration::from_secs(10);
+        assert_eq!(
+            next_bookmark(now, minute, deadline),
+            deadline - Duration::from_secs(2)
+        );
+        assert_eq!(
+            next_bookmark(deadline - Duration::from_secs(2), minute, deadline),
+            deadline - Duration::from_secs(1)
+        );
     }
 
     #[test]

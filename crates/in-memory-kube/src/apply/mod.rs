@@ -32,6 +32,12 @@ pub trait FieldTypes {
     fn map_is_atomic(&self, _path: &[&str]) -> bool {
         false
     }
+    /// The object a create is compared with: upstream's typed object before anything is set,
+    /// which has the structs Go always serialises, so a creator owns their fields but not
+    /// those maps themselves. Unstructured kinds start empty.
+    fn empty_object(&self) -> Value {
+        Value::Object(Map::new())
+    }
 }
 
 /// Field types for kinds without a schema: every list is atomic.
@@ -348,6 +354,7 @@ pub fn record_update(
     now: &str,
     types: &dyn FieldTypes,
 ) {
+    let empty = || types.empty_object();
     let types = ObjectTypes(types);
     let old_managed = || {
         old.and_then(|o| ManagedFields::of(o).ok())
@@ -373,7 +380,7 @@ pub fn record_update(
     if old.is_some() && managed.is_empty() {
         return;
     }
-    let old = old.map_or_else(|| Value::Object(Map::new()), without_managed_fields);
+    let old = old.map_or_else(empty, without_managed_fields);
     let cmp = walk::compare(&old, new, &types);
     let mut taken = changed_fields(&cmp);
     for entry in &mut managed.entries {

@@ -338,14 +338,18 @@ fn repeated_updates_accumulate_in_one_entry() {
     );
 }
 
+/// A widget; an empty `status` is left out, since applying `status: {}` would own it.
 fn widget(spec: Value, status: Value) -> Value {
-    json!({
+    let mut w = json!({
         "apiVersion": "example.com/v1",
         "kind": "Widget",
         "metadata": {"name": "w"},
         "spec": spec,
-        "status": status,
-    })
+    });
+    if status != json!({}) {
+        w["status"] = status;
+    }
+    w
 }
 
 fn status_only(status: Value) -> Value {
@@ -555,9 +559,10 @@ fn status_update_records_subresource_and_keeps_stored_entries() {
     );
     let status_entry = entry(&updated, "ctl", "Update");
     assert_eq!(status_entry["subresource"], "status");
+    // The object had no status: the writer added the map too.
     assert_eq!(
         status_entry["fieldsV1"],
-        json!({"f:status": {"f:phase": {}}})
+        json!({"f:status": {".": {}, "f:phase": {}}})
     );
     assert_eq!(
         fields(&updated, "ctl", "Apply"),
@@ -722,4 +727,30 @@ fn many_objects_apply_quickly() {
         apply_as(Some(&live), &applied, "kubectl", false, T1).unwrap();
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// Upstream compares a null value as whatever the other side is: a list replacing a null
+/// one owns its items, not the list itself, unlike a list that was absent.
+#[test]
+fn a_list_replacing_null_owns_its_items_only() {
+    let condition = json!([{"type": "Ready", "status": "True"}]);
+    let item = json!({".": {}, "f:status": {}, "f:type": {}});
+    let mut absent = cm(json!({}));
+    record_update(None, &mut absent, "ctl", None, T0, &Widget);
+    let mut from_null = absent.clone();
+    from_null["status"] = json!({"conditions": null});
+    let mut filled = from_null.clone();
+    filled["status"]["conditions"] = condition.clone();
+    record_update(Some(&from_null), &mut filled, "other", None, T1, &Widget);
+    assert_eq!(
+        fields(&filled, "other", "Update"),
+        json!({"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": item}}})
+    );
+    let mut added = absent.clone();
+    added["status"] = json!({"conditions": condition});
+    record_update(Some(&absent), &mut added, "other", None, T1, &Widget);
+    assert_eq!(
+        fields(&added, "other", "Update"),
+        json!({"f:status": {".": {}, "f:conditions": {".": {}, "k:{\"type\":\"Ready\"}": item}}})
+    );
 }

@@ -141,7 +141,7 @@ fn index_items<'v>(
 }
 
 /// The fields an applied configuration sets, as upstream's `ToFieldSet`: leaves, list
-/// items and atomic values are members; empty granular maps and lists set nothing.
+/// items, atomic values and empty maps are members; empty granular lists set nothing.
 pub(crate) fn field_set(obj: &Value, types: &ObjectTypes<'_>) -> Result<FieldSet, String> {
     let mut cursor = Cursor::new(types);
     match obj {
@@ -177,7 +177,7 @@ enum NodeSet {
 fn node_field_set(cursor: &mut Cursor<'_>, value: &Value) -> Result<NodeSet, String> {
     match value {
         Value::Object(_) if cursor.map_is_atomic() => Ok(NodeSet::Leaf),
-        Value::Object(map) if map.is_empty() => Ok(NodeSet::Nothing),
+        Value::Object(map) if map.is_empty() => Ok(NodeSet::Leaf),
         Value::Object(map) => map_field_set(cursor, map).map(NodeSet::Children),
         Value::Array(items) => {
             let kind = cursor.list_kind();
@@ -267,14 +267,20 @@ fn compare_leaf(
     }
 }
 
+fn non_null(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
 fn compare_node(
     cursor: &mut Cursor<'_>,
     old: Option<&Value>,
     new: Option<&Value>,
     out: &mut Comparison,
 ) {
-    let shape = new.or(old);
-    let same_shape = match (old, new) {
+    // As upstream's compare, null takes whatever form the other side has: a list replacing
+    // a null one is compared item by item, and is not itself added.
+    let shape = non_null(new).or(non_null(old));
+    let same_shape = match (non_null(old), non_null(new)) {
         (Some(o), Some(n)) => std::mem::discriminant(o) == std::mem::discriminant(n),
         _ => true,
     };

@@ -251,7 +251,11 @@ fn evaluate_rules(
     if let Some(old) = old {
         scope.add_variable_from_value("oldSelf", to_cel(Some(node), old, is_root));
     }
-    let type_name = node.ty.map(Type::name).unwrap_or("");
+    // Upstream shows a scalar's value and leaves composites out.
+    let shown = match value {
+        Value::Object(_) | Value::Array(_) => None,
+        scalar => Some(scalar.clone()),
+    };
     for rule in &node.rules {
         if rule.transition && old.is_none() {
             continue;
@@ -270,12 +274,11 @@ fn evaluate_rules(
             Some(fp) => format!("{at}{fp}"),
             None => at.to_owned(),
         };
-        let bad_value = Value::from(type_name);
         errors.push(match rule.reason {
             Reason::Invalid => FieldError {
                 kind: FieldErrorKind::Invalid,
                 field,
-                bad_value: Some(bad_value),
+                bad_value: shown.clone(),
                 detail,
             },
             Reason::Forbidden => FieldError {
@@ -293,7 +296,7 @@ fn evaluate_rules(
             Reason::Duplicate => FieldError {
                 kind: FieldErrorKind::Duplicate,
                 field,
-                bad_value: Some(bad_value),
+                bad_value: shown.clone(),
                 detail: String::new(),
             },
         });

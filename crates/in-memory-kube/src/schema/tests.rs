@@ -48,7 +48,8 @@ fn type_mismatch_reads_like_upstream() {
 }
 
 /// What the real kube-apiserver answers (checked against it in rolesync's real-server suite):
-/// rules are skipped on an object of the wrong shape, with a cause saying so.
+/// rules are skipped on an object of the wrong shape, with a cause saying so. Its bad value is
+/// Go's nil, which upstream prints as JSON.
 #[test]
 fn rules_are_not_checked_on_an_object_of_the_wrong_shape() {
     let with_rule = json!({"type": "object", "properties": {"count": {"type": "integer"}},
@@ -57,12 +58,12 @@ fn rules_are_not_checked_on_an_object_of_the_wrong_shape() {
         check(with_rule.clone(), json!({"count": "5"})),
         [
             r#"spec.count: Invalid value: "string": spec.count in body must be of type integer: "string""#,
-            r#"<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
+            r#"<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
         ]
     );
     assert_eq!(
         check(with_rule, json!({"count": 1})),
-        ["spec: Invalid value: \"object\": count must exceed 1"],
+        ["spec: Invalid value: count must exceed 1"],
         "a well-formed object gets its rules checked"
     );
     assert_eq!(
@@ -209,7 +210,7 @@ fn item_and_property_counts() {
             "spec.dense: Too many: 2: must have at most 1 item",
             "spec.few: Invalid value: 1: spec.few in body should have at least 2 items",
             "spec.many: Too many: 2: must have at most 1 item",
-            "spec.sparse: Invalid value: map[string]interface {}{}: spec.sparse in body should have at least 1 properties",
+            "spec.sparse: Invalid value: {}: spec.sparse in body should have at least 1 properties",
         ]
     );
 }
@@ -440,8 +441,8 @@ fn cel_rule_failure_uses_message_or_rule() {
     assert_eq!(
         check(s, json!({"min": 300, "max": 200})),
         [
-            r#"spec: Invalid value: "object": min must not exceed max"#,
-            r#"spec: Invalid value: "object": failed rule: self.max < 100"#,
+            r#"spec: Invalid value: min must not exceed max"#,
+            r#"spec: Invalid value: failed rule: self.max < 100"#,
         ]
     );
 }
@@ -454,7 +455,7 @@ fn cel_exactly_one_of_two_fields() {
         "properties": {"gcore": {"type": "object"}, "harness": {"type": "object"}},
     });
     assert!(check(s.clone(), json!({"gcore": {}})).is_empty());
-    let expected = [r#"spec: Invalid value: "object": exactly one provider block must be set"#];
+    let expected = [r#"spec: Invalid value: exactly one provider block must be set"#];
     assert_eq!(check(s.clone(), json!({})), expected);
     assert_eq!(check(s, json!({"gcore": {}, "harness": {}})), expected);
 }
@@ -476,7 +477,7 @@ fn cel_transition_rule_only_runs_on_update_of_an_existing_field() {
     );
     assert_eq!(
         printed(&s.validate(&object(json!({"userId": "b"})), Some(&old))),
-        [r#"spec.userId: Invalid value: "string": userId is immutable"#]
+        [r#"spec.userId: Invalid value: "b": userId is immutable"#]
     );
 }
 
@@ -522,7 +523,7 @@ fn cel_reason_field_path_and_message_expression() {
         [
             "spec.a: Required value: a is needed",
             "spec: Forbidden: b may not be no",
-            r#"spec: Duplicate value: "object""#,
+            r#"spec: Duplicate value"#,
         ]
     );
     assert_eq!(errors[1].kind.reason(), "FieldValueForbidden");
@@ -550,8 +551,8 @@ fn cel_rules_on_map_values_and_list_items_use_their_paths() {
     assert_eq!(
         printed(&s.validate(&new, Some(&old))),
         [
-            r#"spec.labels[k]: Invalid value: "string": failed rule: self.size() < 3"#,
-            r#"spec.roles[0].level: Invalid value: "integer": may not decrease"#,
+            r#"spec.labels[k]: Invalid value: "long": failed rule: self.size() < 3"#,
+            r#"spec.roles[0].level: Invalid value: 4: may not decrease"#,
         ]
     );
 }
@@ -583,7 +584,7 @@ fn evaluation_errors_are_reported_not_swallowed() {
     let errors = check(s, json!({}));
     assert_eq!(errors.len(), 1);
     assert!(
-        errors[0].starts_with(r#"spec: Invalid value: "object": "#),
+        errors[0].starts_with(r#"spec: Invalid value: "#),
         "{}",
         errors[0]
     );

@@ -19,6 +19,8 @@ use kube::{Client, CustomResource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::support::{body_bytes, raw, send};
+
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "test.rolesync.io",
@@ -125,32 +127,6 @@ fn api_error(err: kube::Error) -> Box<kube::core::Status> {
     match err {
         kube::Error::Api(status) => status,
         other => panic!("expected an API error, got {other:?}"),
-    }
-}
-
-/// Sends a request the typed API cannot express; answers the status code (200 for any
-/// success) and the body or the failure Status.
-async fn raw(
-    client: &Client,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: Value,
-) -> (u16, Value) {
-    let request = axum::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("content-type", content_type)
-        .body(if body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&body).unwrap()
-        })
-        .unwrap();
-    match client.request::<Value>(request).await {
-        Ok(value) => (200, value),
-        Err(kube::Error::Api(status)) => (status.code, serde_json::to_value(&*status).unwrap()),
-        Err(other) => panic!("request failed: {other:?}"),
     }
 }
 
@@ -639,7 +615,10 @@ async fn selector_watch_sees_objects_leave_the_selection() {
     let (_server, client) = start().await;
     let api = Api::<ConfigMap>::namespaced(client, "default");
     let mut watch = api
-        .watch(&WatchParams::default().labels("app=web"), "0")
+        .watch(
+            &WatchParams::default().labels("app=web").disable_bookmarks(),
+            "0",
+        )
         .await
         .unwrap()
         .boxed();
@@ -670,7 +649,7 @@ async fn watches_receive_bookmarks() {
         ..ServerConfig::default()
     };
     let (_server, client) = start_with(config).await;
-    let api = Api::<ConfigMap>::namespaced(client, "default");
+    let api = Api::<ConfigMap>::namespaced(client.clone(), "default");
     let created = api
         .create(&PostParams::default(), &config_map("c", &[]))
         .await
@@ -686,6 +665,11 @@ async fn watches_receive_bookmarks() {
         .await
         .unwrap()
         .boxed();
+    // Bookmarks report progress of the resource, here a change outside the watched namespace.
+    Api::<ConfigMap>::namespaced(client, "kube-system")
+        .create(&PostParams::default(), &config_map("elsewhere", &[]))
+        .await
+        .unwrap();
     let event = tokio::time::timeout(DEADLINE, watch.try_next())
         .await
         .expect("bookmark in time");
@@ -702,7 +686,7 @@ async fn watch_times_out_when_asked() {
     let (_server, client) = start().await;
     let api = Api::<ConfigMap>::namespaced(client, "default");
     let mut watch = api
-        .watch(&WatchParams::default().timeout(1), "0")
+        .watch(&WatchParams::default().timeout(1).disable_bookmarks(), "0")
         .await
         .unwrap()
         .boxed();
@@ -1181,7 +1165,7 @@ async fn shutdown_ends_open_watches() {
     let (server, client) = start().await;
     let api = Api::<ConfigMap>::namespaced(client, "default");
     let mut watch = api
-        .watch(&WatchParams::default(), "0")
+        .watch(&WatchParams::default().disable_bookmarks(), "0")
         .await
         .unwrap()
         .boxed();
@@ -1211,7 +1195,7 @@ async fn apply_conflicts_name_the_other_manager() {
     assert_eq!(status.code, 409);
     assert_eq!(
         status.message,
-        "Apply failed with 1 conflict: conflict with \"alice\" using v1: .spec.size"
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.size"
     );
     let forced = api
         .patch(
@@ -1235,12 +1219,12 @@ async fn apply_requires_a_field_manager_and_creates() {
         json!({"apiVersion": "test.rolesync.io/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}),
     )
     .await;
-    assert_eq!(code, 400);
+    assert_eq!(code, 422);
     assert!(
         status["message"]
             .as_str()
             .unwrap()
-            .contains("fieldManager is required")
+            .contains("fieldManager: Required value")
     );
     let api = Api::<Widget>::namespaced(client, "default");
     let created = api
@@ -1365,32 +1349,28 @@ async fn delete_preconditions_are_checked() {
     assert!(api.get("c").await.is_ok());
 }
 
-/// Sends a widget with an undeclared field and answers the status code, the Warning headers
-/// and the body.
+/// Sends a widget with an undeclared field and answers the status code, the warnings and
+/// the body.
 async fn create_with_unknown_field(client: &Client, validation: &str) -> (u16, Vec<String>, Value) {
     let body = json!({"apiVersion": "test.rolesync.io/v1", "kind": "Widget",
                       "metadata": {"name": format!("w-{}", validation.to_lowercase())},
                       "spec": {"size": 1, "foo": "bar"}});
-    let request = axum::http::Request::builder()
-        .method("POST")
-        .uri(format!(
+    let answer = send(
+        client,
+        "POST",
+        &format!(
             "/apis/test.rolesync.io/v1/namespaces/default/widgets?fieldValidation={validation}"
-        ))
-        .header("content-type", "application/json")
-        .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
-        .unwrap();
-    let response = client.send(request).await.unwrap();
-    let code = response.status().as_u16();
-    let warnings = response
-        .headers()
-        .get_all("warning")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let bytes = kube::client::Body::collect_bytes(response.into_body())
-        .await
-        .unwrap();
-    (code, warnings, serde_json::from_slice(&bytes).unwrap())
+        ),
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&body).unwrap(),
+    )
+    .await;
+    let bytes = body_bytes(answer.body).await;
+    (
+        answer.code,
+        answer.warnings,
+        serde_json::from_slice(&bytes).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -1400,11 +1380,11 @@ async fn unknown_fields_follow_field_validation() {
     assert_eq!(code, 400);
     assert_eq!(
         status["message"],
-        "strict decoding error: unknown field \"spec.foo\""
+        "Widget in version \"v1\" cannot be handled as a Widget: strict decoding error: unknown field \"spec.foo\""
     );
     let (code, warnings, created) = create_with_unknown_field(&client, "Warn").await;
     assert_eq!(code, 201);
-    assert_eq!(warnings, ["299 - \"unknown field \\\"spec.foo\\\"\""]);
+    assert_eq!(warnings, ["unknown field \"spec.foo\""]);
     assert!(created["spec"].get("foo").is_none(), "pruned");
     let (code, warnings, _) = create_with_unknown_field(&client, "Ignore").await;
     assert_eq!(code, 201);
@@ -1508,13 +1488,24 @@ async fn unknown_paths_and_methods_answer_with_a_status() {
     let (code, status) = raw(
         &client,
         "GET",
-        "/apis/nothing.example.com/v1/things",
+        "/api/v1/namespaces/default/things",
         "application/json",
         Value::Null,
     )
     .await;
     assert_eq!(code, 404);
     assert_eq!(status["reason"], "NotFound");
+    // A group nothing serves falls through to a plain-text 404, as upstream's does.
+    let (code, text) = raw(
+        &client,
+        "GET",
+        "/apis/nothing.example.com/v1/things",
+        "application/json",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code, 404);
+    assert_eq!(text, "404 page not found\n");
     let (code, status) = raw(
         &client,
         "POST",

@@ -2,9 +2,6 @@
 //! events.k8s.io/v1, as upstream does, so what rolesync publishes with kube-rs's `Recorder`
 //! (events.k8s.io/v1) is what `kubectl get events` and `kubectl describe` (core/v1) show.
 
-use std::error::Error;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -16,9 +13,8 @@ use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams, WatchEven
 use kube::runtime::events::{Event as Published, EventType, Recorder, Reporter};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
-use tokio::process::Command;
 
-type TestResult<T = ()> = Result<T, Box<dyn Error>>;
+use super::support::{Kubectl, TestResult, kubectl_on_path};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -368,39 +364,6 @@ async fn recorder_events_are_what_core_v1_lists_for_the_object() {
     assert_eq!(event.series.as_ref().and_then(|s| s.count), Some(2));
 }
 
-fn kubectl_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("kubectl"))
-        .find(|p| p.is_file())
-}
-
-/// Runs kubectl against `kubeconfig` with a cache of its own, failing when kubectl does.
-async fn kubectl(binary: &PathBuf, dir: &tempfile::TempDir, args: &[&str]) -> TestResult<String> {
-    let child = Command::new(binary)
-        .arg("--kubeconfig")
-        .arg(dir.path().join("kubeconfig"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .map_err(|_| format!("kubectl {args:?} did not finish in time"))??;
-    if !out.status.success() {
-        return Err(format!(
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
-    Ok(String::from_utf8(out.stdout)?)
-}
-
 const WIDGET_CRD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/widget-crd.yaml"
@@ -415,7 +378,8 @@ async fn kubectl_describe_shows_events_published_through_events_v1() -> TestResu
     let (server, client) = start().await;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("kubeconfig"), server.kubeconfig_yaml())?;
-    let run = async |args: &[&str]| kubectl(&binary, &dir, args).await;
+    let kubectl = Kubectl::in_dir(binary, dir.path());
+    let run = async |args: &[&str]| kubectl.ok(args, None).await;
 
     run(&["apply", "-f", WIDGET_CRD]).await?;
     run(&[

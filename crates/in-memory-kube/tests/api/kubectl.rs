@@ -2,75 +2,25 @@
 //! OpenAPI-driven field validation, tables, client- and server-side apply, status patches,
 //! waiting on conditions, finalizers and rejected objects behave as against a real cluster.
 
-use std::error::Error;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use in_memory_kube::{ApiServer, ServerConfig};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
-type TestResult<T = ()> = Result<T, Box<dyn Error>>;
+use super::support::{Kubectl, Output, TestResult, kubectl_on_path};
 
 const CRD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/widget-crd.yaml"
 );
 const WIDGETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/widgets.yaml");
-/// Upper bound for one kubectl run, so a hung request fails the test instead of stalling it.
-const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
-
-fn kubectl_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("kubectl"))
-        .find(|p| p.is_file())
-}
-
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
 
 /// A server plus a kubeconfig and discovery cache of its own, so tests run in parallel.
 struct Cluster {
-    kubectl: PathBuf,
-    dir: tempfile::TempDir,
+    kubectl: Kubectl,
 }
 
 impl Cluster {
     async fn run(&self, args: &[&str], stdin: Option<&str>) -> TestResult<Output> {
-        let mut child = Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(self.dir.path().join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(input.as_bytes()).await?;
-        }
-        let out = tokio::time::timeout(KUBECTL_DEADLINE, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                format!("kubectl {args:?} did not finish within {KUBECTL_DEADLINE:?}")
-            })??;
-        Ok(Output {
-            success: out.status.success(),
-            stdout: String::from_utf8(out.stdout)?,
-            stderr: String::from_utf8(out.stderr)?,
-        })
+        self.kubectl.run(args, stdin).await
     }
 
     /// Runs kubectl, failing the test when it fails; returns stdout.
@@ -79,11 +29,7 @@ impl Cluster {
     }
 
     async fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> TestResult<String> {
-        let out = self.run(args, stdin).await?;
-        if !out.success {
-            return Err(format!("kubectl {args:?} failed: {}", out.stderr).into());
-        }
-        Ok(out.stdout)
+        self.kubectl.ok(args, stdin).await
     }
 
     /// Runs kubectl, failing the test when it succeeds; returns stderr.
@@ -133,7 +79,9 @@ async fn with_cluster(test: impl AsyncFnOnce(&Cluster) -> TestResult) -> TestRes
     let server = ApiServer::start(ServerConfig::default()).await?;
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("kubeconfig"), server.kubeconfig_yaml())?;
-    let cluster = Cluster { kubectl, dir };
+    let cluster = Cluster {
+        kubectl: Kubectl::in_dir(kubectl, dir.path()),
+    };
     let result = test(&cluster).await;
     server.shutdown().await;
     result
@@ -276,7 +224,7 @@ async fn apply_get_and_discover_custom_resources() -> TestResult {
         assert_eq!(namespaces.header, ["NAME", "STATUS", "AGE"]);
         assert_eq!(namespaces.cell("default", "STATUS")?, "Active");
         let crds = Table::parse(&k.ok(&["get", "crd"]).await?);
-        assert_eq!(crds.header, ["NAME", "CREATED", "AT"]);
+        assert_eq!(crds.header, ["NAME", "SCOPE", "VERSIONS", "CREATED", "AT"]);
         assert!(
             crds.rows
                 .iter()

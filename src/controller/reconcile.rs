@@ -13,7 +13,7 @@ use tracing::{Instrument, info, warn};
 use super::applying::{Applying, applying};
 use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
 use super::claims::Claims;
-use super::conditions::{self, READY, SYNCED, Wanted};
+use super::conditions::{self, DRIFTED, READY, SYNCED, Wanted};
 use super::config_status::Verdict;
 use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
 use super::events::{Event, Reason};
@@ -27,8 +27,8 @@ use crate::api::{
 };
 use crate::metrics::Metrics;
 use crate::providers::{
-    Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, SpecError,
-    Target,
+    Connection, Deletion, Desired, Difference, ExternalId, Freshness, Observed, ProviderError,
+    SpecError, Target,
 };
 
 /// Ready's reason once `spec.expiresAt` has passed.
@@ -261,7 +261,7 @@ pub fn plan(
     match found {
         None if allowed.create => Step::Create,
         None => Step::ReportMissing,
-        Some(o) if o.up_to_date || !allowed.update => Step::Keep {
+        Some(o) if o.up_to_date() || !allowed.update => Step::Keep {
             adopted: recorded != Some(o.external_id.as_str()),
             observed: o,
         },
@@ -273,6 +273,58 @@ pub fn plan(
             adopted: false,
         },
     }
+}
+
+/// What someone other than rolesync changed at the provider since rolesync last put the
+/// assignment in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drift {
+    Deleted,
+    Changed(Vec<Difference>),
+}
+
+impl Drift {
+    /// `role Observer -> Admin`, `assignment deleted`: from what rolesync put in place to
+    /// what is there now.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Deleted => "assignment deleted".to_owned(),
+            Self::Changed(differences) => differences
+                .iter()
+                .map(Difference::drifted)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// How what observe `found` differs from the spec, if it does. `in_place` says rolesync had
+/// put the current spec's assignment in place (or already reported how it differs): then a
+/// difference or an absence is someone else's doing, drift; otherwise it is what a first
+/// create, an adoption or a spec change is about to deal with.
+pub fn diverged(found: Option<&Observed>, in_place: bool) -> Option<Found> {
+    let drift = match found {
+        None if in_place => Drift::Deleted,
+        None => return None,
+        Some(o) if !o.up_to_date() => Drift::Changed(o.differences.clone()),
+        Some(_) => return None,
+    };
+    Some(Found {
+        drift,
+        by_someone_else: in_place,
+        repaired: false,
+    })
+}
+
+/// How the remote assignment differed from the spec when a pass looked, and whether the
+/// pass repaired it.
+#[derive(Debug, PartialEq)]
+pub struct Found {
+    pub drift: Drift,
+    /// Changed since rolesync had it in place, rather than found so at adoption or with
+    /// a policy that never let rolesync make it so.
+    pub by_someone_else: bool,
+    pub repaired: bool,
 }
 
 /// Whether deleting the resource must first delete the remote assignment.
@@ -342,8 +394,9 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         None => Ok(ctx.default_poll),
     };
     let now = Timestamp::now();
+    let mut seen = None;
     let result = match (&poll, &target) {
-        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll, now).await,
+        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll, now, &mut seen).await,
         (Err(e), _) => Err(Failure::Annotation(e.clone())),
         (_, Err(e)) => Err(Failure::Spec(e.clone())),
     };
@@ -367,6 +420,10 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
+    let (drifted, drift_event) = match &target {
+        Some(t) => report_drift(ctx, &key, &old, &mut status, seen, &result, t),
+        None => (None, None),
+    };
     let mut decision = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
@@ -385,6 +442,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             failed(ctx, &key, &old, &failure, poll, ready)
         }
     };
+    decision.wanted.extend(drifted);
     // Grant and revoke on time: wake at the window's next instant (as this pass saw the
     // window), not at the next resync.
     if let (Some(requeue), Ok(Some(next))) = (
@@ -393,7 +451,74 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     ) {
         decision.requeue = Some(requeue.min(until(Timestamp::now(), next)));
     }
-    conclude(ctx, ra, status, decision).await
+    conclude(ctx, ra, status, decision, drift_event).await
+}
+
+/// What a pass tells of drift: the Drifted condition while the remote differs from the
+/// spec unrepaired (`None` leaves it as it is), and, the first time a drift by someone
+/// else is seen, an Event, the metric and `status.lastDriftTime`. A drift is the same while
+/// Drifted's message is, so one that cannot be repaired is reported once, not on every
+/// resync.
+fn report_drift(
+    ctx: &Context,
+    key: &str,
+    old: &RoleAssignmentStatus,
+    status: &mut RoleAssignmentStatus,
+    seen: Option<Found>,
+    result: &Result<Outcome, Failure>,
+    target: &Target,
+) -> (Option<Wanted>, Option<Event>) {
+    let reported =
+        conditions::find(&old.conditions, DRIFTED).filter(|c| c.status == ConditionStatus::True);
+    let repaired_now = || Wanted::new(DRIFTED, ConditionStatus::False, "Repaired", "");
+    let Some(Found {
+        drift,
+        by_someone_else,
+        repaired,
+    }) = seen
+    else {
+        // Paused and conflicting passes look at nothing remote: they say nothing of drift.
+        let looked = matches!(
+            result,
+            Ok(Outcome::Available { .. }
+                | Outcome::Missing
+                | Outcome::Scheduled { .. }
+                | Outcome::Expired { .. })
+        );
+        // Looked and found nothing amiss: whatever differed was put back.
+        let resolved = (looked && reported.is_some())
+            .then(|| Wanted::new(DRIFTED, ConditionStatus::False, "Resolved", ""));
+        return (resolved, None);
+    };
+    let what = drift.describe();
+    let standing = reported.is_some_and(|c| c.message == what);
+    let event = (by_someone_else && !standing).then(|| {
+        let provider = target.kind().as_str();
+        ctx.metrics.drifted(provider);
+        status.last_drift_time = Some(now());
+        warn!(object = %key, %provider, drift = %what, repaired, "remote assignment changed by someone else");
+        let outcome = if repaired {
+            "repaired"
+        } else if result.is_err() {
+            "not repaired yet: the repair failed and is retried"
+        } else {
+            "not repaired: managementPolicies do not allow it"
+        };
+        Event::new(Reason::DriftDetected, format!("{what}; {outcome}"))
+    });
+    let wanted = match (repaired, by_someone_else) {
+        // Already told, by whichever reason it was first seen with.
+        (false, _) if standing => None,
+        (false, true) => Some(Wanted::new(DRIFTED, ConditionStatus::True, "Drifted", what)),
+        // Never in place since the spec asked for it (adopted so, or the policies never
+        // let rolesync make it so): shown, but nobody changed anything.
+        (false, false) => Some(Wanted::new(DRIFTED, ConditionStatus::True, "Differs", what)),
+        (true, true) => Some(repaired_now()),
+        // A first create or a spec change applied: nothing to tell unless Drifted said
+        // otherwise before.
+        (true, false) => reported.map(|_| repaired_now()),
+    };
+    (wanted, event)
 }
 
 /// The failure path of every pass, applying or deleting: counted, logged, reported in
@@ -441,6 +566,7 @@ async fn conclude(
     ra: &RoleAssignment,
     mut status: RoleAssignmentStatus,
     decision: Decision,
+    drift: Option<Event>,
 ) -> Result<Action, Error> {
     let old = ra.status.clone().unwrap_or_default();
     status.conditions = conditions::merge(
@@ -456,7 +582,8 @@ async fn conclude(
             .await
             .map_err(|source| Error::kube(ra, source))?;
     }
-    if let Some(event) = decision.event {
+    // Only once status records the drift: a failed write sees it again as new.
+    for event in drift.into_iter().chain(decision.event) {
         publish(ctx, ra, event).await;
     }
     Ok(decision
@@ -618,6 +745,7 @@ async fn sync(
     target: &Target,
     poll: Duration,
     now: Timestamp,
+    seen: &mut Option<Found>,
 ) -> Result<Outcome, Failure> {
     if paused(ra) {
         return Ok(Outcome::Paused);
@@ -698,12 +826,15 @@ async fn sync(
             .await
             .map_err(provider("observe"))?;
     }
+    // Reported whether or not this pass gets to repair it, hence out of band of the result.
+    *seen = diverged(found.as_ref(), recorded.is_some() && in_place(ra));
     let step = plan(
         found,
         recorded.as_deref(),
         allowed,
         client.updates_in_place(),
     );
+    let repairs = matches!(step, Step::Create | Step::Update(_) | Step::Replace(_));
     if !noted && matches!(step, Step::Create | Step::Update(_) | Step::Replace(_)) {
         ctx.writes
             .record_applying(ra)
@@ -763,6 +894,9 @@ async fn sync(
         }
         Step::ReportMissing => Outcome::Missing,
     };
+    if let Some(found) = seen {
+        found.repaired = repairs;
+    }
     Ok(outcome)
 }
 
@@ -784,7 +918,7 @@ async fn earlier_role(
         .await
         .map_err(provider("observe"))?;
     Ok(match seen {
-        Some(o) if o.up_to_date => Some(o.external_id),
+        Some(o) if o.up_to_date() => Some(o.external_id),
         Some(o) if allowed.update && recorded.as_ref() == Some(&o.external_id) => {
             let finished = client
                 .update(&o.external_id, &earlier.desired)
@@ -835,7 +969,7 @@ async fn replace(
         .observe(want, None, freshness)
         .await
         .map_err(provider("observe"))?
-        .filter(|n| n.up_to_date && n.external_id != old.external_id);
+        .filter(|n| n.up_to_date() && n.external_id != old.external_id);
     let new = match existing {
         Some(n) => n,
         None => client.create(want).await.map_err(provider("create"))?,
@@ -1072,7 +1206,7 @@ async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Actio
                 )
             });
             let decision = failed(ctx, key, &old, &failure, ctx.default_poll, deleting);
-            conclude(ctx, ra, old, decision).await
+            conclude(ctx, ra, old, decision, None).await
         }
     }
 }
@@ -1119,7 +1253,8 @@ async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<
                 // assignment is only found through that spec): apply the spec first. A
                 // spec that can never be applied must not block the deletion, so only
                 // retryable failures stop here.
-                match sync(ra, ctx, key, &target, ctx.default_poll, now).await {
+                // Drift of a resource being deleted is not worth reporting.
+                match sync(ra, ctx, key, &target, ctx.default_poll, now, &mut None).await {
                     Err(failure) if failure.retryable() => return Err(failure),
                     _ => {}
                 }
@@ -1173,6 +1308,17 @@ pub fn not_permitted(ra: &RoleAssignment) -> bool {
     })
 }
 
+/// Whether rolesync had put the current generation's assignment in place: Ready for it,
+/// or its drift already reported (Ready may be False since, e.g. when it was deleted).
+fn in_place(ra: &RoleAssignment) -> bool {
+    applied(ra)
+        || ra.status.as_ref().is_some_and(|s| {
+            conditions::find(&s.conditions, DRIFTED).is_some_and(|c| {
+                c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
+            })
+        })
+}
+
 /// Whether the last reconcile brought the remote in line with the current generation.
 fn applied(ra: &RoleAssignment) -> bool {
     ready(ra).is_some_and(|c| c.observed_generation == ra.metadata.generation)
@@ -1192,7 +1338,13 @@ mod tests {
         Observed {
             external_id: ExternalId::new(id),
             at_provider: serde_json::Value::Null,
-            up_to_date,
+            differences: if up_to_date {
+                Vec::new()
+            } else {
+                vec![crate::providers::Difference::new(
+                    "role", "Admin", "Observer",
+                )]
+            },
             role_name: None,
         }
     }
@@ -1253,6 +1405,46 @@ mod tests {
             plan(drifted(), Some("7"), OBSERVE, true),
             Step::Keep { adopted: false, .. }
         ));
+    }
+
+    #[test]
+    fn only_what_rolesync_had_in_place_can_drift() {
+        let changed = observed("7", false);
+        let same = observed("7", true);
+        // (why, found, in place, (by someone else, description) expected)
+        type Case<'a> = (&'a str, Option<&'a Observed>, bool, Option<(bool, &'a str)>);
+        let cases: [Case; 6] = [
+            (
+                "deleted after being in place",
+                None,
+                true,
+                Some((true, "assignment deleted")),
+            ),
+            (
+                "absent before a first create: nothing to tell",
+                None,
+                false,
+                None,
+            ),
+            (
+                "changed after being in place",
+                Some(&changed),
+                true,
+                Some((true, "role Observer -> Admin")),
+            ),
+            (
+                "found differing at adoption: shown, not drift",
+                Some(&changed),
+                false,
+                Some((false, "role Observer -> Admin")),
+            ),
+            ("matching", Some(&same), true, None),
+            ("matching at adoption", Some(&same), false, None),
+        ];
+        for (why, found, in_place, want) in cases {
+            let got = diverged(found, in_place).map(|f| (f.by_someone_else, f.drift.describe()));
+            assert_eq!(got, want.map(|(b, d)| (b, d.to_owned())), "{why}");
+        }
     }
 
     #[test]

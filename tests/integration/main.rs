@@ -7,6 +7,7 @@ mod bad_input;
 mod chaos;
 mod crash_windows;
 mod crds;
+mod e2e_drift;
 mod e2e_gcore;
 mod e2e_guardrails;
 mod e2e_harness;

@@ -15,7 +15,7 @@ use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_inte
 use super::claims::Claims;
 use super::conditions::{self, DRIFTED, READY, SYNCED, Wanted};
 use super::config_status::Verdict;
-use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
+use super::configs::{ConfigError, ConfigKey, ConfigResolver, Configs, Resolved};
 use super::events::{Event, Reason};
 use super::revocations::{Reservation, RevocationLimit};
 use super::window::{Phase, Window, until};
@@ -252,6 +252,18 @@ pub enum Step {
     Replace(Observed),
 }
 
+impl Step {
+    /// What observe found.
+    pub fn found(&self) -> Option<&Observed> {
+        match self {
+            Self::Create | Self::ReportMissing => None,
+            Self::Keep { observed, .. } | Self::Update(observed) | Self::Replace(observed) => {
+                Some(observed)
+            }
+        }
+    }
+}
+
 pub fn plan(
     found: Option<Observed>,
     recorded: Option<&str>,
@@ -339,7 +351,7 @@ fn paused(ra: &RoleAssignment) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-fn object_key(ra: &RoleAssignment) -> String {
+pub(super) fn object_key(ra: &RoleAssignment) -> String {
     format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any())
 }
 
@@ -811,29 +823,18 @@ async fn sync(
         .or(earlier_grant)
         .or(recorded.clone().map(ExternalId::new));
     let want = &target.desired;
-
-    let mut found = client
-        .observe(want, known.as_ref(), freshness)
-        .await
-        .map_err(provider("observe"))?;
-    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
-        // A cached list may predate an assignment someone just made: confirm the absence
-        // with fresh data before creating (where that could duplicate a grant), reporting
-        // it missing, or giving up on the assignment the resource names (it is adopted,
-        // not created again).
-        found = client
-            .observe(want, known.as_ref(), FRESH)
-            .await
-            .map_err(provider("observe"))?;
-    }
-    // Reported whether or not this pass gets to repair it, hence out of band of the result.
-    *seen = diverged(found.as_ref(), recorded.is_some() && in_place(ra));
-    let step = plan(
-        found,
+    let step = decide(
+        client,
+        want,
+        known.as_ref(),
         recorded.as_deref(),
         allowed,
-        client.updates_in_place(),
-    );
+        freshness,
+    )
+    .await
+    .map_err(provider("observe"))?;
+    // Reported whether or not this pass gets to repair it, hence out of band of the result.
+    *seen = diverged(step.found(), recorded.is_some() && in_place(ra));
     let repairs = matches!(step, Step::Create | Step::Update(_) | Step::Replace(_));
     if !noted && matches!(step, Step::Create | Step::Update(_) | Step::Replace(_)) {
         ctx.writes
@@ -898,6 +899,150 @@ async fn sync(
         found.repaired = repairs;
     }
     Ok(outcome)
+}
+
+/// The deciding half of a pass: observes the remote assignment and chooses the step, with
+/// no write anywhere. `rolesync plan` calls it too, so that it shows what a reconcile would
+/// do. `known` is the assignment the resource names, `recorded` the one status records.
+pub async fn decide(
+    client: &dyn Connection,
+    want: &Desired,
+    known: Option<&ExternalId>,
+    recorded: Option<&str>,
+    allowed: Allowed,
+    freshness: Freshness,
+) -> Result<Step, ProviderError> {
+    let mut found = client.observe(want, known, freshness).await?;
+    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
+        // A cached list may predate an assignment someone just made: confirm the absence
+        // with fresh data before creating (where that could duplicate a grant), reporting
+        // it missing, or giving up on the assignment the resource names (it is adopted,
+        // not created again).
+        found = client.observe(want, known, FRESH).await?;
+    }
+    Ok(plan(found, recorded, allowed, client.updates_in_place()))
+}
+
+/// What a reconcile of `ra` would do at the provider now, as `rolesync plan` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Preview {
+    Create,
+    /// Changed in place, field by field.
+    Update(Vec<Difference>),
+    /// A new assignment made, then the old one revoked.
+    Replace(Vec<Difference>),
+    /// Exists as wanted and gets recorded in status: nothing changes remotely.
+    Adopt(ExternalId),
+    Nothing,
+    /// Differs from the spec or is absent, and the management policies forbid the change.
+    PolicyForbids(String),
+    /// An older RoleAssignment manages the same remote assignment.
+    Conflict {
+        owner: String,
+    },
+    /// Outside the provider config's guardrails: nothing would be sent to the provider.
+    NotPermitted(String),
+    Paused,
+    /// Outside the time window: what status records gets revoked.
+    Revoke(ExternalId),
+    /// The reconcile would fail this way (the condition reason and message).
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// What a reconcile of `ra` would do remotely, decided as [`sync`] decides (the same checks
+/// in the same order, then [`decide`]) but without writing: no provider write, no status.
+/// `owner` is the RoleAssignment that owns the claim on its remote assignment, if any;
+/// `poll` how old a cached list may be.
+pub async fn preview(
+    ra: &RoleAssignment,
+    configs: &ConfigResolver,
+    owner: Option<String>,
+    poll: Duration,
+) -> Preview {
+    let failed = |f: Failure| Preview::Failed {
+        reason: f.reason(),
+        message: f.to_string(),
+    };
+    if paused(ra) {
+        return Preview::Paused;
+    }
+    let target = match ra.spec.provider.target() {
+        Ok(t) => t,
+        Err(e) => return failed(e.into()),
+    };
+    let window = match Window::of(&ra.spec) {
+        Ok(w) => w,
+        Err(e) => return failed(e.into()),
+    };
+    let ns = ra.namespace().unwrap_or_default();
+    let resolved = match configs
+        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(e.into()),
+    };
+    if let Err(why) = resolved.guard.permits(&target) {
+        return Preview::NotPermitted(why);
+    }
+    if let Some(owner) = owner.filter(|o| *o != object_key(ra)) {
+        return Preview::Conflict { owner };
+    }
+    let allowed = Allowed::from_policies(&ra.spec.management_policies);
+    let recorded = recorded(ra);
+    match window.phase(Timestamp::now()) {
+        Phase::Before(_) => {
+            return match recorded {
+                Some(id) if allowed.delete => Preview::Revoke(ExternalId::new(id)),
+                _ => Preview::Nothing,
+            };
+        }
+        Phase::After(_) => {
+            return match held(ra) {
+                Some(id) if allowed.delete && !expired(ra) => Preview::Revoke(id),
+                _ => Preview::Nothing,
+            };
+        }
+        Phase::Within => {}
+    }
+    let known = held(ra);
+    let step = decide(
+        resolved.client.as_ref(),
+        &target.desired,
+        known.as_ref(),
+        recorded.as_deref(),
+        allowed,
+        Freshness { max_age: poll },
+    )
+    .await;
+    match step {
+        Err(e) => failed(provider("observe")(e)),
+        Ok(Step::Create) => Preview::Create,
+        Ok(Step::ReportMissing) => Preview::PolicyForbids(
+            "absent at the provider, and managementPolicies do not allow creating it".to_owned(),
+        ),
+        Ok(Step::Update(o)) => Preview::Update(o.differences),
+        Ok(Step::Replace(o)) => Preview::Replace(o.differences),
+        Ok(Step::Keep { observed, .. }) if !observed.up_to_date() => {
+            let differs = observed
+                .differences
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            Preview::PolicyForbids(format!(
+                "differs ({differs}), and managementPolicies do not allow changing it"
+            ))
+        }
+        Ok(Step::Keep {
+            observed,
+            adopted: true,
+        }) => Preview::Adopt(observed.external_id),
+        Ok(Step::Keep { .. }) => Preview::Nothing,
+    }
 }
 
 /// Another role of the same assignment was being applied (a provider that changes roles

@@ -69,7 +69,7 @@ fn meddle(fleet: &Fleet, kind: Kind, ra: &RoleAssignment, meddling: Meddling) {
             }
         }
         Kind::Zenml => {
-            let wanted = zenml_row(&block);
+            let wanted = crate::fleet::zenml_row(&block);
             let rows = sims.zenml.0.assignments();
             let row = rows
                 .iter()
@@ -172,7 +172,7 @@ async fn start(kind: Kind, policies: Option<Value>) -> (Fleet, Operator, RoleAss
     let mut wanted = spec(kind, slot(kind), 0);
     if let Some(policies) = policies {
         // Observe-only adopts what exists: grant it as someone else would.
-        meddle_grant(&fleet, kind);
+        fleet.grant_directly(kind, slot(kind), 0);
         wanted["managementPolicies"] = policies;
     }
     fleet
@@ -191,51 +191,6 @@ async fn start(kind: Kind, policies: Option<Value>) -> (Fleet, Operator, RoleAss
         "granted as the spec asks"
     );
     (fleet, operator, ra)
-}
-
-/// The ZenML simulator's row of what a `spec.zenml` block asks for.
-fn zenml_row(block: &Value) -> SimAssignment {
-    let uuid = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
-    SimAssignment {
-        role_id: uuid(&block["roleId"]).expect("role uuid"),
-        user_id: uuid(&block["userId"]),
-        team_id: uuid(&block["teamId"]),
-        invitation_id: None,
-        workspace_id: uuid(&block["workspaceId"]),
-        project_id: uuid(&block["projectId"]),
-    }
-}
-
-/// Grants the first role in the slot directly at the provider.
-fn meddle_grant(fleet: &Fleet, kind: Kind) {
-    let block = spec(kind, slot(kind), 0)[kind.name()].clone();
-    let sims = &fleet.sims;
-    match kind {
-        Kind::Gcore => {
-            sims.gcore.0.insert_assignment(
-                block["userId"].as_u64().expect("user"),
-                block["role"].as_str().expect("role"),
-                block["clientId"].as_u64(),
-                block["projectId"].as_u64(),
-            );
-        }
-        Kind::Harness => sims
-            .harness
-            .0
-            .insert_assignment(
-                block["org"].as_str(),
-                block["project"].as_str(),
-                json!({"identifier": "granted_by_hand", "role": block["role"],
-                       "resource_group": block["resourceGroup"],
-                       "principal": block["principal"]}),
-            )
-            .expect("assignment stored"),
-        Kind::Zenml => assert!(sims.zenml.0.insert_assignment(zenml_row(&block))),
-        Kind::Hyperstack => assert!(sims.hyperstack.0.set_roles(
-            block["userId"].as_u64().expect("user"),
-            &[block["roleName"].as_str().expect("role")]
-        )),
-    }
 }
 
 /// Drift is reported once (Event, metric, status), then repaired, and the steady state after
@@ -334,7 +289,7 @@ async fn reported_until_gone(kind: Kind, meddling: Meddling) {
 
     // Put back by hand: Drifted turns False and nothing more is told.
     if let Meddling::Delete = meddling {
-        meddle_grant(&fleet, kind);
+        fleet.grant_directly(kind, slot(kind), 0);
         fleet
             .env
             .wait_ra(NS, NAME, "no longer Drifted", |ra| {

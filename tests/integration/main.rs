@@ -22,6 +22,7 @@ mod harness_provider;
 mod harness_sim;
 mod hyperstack_provider;
 mod install;
+mod plan;
 mod real_kube;
 mod response_fuzz;
 mod sandbox;

@@ -36,6 +36,9 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Print rolesync's CustomResourceDefinitions as YAML.
     Crd,
+    /// Show what applying RoleAssignment manifests would change at the providers, writing
+    /// nothing. Exit code 0: no change, 2: changes, 1: errors.
+    Plan(cmd::plan::PlanArgs),
     /// Everything on one machine: an in-memory Kubernetes API, provider simulators and the operator.
     #[cfg(feature = "sandbox")]
     Sandbox(cmd::sandbox::SandboxArgs),
@@ -47,6 +50,12 @@ async fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Plan(args) => {
+            return cmd::plan::run(args).await.unwrap_or_else(|e| {
+                eprintln!("rolesync plan: {e}");
+                ExitCode::FAILURE
+            });
+        }
         Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cmd::sandbox::run(args).await.map_err(|e| e.to_string()),

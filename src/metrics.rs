@@ -42,6 +42,11 @@ struct ConfigLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabels {
+    provider: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -54,6 +59,7 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     assignments: Family<ReadyLabels, Gauge>,
     revocations_held: Family<ConfigLabels, Counter>,
+    drift: Family<ProviderLabels, Counter>,
     readiness: OnceLock<Readiness>,
 }
 
@@ -72,6 +78,7 @@ impl Default for Metrics {
         });
         let assignments = Family::<ReadyLabels, Gauge>::default();
         let revocations_held = Family::<ConfigLabels, Counter>::default();
+        let drift = Family::<ProviderLabels, Counter>::default();
         registry.register(
             "reconciles",
             "RoleAssignment reconciles by result",
@@ -102,6 +109,11 @@ impl Default for Metrics {
             "Revocations a provider config's revocationLimit held back, counted when each starts to wait",
             revocations_held.clone(),
         );
+        registry.register(
+            "drift",
+            "Remote assignments found changed or deleted by someone other than rolesync, counted once per drift",
+            drift.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -110,6 +122,7 @@ impl Default for Metrics {
             latency,
             assignments,
             revocations_held,
+            drift,
             readiness: OnceLock::new(),
         }
     }
@@ -134,6 +147,11 @@ impl Metrics {
                 config: config.to_owned(),
             })
             .inc();
+    }
+
+    /// A remote assignment of `provider` was found changed or deleted behind rolesync's back.
+    pub fn drifted(&self, provider: &'static str) {
+        self.drift.get_or_create(&ProviderLabels { provider }).inc();
     }
 
     /// Where the `assignments` gauge comes from; set once the controller has its cache.
@@ -215,6 +233,23 @@ mod tests {
         );
         assert!(
             text.contains("rolesync_assignments{ready=\"false\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn drift_is_counted_per_provider() {
+        let m = Metrics::default();
+        m.drifted("gcore");
+        m.drifted("gcore");
+        m.drifted("zenml");
+        let text = m.encode();
+        assert!(
+            text.contains("rolesync_drift_total{provider=\"gcore\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rolesync_drift_total{provider=\"zenml\"} 1"),
             "{text}"
         );
     }

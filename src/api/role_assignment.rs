@@ -57,6 +57,14 @@ use crate::providers::{
         type_ = "string",
         priority = 1,
         json_path = ".spec.expiresAt"
+    ),
+    // What differs from the spec while rolesync may not repair it (managementPolicies) or
+    // has not yet: `role Observer -> Admin`, `assignment deleted`.
+    printcolumn(
+        name = "Drift",
+        type_ = "string",
+        priority = 1,
+        json_path = ".status.conditions[?(@.type==\"Drifted\")].message"
     )
 )]
 #[x_kube(
@@ -184,6 +192,10 @@ pub struct RoleAssignmentStatus {
     /// (the cause), else Ready's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When rolesync last found the remote assignment changed or deleted by someone else
+    /// (RFC 3339); the Drifted condition says what differed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -5,6 +5,9 @@ use crate::api::{Condition, ConditionStatus};
 
 pub const READY: &str = "Ready";
 pub const SYNCED: &str = "Synced";
+/// True while the remote assignment differs from the spec by someone else's doing and
+/// rolesync has not repaired it; the message says what differs.
+pub const DRIFTED: &str = "Drifted";
 
 /// A condition as the reconciler wants it, before timestamps are settled.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -44,6 +44,8 @@ pub enum Reason {
     Scheduled,
     /// `spec.expiresAt` passed: the grant was revoked (or is left, as the policies say).
     Expired,
+    /// Someone other than rolesync changed or deleted the remote assignment.
+    DriftDetected,
     /// A failure retrying cannot fix (or only time or a person can), by its condition
     /// reason.
     Failed(&'static str),
@@ -61,13 +63,16 @@ impl Reason {
             Self::Conflict => "Conflict",
             Self::Scheduled => "Scheduled",
             Self::Expired => "Expired",
+            Self::DriftDetected => "DriftDetected",
             Self::Failed(reason) => reason,
         }
     }
 
     pub fn type_(self) -> EventType {
         match self {
-            Self::LeftInPlace | Self::Conflict | Self::Failed(_) => EventType::Warning,
+            Self::LeftInPlace | Self::Conflict | Self::DriftDetected | Self::Failed(_) => {
+                EventType::Warning
+            }
             _ => EventType::Normal,
         }
     }

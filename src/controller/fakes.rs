@@ -22,7 +22,8 @@ use crate::api::{APPLYING_ANNOTATION, FINALIZER, ProviderConfigRef, RoleAssignme
 use crate::api::{RoleAssignmentSpec, RoleAssignmentStatus};
 use crate::metrics::Metrics;
 use crate::providers::{
-    Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, ProviderKind,
+    Connection, Deletion, Desired, Difference, ExternalId, Freshness, Observed, ProviderError,
+    ProviderKind,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -104,6 +105,18 @@ impl FakeProvider {
         id
     }
 
+    /// Someone else changes what every assignment grants to `grant`, keeping their ids.
+    pub fn regrant_all(&self, grant: Desired) {
+        for remote in lock(&self.remote).iter_mut() {
+            remote.grant = grant.clone();
+        }
+    }
+
+    /// Someone else removes every assignment.
+    pub fn remove_all(&self) {
+        lock(&self.remote).clear();
+    }
+
     pub fn remote(&self) -> Vec<Remote> {
         lock(&self.remote).clone()
     }
@@ -134,7 +147,11 @@ impl FakeProvider {
         Observed {
             external_id: ExternalId::new(remote.id.clone()),
             at_provider: json!({"id": remote.id, "role": role}),
-            up_to_date: remote.grant == *want,
+            differences: if remote.grant == *want {
+                Vec::new()
+            } else {
+                vec![Difference::new("role", &role, want.grant().role())]
+            },
             role_name: lock(&self.names_roles).then(|| format!("{role} (named)")),
         }
     }
@@ -514,6 +531,16 @@ impl World {
     pub fn forget(&self) {
         lock(&self.writes.log).clear();
         self.provider.forget_calls();
+    }
+
+    /// `(status, message)` of condition `type_`.
+    pub fn condition_message(&self, type_: &str) -> Option<(String, String)> {
+        self.object()
+            .status?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| (format!("{:?}", c.status), c.message.clone()))
     }
 
     /// `(status, reason)` of condition `type_`.

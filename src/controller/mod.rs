@@ -13,6 +13,7 @@ mod fakes;
 mod guardrails;
 mod health;
 mod leader;
+pub mod plan;
 mod reconcile;
 #[cfg(test)]
 mod reconcile_tests;

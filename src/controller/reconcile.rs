@@ -13,9 +13,9 @@ use tracing::{Instrument, info, warn};
 use super::applying::{Applying, applying};
 use super::backoff::{Backoff, FailureCounts, IntervalError, jittered, parse_interval};
 use super::claims::Claims;
-use super::conditions::{self, READY, SYNCED, Wanted};
+use super::conditions::{self, DRIFTED, READY, SYNCED, Wanted};
 use super::config_status::Verdict;
-use super::configs::{ConfigError, ConfigKey, Configs, Resolved};
+use super::configs::{ConfigError, ConfigKey, ConfigResolver, Configs, Resolved};
 use super::events::{Event, Reason};
 use super::revocations::{Reservation, RevocationLimit};
 use super::window::{Phase, Window, until};
@@ -27,8 +27,8 @@ use crate::api::{
 };
 use crate::metrics::Metrics;
 use crate::providers::{
-    Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, SpecError,
-    Target,
+    Connection, Deletion, Desired, Difference, ExternalId, Freshness, Observed, ProviderError,
+    SpecError, Target,
 };
 
 /// Ready's reason once `spec.expiresAt` has passed.
@@ -252,6 +252,18 @@ pub enum Step {
     Replace(Observed),
 }
 
+impl Step {
+    /// What observe found.
+    pub fn found(&self) -> Option<&Observed> {
+        match self {
+            Self::Create | Self::ReportMissing => None,
+            Self::Keep { observed, .. } | Self::Update(observed) | Self::Replace(observed) => {
+                Some(observed)
+            }
+        }
+    }
+}
+
 pub fn plan(
     found: Option<Observed>,
     recorded: Option<&str>,
@@ -261,7 +273,7 @@ pub fn plan(
     match found {
         None if allowed.create => Step::Create,
         None => Step::ReportMissing,
-        Some(o) if o.up_to_date || !allowed.update => Step::Keep {
+        Some(o) if o.up_to_date() || !allowed.update => Step::Keep {
             adopted: recorded != Some(o.external_id.as_str()),
             observed: o,
         },
@@ -273,6 +285,58 @@ pub fn plan(
             adopted: false,
         },
     }
+}
+
+/// What someone other than rolesync changed at the provider since rolesync last put the
+/// assignment in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drift {
+    Deleted,
+    Changed(Vec<Difference>),
+}
+
+impl Drift {
+    /// `role Observer -> Admin`, `assignment deleted`: from what rolesync put in place to
+    /// what is there now.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Deleted => "assignment deleted".to_owned(),
+            Self::Changed(differences) => differences
+                .iter()
+                .map(Difference::drifted)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// How what observe `found` differs from the spec, if it does. `in_place` says rolesync had
+/// put the current spec's assignment in place (or already reported how it differs): then a
+/// difference or an absence is someone else's doing, drift; otherwise it is what a first
+/// create, an adoption or a spec change is about to deal with.
+pub fn diverged(found: Option<&Observed>, in_place: bool) -> Option<Found> {
+    let drift = match found {
+        None if in_place => Drift::Deleted,
+        None => return None,
+        Some(o) if !o.up_to_date() => Drift::Changed(o.differences.clone()),
+        Some(_) => return None,
+    };
+    Some(Found {
+        drift,
+        by_someone_else: in_place,
+        repaired: false,
+    })
+}
+
+/// How the remote assignment differed from the spec when a pass looked, and whether the
+/// pass repaired it.
+#[derive(Debug, PartialEq)]
+pub struct Found {
+    pub drift: Drift,
+    /// Changed since rolesync had it in place, rather than found so at adoption or with
+    /// a policy that never let rolesync make it so.
+    pub by_someone_else: bool,
+    pub repaired: bool,
 }
 
 /// Whether deleting the resource must first delete the remote assignment.
@@ -287,7 +351,7 @@ fn paused(ra: &RoleAssignment) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-fn object_key(ra: &RoleAssignment) -> String {
+pub(super) fn object_key(ra: &RoleAssignment) -> String {
     format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any())
 }
 
@@ -342,8 +406,9 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         None => Ok(ctx.default_poll),
     };
     let now = Timestamp::now();
+    let mut seen = None;
     let result = match (&poll, &target) {
-        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll, now).await,
+        (Ok(poll), Ok(target)) => sync(ra, ctx, &key, target, *poll, now, &mut seen).await,
         (Err(e), _) => Err(Failure::Annotation(e.clone())),
         (_, Err(e)) => Err(Failure::Spec(e.clone())),
     };
@@ -367,6 +432,10 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
         status.principal = Some(t.principal.clone());
     }
     status.observed_generation = ra.metadata.generation;
+    let (drifted, drift_event) = match &target {
+        Some(t) => report_drift(ctx, &key, &old, &mut status, seen, &result, t),
+        None => (None, None),
+    };
     let mut decision = match result {
         Ok(outcome) => {
             ctx.failures.succeed(&key);
@@ -385,6 +454,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             failed(ctx, &key, &old, &failure, poll, ready)
         }
     };
+    decision.wanted.extend(drifted);
     // Grant and revoke on time: wake at the window's next instant (as this pass saw the
     // window), not at the next resync.
     if let (Some(requeue), Ok(Some(next))) = (
@@ -393,7 +463,74 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
     ) {
         decision.requeue = Some(requeue.min(until(Timestamp::now(), next)));
     }
-    conclude(ctx, ra, status, decision).await
+    conclude(ctx, ra, status, decision, drift_event).await
+}
+
+/// What a pass tells of drift: the Drifted condition while the remote differs from the
+/// spec unrepaired (`None` leaves it as it is), and, the first time a drift by someone
+/// else is seen, an Event, the metric and `status.lastDriftTime`. A drift is the same while
+/// Drifted's message is, so one that cannot be repaired is reported once, not on every
+/// resync.
+fn report_drift(
+    ctx: &Context,
+    key: &str,
+    old: &RoleAssignmentStatus,
+    status: &mut RoleAssignmentStatus,
+    seen: Option<Found>,
+    result: &Result<Outcome, Failure>,
+    target: &Target,
+) -> (Option<Wanted>, Option<Event>) {
+    let reported =
+        conditions::find(&old.conditions, DRIFTED).filter(|c| c.status == ConditionStatus::True);
+    let repaired_now = || Wanted::new(DRIFTED, ConditionStatus::False, "Repaired", "");
+    let Some(Found {
+        drift,
+        by_someone_else,
+        repaired,
+    }) = seen
+    else {
+        // Paused and conflicting passes look at nothing remote: they say nothing of drift.
+        let looked = matches!(
+            result,
+            Ok(Outcome::Available { .. }
+                | Outcome::Missing
+                | Outcome::Scheduled { .. }
+                | Outcome::Expired { .. })
+        );
+        // Looked and found nothing amiss: whatever differed was put back.
+        let resolved = (looked && reported.is_some())
+            .then(|| Wanted::new(DRIFTED, ConditionStatus::False, "Resolved", ""));
+        return (resolved, None);
+    };
+    let what = drift.describe();
+    let standing = reported.is_some_and(|c| c.message == what);
+    let event = (by_someone_else && !standing).then(|| {
+        let provider = target.kind().as_str();
+        ctx.metrics.drifted(provider);
+        status.last_drift_time = Some(now());
+        warn!(object = %key, %provider, drift = %what, repaired, "remote assignment changed by someone else");
+        let outcome = if repaired {
+            "repaired"
+        } else if result.is_err() {
+            "not repaired yet: the repair failed and is retried"
+        } else {
+            "not repaired: managementPolicies do not allow it"
+        };
+        Event::new(Reason::DriftDetected, format!("{what}; {outcome}"))
+    });
+    let wanted = match (repaired, by_someone_else) {
+        // Already told, by whichever reason it was first seen with.
+        (false, _) if standing => None,
+        (false, true) => Some(Wanted::new(DRIFTED, ConditionStatus::True, "Drifted", what)),
+        // Never in place since the spec asked for it (adopted so, or the policies never
+        // let rolesync make it so): shown, but nobody changed anything.
+        (false, false) => Some(Wanted::new(DRIFTED, ConditionStatus::True, "Differs", what)),
+        (true, true) => Some(repaired_now()),
+        // A first create or a spec change applied: nothing to tell unless Drifted said
+        // otherwise before.
+        (true, false) => reported.map(|_| repaired_now()),
+    };
+    (wanted, event)
 }
 
 /// The failure path of every pass, applying or deleting: counted, logged, reported in
@@ -441,6 +578,7 @@ async fn conclude(
     ra: &RoleAssignment,
     mut status: RoleAssignmentStatus,
     decision: Decision,
+    drift: Option<Event>,
 ) -> Result<Action, Error> {
     let old = ra.status.clone().unwrap_or_default();
     status.conditions = conditions::merge(
@@ -456,7 +594,8 @@ async fn conclude(
             .await
             .map_err(|source| Error::kube(ra, source))?;
     }
-    if let Some(event) = decision.event {
+    // Only once status records the drift: a failed write sees it again as new.
+    for event in drift.into_iter().chain(decision.event) {
         publish(ctx, ra, event).await;
     }
     Ok(decision
@@ -618,6 +757,7 @@ async fn sync(
     target: &Target,
     poll: Duration,
     now: Timestamp,
+    seen: &mut Option<Found>,
 ) -> Result<Outcome, Failure> {
     if paused(ra) {
         return Ok(Outcome::Paused);
@@ -683,27 +823,19 @@ async fn sync(
         .or(earlier_grant)
         .or(recorded.clone().map(ExternalId::new));
     let want = &target.desired;
-
-    let mut found = client
-        .observe(want, known.as_ref(), freshness)
-        .await
-        .map_err(provider("observe"))?;
-    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
-        // A cached list may predate an assignment someone just made: confirm the absence
-        // with fresh data before creating (where that could duplicate a grant), reporting
-        // it missing, or giving up on the assignment the resource names (it is adopted,
-        // not created again).
-        found = client
-            .observe(want, known.as_ref(), FRESH)
-            .await
-            .map_err(provider("observe"))?;
-    }
-    let step = plan(
-        found,
+    let step = decide(
+        client,
+        want,
+        known.as_ref(),
         recorded.as_deref(),
         allowed,
-        client.updates_in_place(),
-    );
+        freshness,
+    )
+    .await
+    .map_err(provider("observe"))?;
+    // Reported whether or not this pass gets to repair it, hence out of band of the result.
+    *seen = diverged(step.found(), recorded.is_some() && in_place(ra));
+    let repairs = matches!(step, Step::Create | Step::Update(_) | Step::Replace(_));
     if !noted && matches!(step, Step::Create | Step::Update(_) | Step::Replace(_)) {
         ctx.writes
             .record_applying(ra)
@@ -763,7 +895,154 @@ async fn sync(
         }
         Step::ReportMissing => Outcome::Missing,
     };
+    if let Some(found) = seen {
+        found.repaired = repairs;
+    }
     Ok(outcome)
+}
+
+/// The deciding half of a pass: observes the remote assignment and chooses the step, with
+/// no write anywhere. `rolesync plan` calls it too, so that it shows what a reconcile would
+/// do. `known` is the assignment the resource names, `recorded` the one status records.
+pub async fn decide(
+    client: &dyn Connection,
+    want: &Desired,
+    known: Option<&ExternalId>,
+    recorded: Option<&str>,
+    allowed: Allowed,
+    freshness: Freshness,
+) -> Result<Step, ProviderError> {
+    let mut found = client.observe(want, known, freshness).await?;
+    if found.is_none() && (known.is_some() || !(allowed.create && client.create_is_idempotent())) {
+        // A cached list may predate an assignment someone just made: confirm the absence
+        // with fresh data before creating (where that could duplicate a grant), reporting
+        // it missing, or giving up on the assignment the resource names (it is adopted,
+        // not created again).
+        found = client.observe(want, known, FRESH).await?;
+    }
+    Ok(plan(found, recorded, allowed, client.updates_in_place()))
+}
+
+/// What a reconcile of `ra` would do at the provider now, as `rolesync plan` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Preview {
+    Create,
+    /// Changed in place, field by field.
+    Update(Vec<Difference>),
+    /// A new assignment made, then the old one revoked.
+    Replace(Vec<Difference>),
+    /// Exists as wanted and gets recorded in status: nothing changes remotely.
+    Adopt(ExternalId),
+    Nothing,
+    /// Differs from the spec or is absent, and the management policies forbid the change.
+    PolicyForbids(String),
+    /// An older RoleAssignment manages the same remote assignment.
+    Conflict {
+        owner: String,
+    },
+    /// Outside the provider config's guardrails: nothing would be sent to the provider.
+    NotPermitted(String),
+    Paused,
+    /// Outside the time window: what status records gets revoked.
+    Revoke(ExternalId),
+    /// The reconcile would fail this way (the condition reason and message).
+    Failed {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// What a reconcile of `ra` would do remotely, decided as [`sync`] decides (the same checks
+/// in the same order, then [`decide`]) but without writing: no provider write, no status.
+/// `owner` is the RoleAssignment that owns the claim on its remote assignment, if any;
+/// `poll` how old a cached list may be.
+pub async fn preview(
+    ra: &RoleAssignment,
+    configs: &ConfigResolver,
+    owner: Option<String>,
+    poll: Duration,
+) -> Preview {
+    let failed = |f: Failure| Preview::Failed {
+        reason: f.reason(),
+        message: f.to_string(),
+    };
+    if paused(ra) {
+        return Preview::Paused;
+    }
+    let target = match ra.spec.provider.target() {
+        Ok(t) => t,
+        Err(e) => return failed(e.into()),
+    };
+    let window = match Window::of(&ra.spec) {
+        Ok(w) => w,
+        Err(e) => return failed(e.into()),
+    };
+    let ns = ra.namespace().unwrap_or_default();
+    let resolved = match configs
+        .resolve(&ns, &ra.spec.provider_config_ref, target.kind())
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(e.into()),
+    };
+    if let Err(why) = resolved.guard.permits(&target) {
+        return Preview::NotPermitted(why);
+    }
+    if let Some(owner) = owner.filter(|o| *o != object_key(ra)) {
+        return Preview::Conflict { owner };
+    }
+    let allowed = Allowed::from_policies(&ra.spec.management_policies);
+    let recorded = recorded(ra);
+    match window.phase(Timestamp::now()) {
+        Phase::Before(_) => {
+            return match recorded {
+                Some(id) if allowed.delete => Preview::Revoke(ExternalId::new(id)),
+                _ => Preview::Nothing,
+            };
+        }
+        Phase::After(_) => {
+            return match held(ra) {
+                Some(id) if allowed.delete && !expired(ra) => Preview::Revoke(id),
+                _ => Preview::Nothing,
+            };
+        }
+        Phase::Within => {}
+    }
+    let known = held(ra);
+    let step = decide(
+        resolved.client.as_ref(),
+        &target.desired,
+        known.as_ref(),
+        recorded.as_deref(),
+        allowed,
+        Freshness { max_age: poll },
+    )
+    .await;
+    match step {
+        Err(e) => failed(provider("observe")(e)),
+        Ok(Step::Create) => Preview::Create,
+        Ok(Step::ReportMissing) => Preview::PolicyForbids(
+            "absent at the provider, and managementPolicies do not allow creating it".to_owned(),
+        ),
+        Ok(Step::Update(o)) => Preview::Update(o.differences),
+        Ok(Step::Replace(o)) => Preview::Replace(o.differences),
+        Ok(Step::Keep { observed, .. }) if !observed.up_to_date() => {
+            let differs = observed
+                .differences
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            Preview::PolicyForbids(format!(
+                "differs ({differs}), and managementPolicies do not allow changing it"
+            ))
+        }
+        Ok(Step::Keep {
+            observed,
+            adopted: true,
+        }) => Preview::Adopt(observed.external_id),
+        Ok(Step::Keep { .. }) => Preview::Nothing,
+    }
 }
 
 /// Another role of the same assignment was being applied (a provider that changes roles
@@ -784,7 +1063,7 @@ async fn earlier_role(
         .await
         .map_err(provider("observe"))?;
     Ok(match seen {
-        Some(o) if o.up_to_date => Some(o.external_id),
+        Some(o) if o.up_to_date() => Some(o.external_id),
         Some(o) if allowed.update && recorded.as_ref() == Some(&o.external_id) => {
             let finished = client
                 .update(&o.external_id, &earlier.desired)
@@ -835,7 +1114,7 @@ async fn replace(
         .observe(want, None, freshness)
         .await
         .map_err(provider("observe"))?
-        .filter(|n| n.up_to_date && n.external_id != old.external_id);
+        .filter(|n| n.up_to_date() && n.external_id != old.external_id);
     let new = match existing {
         Some(n) => n,
         None => client.create(want).await.map_err(provider("create"))?,
@@ -1072,7 +1351,7 @@ async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Actio
                 )
             });
             let decision = failed(ctx, key, &old, &failure, ctx.default_poll, deleting);
-            conclude(ctx, ra, old, decision).await
+            conclude(ctx, ra, old, decision, None).await
         }
     }
 }
@@ -1119,7 +1398,8 @@ async fn delete_remote(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<
                 // assignment is only found through that spec): apply the spec first. A
                 // spec that can never be applied must not block the deletion, so only
                 // retryable failures stop here.
-                match sync(ra, ctx, key, &target, ctx.default_poll, now).await {
+                // Drift of a resource being deleted is not worth reporting.
+                match sync(ra, ctx, key, &target, ctx.default_poll, now, &mut None).await {
                     Err(failure) if failure.retryable() => return Err(failure),
                     _ => {}
                 }
@@ -1173,6 +1453,17 @@ pub fn not_permitted(ra: &RoleAssignment) -> bool {
     })
 }
 
+/// Whether rolesync had put the current generation's assignment in place: Ready for it,
+/// or its drift already reported (Ready may be False since, e.g. when it was deleted).
+fn in_place(ra: &RoleAssignment) -> bool {
+    applied(ra)
+        || ra.status.as_ref().is_some_and(|s| {
+            conditions::find(&s.conditions, DRIFTED).is_some_and(|c| {
+                c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
+            })
+        })
+}
+
 /// Whether the last reconcile brought the remote in line with the current generation.
 fn applied(ra: &RoleAssignment) -> bool {
     ready(ra).is_some_and(|c| c.observed_generation == ra.metadata.generation)
@@ -1192,7 +1483,13 @@ mod tests {
         Observed {
             external_id: ExternalId::new(id),
             at_provider: serde_json::Value::Null,
-            up_to_date,
+            differences: if up_to_date {
+                Vec::new()
+            } else {
+                vec![crate::providers::Difference::new(
+                    "role", "Admin", "Observer",
+                )]
+            },
             role_name: None,
         }
     }
@@ -1253,6 +1550,46 @@ mod tests {
             plan(drifted(), Some("7"), OBSERVE, true),
             Step::Keep { adopted: false, .. }
         ));
+    }
+
+    #[test]
+    fn only_what_rolesync_had_in_place_can_drift() {
+        let changed = observed("7", false);
+        let same = observed("7", true);
+        // (why, found, in place, (by someone else, description) expected)
+        type Case<'a> = (&'a str, Option<&'a Observed>, bool, Option<(bool, &'a str)>);
+        let cases: [Case; 6] = [
+            (
+                "deleted after being in place",
+                None,
+                true,
+                Some((true, "assignment deleted")),
+            ),
+            (
+                "absent before a first create: nothing to tell",
+                None,
+                false,
+                None,
+            ),
+            (
+                "changed after being in place",
+                Some(&changed),
+                true,
+                Some((true, "role Observer -> Admin")),
+            ),
+            (
+                "found differing at adoption: shown, not drift",
+                Some(&changed),
+                false,
+                Some((false, "role Observer -> Admin")),
+            ),
+            ("matching", Some(&same), true, None),
+            ("matching at adoption", Some(&same), false, None),
+        ];
+        for (why, found, in_place, want) in cases {
+            let got = diverged(found, in_place).map(|f| (f.by_someone_else, f.drift.describe()));
+            assert_eq!(got, want.map(|(b, d)| (b, d.to_owned())), "{why}");
+        }
     }
 
     #[test]

@@ -1056,3 +1056,204 @@ async fn a_replacement_is_not_a_revocation() {
         Some(("True".into(), "Available".into()))
     );
 }
+
+/// What someone other than rolesync does to the remote assignment once it is in place.
+#[derive(Clone, Copy)]
+enum Meddling {
+    /// The grant now gives this role (same id).
+    Regrant(&'static str),
+    Remove,
+    /// The spec asks for this role instead: a user's change, not drift.
+    EditSpec(&'static str),
+}
+
+struct DriftCase {
+    why: &'static str,
+    provider: fn() -> FakeProvider,
+    spec: fn(&str) -> Value,
+    /// The role the spec asks for.
+    wanted: &'static str,
+    /// `spec.managementPolicies`; `None`: all.
+    policies: Option<Value>,
+    meddling: Meddling,
+    failing: Option<(Op, ProviderError)>,
+    /// Events of every pass after the meddling, up to one that writes nothing.
+    events: &'static [&'static str],
+    /// The DriftDetected Event's note.
+    note: Option<&'static str>,
+    /// Drifted's status and message at the end; `None`: no such condition.
+    drifted: Option<(&'static str, &'static str)>,
+    roles_after: &'static [&'static str],
+}
+
+fn drift_cases() -> Vec<DriftCase> {
+    let observe_only = Some(json!(["Observe"]));
+    let unavailable = ProviderError::Server {
+        status: 503,
+        message: "down".into(),
+    };
+    vec![
+        DriftCase {
+            why: "a role changed behind rolesync's back is reported, then updated back",
+            provider: gcore_provider,
+            spec: gcore,
+            wanted: "Observer",
+            policies: None,
+            meddling: Meddling::Regrant("ClientAdministrator"),
+            failing: None,
+            events: &["DriftDetected", "Updated"],
+            note: Some("role Observer -> ClientAdministrator; repaired"),
+            drifted: Some(("False", "")),
+            roles_after: &["Observer"],
+        },
+        DriftCase {
+            why: "a provider that cannot update in place: reported, then replaced",
+            provider: harness_provider,
+            spec: harness,
+            wanted: "_project_viewer",
+            policies: None,
+            meddling: Meddling::Regrant("_project_admin"),
+            failing: None,
+            events: &["DriftDetected", "Replaced"],
+            note: Some("role _project_viewer -> _project_admin; repaired"),
+            drifted: Some(("False", "")),
+            roles_after: &["_project_viewer"],
+        },
+        DriftCase {
+            why: "a deleted assignment is reported, then created again",
+            provider: gcore_provider,
+            spec: gcore,
+            wanted: "Observer",
+            policies: None,
+            meddling: Meddling::Remove,
+            failing: None,
+            events: &["DriftDetected", "Created"],
+            note: Some("assignment deleted; repaired"),
+            drifted: Some(("False", "")),
+            roles_after: &["Observer"],
+        },
+        DriftCase {
+            why: "observe-only: the change stays reported in Drifted, published once, never written back",
+            provider: gcore_provider,
+            spec: gcore,
+            wanted: "Observer",
+            policies: observe_only.clone(),
+            meddling: Meddling::Regrant("ClientAdministrator"),
+            failing: None,
+            events: &["DriftDetected"],
+            note: Some(
+                "role Observer -> ClientAdministrator; not repaired: managementPolicies do not allow it",
+            ),
+            drifted: Some(("True", "role Observer -> ClientAdministrator")),
+            roles_after: &["ClientAdministrator"],
+        },
+        DriftCase {
+            why: "observe-only and deleted: Drifted stays True while Ready turns False",
+            provider: harness_provider,
+            spec: harness,
+            wanted: "_project_viewer",
+            policies: observe_only,
+            meddling: Meddling::Remove,
+            failing: None,
+            events: &["DriftDetected"],
+            note: Some("assignment deleted; not repaired: managementPolicies do not allow it"),
+            drifted: Some(("True", "assignment deleted")),
+            roles_after: &[],
+        },
+        DriftCase {
+            why: "a repair that keeps failing is retried without publishing the drift again",
+            provider: gcore_provider,
+            spec: gcore,
+            wanted: "Observer",
+            policies: None,
+            meddling: Meddling::Regrant("ClientAdministrator"),
+            failing: Some((Op::Update, unavailable)),
+            events: &["DriftDetected"],
+            note: Some(
+                "role Observer -> ClientAdministrator; not repaired yet: the repair failed and is retried",
+            ),
+            drifted: Some(("True", "role Observer -> ClientAdministrator")),
+            roles_after: &["ClientAdministrator"],
+        },
+        DriftCase {
+            why: "a spec change is the user's, not drift",
+            provider: gcore_provider,
+            spec: gcore,
+            wanted: "Observer",
+            policies: None,
+            meddling: Meddling::EditSpec("ClientAdministrator"),
+            failing: None,
+            events: &["Updated"],
+            note: None,
+            drifted: None,
+            roles_after: &["ClientAdministrator"],
+        },
+    ]
+}
+
+#[tokio::test]
+async fn drift_is_reported_once_and_repaired_as_the_policies_allow() {
+    for c in drift_cases() {
+        let why = c.why;
+        let spec = |role| match &c.policies {
+            Some(p) => with((c.spec)(role), "managementPolicies", p.clone()),
+            None => (c.spec)(role),
+        };
+        let wanted = c.wanted;
+        let world = World::new(role_assignment("a", spec(wanted)), (c.provider)());
+        if c.policies.is_some() {
+            // Observe-only adopts what someone granted.
+            world.provider.grant(desired(&(c.spec)(wanted)));
+        }
+        world.settle().await;
+        assert!(
+            crate::controller::reconcile::is_ready(&world.object()),
+            "{why}"
+        );
+        world.forget();
+        match c.meddling {
+            Meddling::Regrant(other) => world.provider.regrant_all(desired(&(c.spec)(other))),
+            Meddling::Remove => world.provider.remove_all(),
+            Meddling::EditSpec(other) => {
+                world.edit(|o| o.spec = role_assignment("a", spec(other)).spec)
+            }
+        }
+        if let Some((op, error)) = c.failing.clone() {
+            world.provider.fail(op, error);
+        }
+        // Several resyncs: the drift must be told once however often it is seen again.
+        for _ in 0..3 {
+            let _ = world.reconcile().await;
+        }
+        world.settle().await;
+        assert_eq!(event_reasons(&world), c.events, "{why}");
+        let note = world
+            .events()
+            .into_iter()
+            .find(|e| e.reason == Reason::DriftDetected)
+            .map(|e| e.note);
+        assert_eq!(note.as_deref(), c.note, "{why}");
+        let pair = |(a, b): (&str, &str)| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            world.condition_message("Drifted"),
+            c.drifted.map(pair),
+            "{why}"
+        );
+        assert_eq!(roles(&world), c.roles_after, "{why}");
+        let status = world.object().status.unwrap_or_default();
+        assert_eq!(status.last_drift_time.is_some(), c.note.is_some(), "{why}");
+        let kind = world.provider.kind.as_str();
+        let counted = format!("rolesync_drift_total{{provider=\"{kind}\"}} 1");
+        assert_eq!(
+            world.ctx.metrics.encode().contains(&counted),
+            c.note.is_some(),
+            "{why}"
+        );
+        // Steady state afterwards: a resync writes nothing (unless it keeps retrying).
+        if c.failing.is_none() {
+            world.forget();
+            let _ = world.reconcile().await;
+            assert_eq!(world.writes(), [], "{why}");
+        }
+    }
+}

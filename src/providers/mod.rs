@@ -54,11 +54,67 @@ pub struct Observed {
     pub external_id: ExternalId,
     /// The provider's own view, reported to users as `status.atProvider`.
     pub at_provider: serde_json::Value,
-    /// Whether the remote assignment already grants what is wanted.
-    pub up_to_date: bool,
+    /// How the remote assignment differs from what is wanted; empty when it already
+    /// grants exactly that. Each provider names the fields it compares, so that drift and
+    /// `rolesync plan` can say what differs instead of only that something does.
+    pub differences: Vec<Difference>,
     /// The granted role's name where the provider reports one the spec does not carry (a
     /// ZenML role is a UUID, a Hyperstack role may be given by id): shown as `status.role`.
     pub role_name: Option<String>,
+}
+
+impl Observed {
+    /// Whether the remote assignment already grants what is wanted.
+    pub fn up_to_date(&self) -> bool {
+        self.differences.is_empty()
+    }
+}
+
+/// One field in which a remote assignment differs from what is wanted, both sides as the
+/// provider names them (never a credential: only what an assignment grants).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub field: &'static str,
+    pub have: String,
+    pub want: String,
+}
+
+impl Difference {
+    pub fn new(field: &'static str, have: impl fmt::Display, want: impl fmt::Display) -> Self {
+        Self {
+            field,
+            have: have.to_string(),
+            want: want.to_string(),
+        }
+    }
+
+    /// The difference where both sides render differently, for fields compared as text.
+    pub fn of(
+        field: &'static str,
+        have: impl fmt::Display,
+        want: impl fmt::Display,
+    ) -> Option<Self> {
+        let d = Self::new(field, have, want);
+        (d.have != d.want).then_some(d)
+    }
+
+    /// `role Observer -> Admin`: how a change to the remote assignment reads, from what
+    /// rolesync granted to what is there now.
+    pub fn drifted(&self) -> String {
+        format!("{} {} -> {}", self.field, self.want, self.have)
+    }
+}
+
+/// `role Admin -> Observer`: how applying the spec changes the field.
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} -> {}", self.field, self.have, self.want)
+    }
+}
+
+/// An optional value as a difference shows it.
+pub fn or_none<T: fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| v.to_string())
 }
 
 /// How fresh the data behind an observation must be. Providers may answer from a

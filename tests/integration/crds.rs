@@ -48,6 +48,7 @@ fn crds_parse_back_as_kubernetes_objects() {
         "Synced",
         "Age",
         "Expires",
+        "Drift",
     ] {
         assert!(columns.contains(&wanted), "missing column {wanted}");
     }

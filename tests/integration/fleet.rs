@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use provider_sims::gcore::RolesPerProject;
 use provider_sims::harness::{HarnessSimConfig, ServiceAccountLevels};
 use provider_sims::hyperstack::{AssignMode, RoleList};
-use provider_sims::zenml::{Duplicates, RevokeMissing};
+use provider_sims::zenml::{Duplicates, RevokeMissing, SimAssignment};
 use provider_sims::{Faults, RequestLog};
 use serde_json::{Value, json};
 use testbed::{SimOptions, Simulators};
@@ -539,6 +539,54 @@ impl Fleet {
 
     pub async fn shutdown(self) {
         self.sims.shutdown().await;
+    }
+}
+
+/// The ZenML simulator's row of what a `spec.zenml` block asks for.
+pub fn zenml_row(block: &Value) -> SimAssignment {
+    let uuid = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
+    SimAssignment {
+        role_id: uuid(&block["roleId"]).expect("role uuid"),
+        user_id: uuid(&block["userId"]),
+        team_id: uuid(&block["teamId"]),
+        invitation_id: None,
+        workspace_id: uuid(&block["workspaceId"]),
+        project_id: uuid(&block["projectId"]),
+    }
+}
+
+impl Fleet {
+    /// Grants what `spec(kind, slot, variant)` asks for directly at the simulator, as
+    /// someone else would (in the vendor's console).
+    pub fn grant_directly(&self, kind: Kind, slot: usize, variant: usize) {
+        let block = spec(kind, slot, variant)[kind.name()].clone();
+        let sims = &self.sims;
+        match kind {
+            Kind::Gcore => {
+                sims.gcore.0.insert_assignment(
+                    block["userId"].as_u64().expect("user"),
+                    block["role"].as_str().expect("role"),
+                    block["clientId"].as_u64(),
+                    block["projectId"].as_u64(),
+                );
+            }
+            Kind::Harness => sims
+                .harness
+                .0
+                .insert_assignment(
+                    block["org"].as_str(),
+                    block["project"].as_str(),
+                    json!({"identifier": format!("granted_by_hand_{slot}"), "role": block["role"],
+                       "resource_group": block["resourceGroup"],
+                       "principal": block["principal"]}),
+                )
+                .expect("assignment stored"),
+            Kind::Zenml => assert!(sims.zenml.0.insert_assignment(zenml_row(&block))),
+            Kind::Hyperstack => assert!(sims.hyperstack.0.set_roles(
+                block["userId"].as_u64().expect("user"),
+                &[block["roleName"].as_str().expect("role")]
+            )),
+        }
     }
 }
 

@@ -75,7 +75,7 @@ async fn create_observe_update_delete_round_trip() {
 
     assert_eq!(gcore.observe(&w, None, LIVE).await.unwrap(), None);
     let created = gcore.create(&w).await.unwrap();
-    assert!(created.up_to_date);
+    assert!(created.up_to_date());
     assert_eq!(created.at_provider["role"], "Observer");
     assert_eq!(created.at_provider["project_id"], 123);
     assert!(created.at_provider["created_at"].is_string());
@@ -84,14 +84,14 @@ async fn create_observe_update_delete_round_trip() {
 
     let seen = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
     assert_eq!(seen.external_id, id);
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
 
     w.role = Role::ProjectAdministrator;
     let stale = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
-    assert!(!stale.up_to_date);
+    assert!(!stale.up_to_date());
     assert!(gcore.updates_in_place());
     let updated = gcore.update(&id, &w).await.unwrap();
-    assert!(updated.up_to_date);
+    assert!(updated.up_to_date());
     assert_eq!(updated.external_id, id);
     assert_eq!(
         updated.at_provider["created_at"],
@@ -99,7 +99,7 @@ async fn create_observe_update_delete_round_trip() {
     );
     assert_eq!(sim.assignments()[0]["role"], "ProjectAdministrator");
     let seen = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
     assert_eq!(seen.at_provider["id"], sim.assignments()[0]["id"]);
 
     assert_eq!(gcore.delete(&id, &w).await.unwrap(), Deletion::Deleted);
@@ -192,14 +192,14 @@ async fn write_through_keeps_the_cache_right() {
             .await
             .unwrap()
             .expect("cached create");
-        assert!(seen.up_to_date);
+        assert!(seen.up_to_date());
         ids.push(seen.external_id);
     }
     let mut admin = wants[0];
     admin.role = Role::ProjectAdministrator;
     gcore.update(&ids[0], &admin).await.unwrap();
     let seen = gcore.observe(&admin, None, CACHED).await.unwrap().unwrap();
-    assert!(seen.up_to_date, "cache holds the new role");
+    assert!(seen.up_to_date(), "cache holds the new role");
     gcore.delete(&ids[1], &wants[1]).await.unwrap();
     assert_eq!(gcore.observe(&wants[1], None, CACHED).await.unwrap(), None);
 
@@ -221,7 +221,7 @@ async fn adopts_an_existing_assignment_by_natural_key() {
         .unwrap()
         .unwrap();
     assert_eq!(seen.external_id.as_str(), project_level.to_string());
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
     assert_eq!(seen.at_provider["assigned_by"], serde_json::Value::Null);
 
     // Another role's assignment for the same user and client is not rolesync's to take.
@@ -265,7 +265,7 @@ async fn observes_by_id_after_the_natural_key_changed_remotely() {
 
     let seen = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
     assert_eq!(seen.external_id, id);
-    assert!(!seen.up_to_date, "project differs");
+    assert!(!seen.up_to_date(), "project differs");
     assert_eq!(seen.at_provider["project_id"], 125);
     assert_eq!(
         gcore.observe(&w, None, LIVE).await.unwrap(),
@@ -293,7 +293,7 @@ async fn drift_is_seen_on_a_live_observe() {
             .await
             .unwrap()
             .unwrap()
-            .up_to_date
+            .up_to_date()
     );
     assert!(sim.remove_assignment(numeric));
     assert_eq!(gcore.observe(&w, Some(&id), LIVE).await.unwrap(), None);
@@ -754,7 +754,7 @@ async fn a_create_whose_answer_is_lost_is_found_not_repeated() {
     // The retry observes first; even a generous max_age must not answer from the stale list.
     let found = gcore.observe(&w, None, CACHED).await.unwrap();
     assert!(
-        found.is_some_and(|o| o.up_to_date),
+        found.is_some_and(|o| o.up_to_date()),
         "the lost create is adopted"
     );
     assert_eq!(sim.assignments().len(), 1, "no duplicate");
@@ -822,7 +822,7 @@ async fn another_roles_assignment_is_never_rewritten() {
         match reading {
             RolesPerProject::Several => {
                 let ours = created.unwrap();
-                assert!(ours.up_to_date);
+                assert!(ours.up_to_date());
                 assert_ne!(ours.external_id.as_str(), theirs.to_string());
                 assert_eq!(roles(&sim)[0], (theirs, "ProjectAdministrator".into()));
                 assert_eq!(roles(&sim).len(), 2);
@@ -839,7 +839,7 @@ async fn another_roles_assignment_is_never_rewritten() {
                 // Adopted on purpose, it is changed in place.
                 let id = ExternalId::new(theirs.to_string());
                 let seen = gcore.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
-                assert!(!seen.up_to_date);
+                assert!(!seen.up_to_date());
                 gcore.update(&id, &w).await.unwrap();
                 assert_eq!(roles(&sim), [(theirs, "Observer".into())]);
             }
@@ -859,7 +859,7 @@ async fn a_create_refused_for_an_assignment_made_meanwhile_adopts_it() {
     let theirs = sim.insert_assignment(791, "Observer", Some(8), Some(127));
     let adopted = gcore.create(&w).await.unwrap();
     assert_eq!(adopted.external_id.as_str(), theirs.to_string());
-    assert!(adopted.up_to_date);
+    assert!(adopted.up_to_date());
     assert_eq!(sim.assignments().len(), 1);
     sim.shutdown().await;
 }

@@ -113,7 +113,7 @@ async fn create_observe_delete_round_trip_in_every_scope() {
         let w = want(scope, "_project_viewer", PrincipalType::User, "alice");
         assert_eq!(harness.observe(&w, None, LIVE).await.unwrap(), None);
         let created = harness.create(&w).await.unwrap();
-        assert!(created.up_to_date);
+        assert!(created.up_to_date());
         assert_eq!(created.external_id.as_str(), w.identifier.as_str());
         assert!(created.external_id.as_str().starts_with("rolesync_"));
         assert_eq!(
@@ -140,7 +140,7 @@ async fn create_observe_delete_round_trip_in_every_scope() {
             .await
             .unwrap()
             .unwrap();
-        assert!(seen.up_to_date);
+        assert!(seen.up_to_date());
         assert_eq!(
             harness.delete(&created.external_id, &w).await.unwrap(),
             Deletion::Deleted
@@ -172,7 +172,7 @@ async fn every_principal_type_is_sent_as_harness_names_it() {
         let mut w = want(project(), "_project_admin", kind, who);
         w.principal.scope_level = Some(ScopeLevel::Project);
         let created = harness.create(&w).await.unwrap();
-        assert!(created.up_to_date, "{wire}");
+        assert!(created.up_to_date(), "{wire}");
         // Harness stores no level for a USER, whatever was sent.
         let stored = if kind == PrincipalType::User {
             json!({"identifier": who, "type": wire})
@@ -200,7 +200,7 @@ async fn an_existing_equal_assignment_is_adopted_not_duplicated() {
     let w = want(project(), "_project_viewer", PrincipalType::User, "carol");
     let found = harness.observe(&w, None, CACHED).await.unwrap().unwrap();
     assert_eq!(found.external_id.as_str(), "made_by_hand");
-    assert!(found.up_to_date);
+    assert!(found.up_to_date());
 
     // A create that races with someone else's is refused by Harness and resolves to theirs.
     let raced = harness.create(&w).await.unwrap();
@@ -231,7 +231,7 @@ async fn the_same_grant_always_gets_the_same_identifier_so_a_retry_never_duplica
     assert_eq!(again.identifier, w.identifier);
     let created = second.create(&again).await.unwrap();
     assert_eq!(created.external_id.as_str(), w.identifier.as_str());
-    assert!(created.up_to_date);
+    assert!(created.up_to_date());
     assert_eq!(sim.assignments().len(), 1);
     sim.shutdown().await;
 }
@@ -249,7 +249,7 @@ async fn a_new_role_coexists_with_the_old_until_it_is_deleted() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!stale.up_to_date);
+    assert!(!stale.up_to_date());
     assert_eq!(stale.external_id, old_id);
     assert_eq!(harness.observe(&new, None, CACHED).await.unwrap(), None);
     let created = harness.create(&new).await.unwrap();
@@ -282,9 +282,9 @@ async fn toggling_disabled_replaces_the_one_assignment_harness_allows_per_grant(
         .await
         .unwrap()
         .unwrap();
-    assert!(!seen.up_to_date);
+    assert!(!seen.up_to_date());
     let created = harness.create(&disabled).await.unwrap();
-    assert!(created.up_to_date);
+    assert!(created.up_to_date());
     assert_eq!(
         harness.delete(&first.external_id, &disabled).await.unwrap(),
         Deletion::AlreadyGone
@@ -601,7 +601,7 @@ async fn principals_are_matched_as_harness_stores_them_under_every_reading() {
         ];
         for (w, stored) in &cases {
             let created = harness.create(w).await.unwrap();
-            assert!(created.up_to_date, "{reading:?} {w:?}");
+            assert!(created.up_to_date(), "{reading:?} {w:?}");
             assert_eq!(&stored_level(&created), stored, "{reading:?} {w:?}");
         }
         // A restarted operator (an empty cache) finds each, and creating again adopts it.
@@ -609,7 +609,7 @@ async fn principals_are_matched_as_harness_stores_them_under_every_reading() {
         for (w, _) in &cases {
             let found = again.observe(w, None, CACHED).await.unwrap();
             assert_eq!(
-                found.map(|o| (o.external_id, o.up_to_date)),
+                found.map(|o| (o.external_id.clone(), o.up_to_date())),
                 Some((ExternalId::new(w.identifier.as_str()), true)),
                 "{reading:?} {w:?}"
             );
@@ -694,7 +694,7 @@ async fn an_assignment_named_before_levels_counted_is_adopted_not_duplicated() {
     let fresh = client(&sim);
     let created = fresh.create(&w).await.unwrap();
     assert_eq!(created.external_id.as_str(), old_id);
-    assert!(created.up_to_date);
+    assert!(created.up_to_date());
     assert_eq!(sim.assignments().len(), 1);
     sim.shutdown().await;
 }
@@ -791,7 +791,7 @@ async fn an_assignment_changed_while_the_list_is_paged_is_not_missed() {
         .unwrap()
         .expect("found although it changed while the list was read");
     assert_eq!(found.external_id.as_str(), target);
-    assert!(!found.up_to_date, "it was disabled meanwhile");
+    assert!(!found.up_to_date(), "it was disabled meanwhile");
     assert!(
         sim.requests()
             .iter()

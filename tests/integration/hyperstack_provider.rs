@@ -80,7 +80,7 @@ async fn assign_observe_change_and_remove_a_role() {
 
     assert_eq!(hs.observe(&dev, None, LIVE).await.unwrap(), None);
     let created = hs.create(&dev).await.unwrap();
-    assert!(created.up_to_date);
+    assert!(created.up_to_date());
     // The user, and the role rolesync granted.
     assert_eq!(created.external_id.as_str(), "201/role=2");
     assert_eq!(created.at_provider["roleId"], 2);
@@ -89,7 +89,7 @@ async fn assign_observe_change_and_remove_a_role() {
 
     let id = created.external_id.clone();
     let seen = hs.observe(&dev, Some(&id), LIVE).await.unwrap().unwrap();
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
     assert_eq!(seen.at_provider["email"], "user201@example.com");
     assert_eq!(seen.at_provider["roleId"], 2);
 
@@ -101,10 +101,10 @@ async fn assign_observe_change_and_remove_a_role() {
             .await
             .unwrap()
             .unwrap()
-            .up_to_date
+            .up_to_date()
     );
     let updated = hs.update(&id, &viewer).await.unwrap();
-    assert!(updated.up_to_date);
+    assert!(updated.up_to_date());
     assert_eq!(updated.external_id.as_str(), "201/role=3");
     assert_eq!(updated.at_provider["roleId"], 3);
     let id = updated.external_id;
@@ -133,7 +133,7 @@ async fn observing_every_member_costs_two_requests() {
     for (i, user) in users.iter().enumerate() {
         let want = by_name(*user, "developer");
         let seen = hs.observe(&want, None, CACHED).await.unwrap().unwrap();
-        assert_eq!(seen.up_to_date, i % 3 == 1, "user {user}");
+        assert_eq!(seen.up_to_date(), i % 3 == 1, "user {user}");
         assert_eq!(seen.at_provider["roleId"], json_u64((i % 3) as u64 + 1));
     }
     assert_eq!(count(&sim, "GET", "/auth/organizations"), 1);
@@ -155,7 +155,7 @@ async fn a_role_someone_else_set_is_reported_and_never_removed() {
 
     assert!(sim.set_roles(202, &["admin"]));
     let drifted = hs.observe(&dev, Some(&id), LIVE).await.unwrap().unwrap();
-    assert!(!drifted.up_to_date);
+    assert!(!drifted.up_to_date());
     assert_eq!(drifted.at_provider["roleName"], "admin");
 
     // Even with the cache still saying "developer", delete reads fresh state first.
@@ -210,7 +210,7 @@ async fn holding_the_wanted_role_among_others_is_up_to_date() {
             .await
             .unwrap()
             .unwrap();
-        assert!(seen.up_to_date, "{reading:?}");
+        assert!(seen.up_to_date(), "{reading:?}");
         assert_eq!(seen.at_provider["roleName"], "viewer");
         assert_eq!(
             seen.at_provider["rbacRoles"],
@@ -236,14 +236,14 @@ async fn a_role_change_leaves_no_earlier_grant_under_either_reading() {
             .external_id;
         let viewer = by_name(204, "viewer");
         let updated = hs.update(&id, &viewer).await.unwrap();
-        assert!(updated.up_to_date, "{reading:?}");
+        assert!(updated.up_to_date(), "{reading:?}");
         assert_eq!(sim.roles_of(204), ["viewer"], "{reading:?}");
         let seen = hs
             .observe(&viewer, Some(&updated.external_id), LIVE)
             .await
             .unwrap()
             .unwrap();
-        assert!(seen.up_to_date, "{reading:?}");
+        assert!(seen.up_to_date(), "{reading:?}");
         let (puts, removes) = match reading.0 {
             AssignMode::Replace => (2, 0),
             AssignMode::Add => (3, 1),
@@ -410,7 +410,7 @@ async fn an_assign_without_a_usable_answer_is_found_on_retry() {
 
     // The cached member list was dropped, so even a lenient observe sees the write.
     let seen = hs.observe(&want, None, CACHED).await.unwrap().unwrap();
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
     assert_eq!(count(&sim, "PUT", "/assign-roles"), 1);
     sim.shutdown().await;
 }

@@ -234,7 +234,7 @@ async fn the_sandbox_settles_every_example_and_tells_the_user_what_to_try() {
     assert!(!dir.path().join("sandbox.pid").exists());
 }
 
-fn which_kubectl() -> Option<std::path::PathBuf> {
+pub fn which_kubectl() -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|p| p.join("kubectl"))

@@ -131,7 +131,7 @@ async fn assign_observe_revoke_at_every_scope_for_users_and_teams() {
         let w = want(role(3), principal, scope);
         assert_eq!(zenml.observe(&w, None, LIVE).await.unwrap(), None, "{w}");
         let created = zenml.create(&w).await.unwrap();
-        assert!(created.up_to_date);
+        assert!(created.up_to_date());
         assert_eq!(created.external_id.as_str(), w.to_string());
         assert!(sim.assignments().contains(&remote(&w)), "{w} not assigned");
 
@@ -140,7 +140,7 @@ async fn assign_observe_revoke_at_every_scope_for_users_and_teams() {
             .await
             .unwrap()
             .expect("found by id");
-        assert!(seen.up_to_date);
+        assert!(seen.up_to_date());
         // The documented list item has no role: the list is the path's role.
         assert_eq!(seen.at_provider["role"]["id"], role(3).to_string());
         // Found again by natural key alone, e.g. after a crash before the status write.
@@ -201,7 +201,7 @@ async fn a_new_role_is_reported_as_not_up_to_date_so_it_gets_replaced() {
         .unwrap()
         .expect("the old assignment is found by its id");
     assert_eq!(seen.external_id, old_id);
-    assert!(!seen.up_to_date);
+    assert!(!seen.up_to_date());
     assert!(!zenml.updates_in_place());
 
     // Another principal's id is never taken over (that would revoke their grant).
@@ -345,7 +345,7 @@ async fn an_assignment_made_meanwhile_is_adopted_not_duplicated_whatever_the_ans
         sim.insert_assignment(remote(&w));
         // The cached list still says absent; fresh data does not.
         let fresh = zenml.observe(&w, None, LIVE).await.unwrap();
-        assert!(fresh.is_some_and(|o| o.up_to_date), "{duplicates:?}");
+        assert!(fresh.is_some_and(|o| o.up_to_date()), "{duplicates:?}");
         if duplicates != Duplicates::Stored {
             let adopted = zenml.create(&w).await.unwrap();
             assert_eq!(adopted.external_id, w.external_id(), "{duplicates:?}");
@@ -426,7 +426,7 @@ async fn a_second_identical_row_someone_made_is_reported_not_revoked() {
     sim.insert_assignment(remote(&w));
     assert_eq!(rows(&sim, &w), 2);
     let seen = zenml.observe(&w, Some(&id), LIVE).await.unwrap().unwrap();
-    assert!(seen.up_to_date);
+    assert!(seen.up_to_date());
     assert_eq!(seen.external_id, id);
     match zenml.delete(&id, &w).await.unwrap() {
         Deletion::LeftAlone(note) => assert!(note.contains("identical"), "{note}"),
@@ -499,7 +499,7 @@ async fn pending_invitations_are_listed_and_skipped() {
             Scope::Organization,
         );
         let seen = zenml.observe(&member, None, LIVE).await.unwrap().unwrap();
-        assert!(seen.up_to_date, "{list_role}");
+        assert!(seen.up_to_date(), "{list_role}");
         // ... and so does the viewer role's list of the first workspace.
         let viewer = want(role(3), user(2), workspace());
         assert_eq!(zenml.observe(&viewer, None, LIVE).await.unwrap(), None);
@@ -510,7 +510,7 @@ async fn pending_invitations_are_listed_and_skipped() {
                 .await
                 .unwrap()
                 .unwrap()
-                .up_to_date
+                .up_to_date()
         );
         sim.shutdown().await;
     }
@@ -575,7 +575,7 @@ async fn page_objects_are_followed_to_the_last_page() {
             .await
             .unwrap()
             .unwrap()
-            .up_to_date
+            .up_to_date()
     );
     let pages: Vec<_> = sim
         .requests()

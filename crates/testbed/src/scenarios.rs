@@ -80,12 +80,22 @@ pub enum Kube {
 const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verbs: [create, update, patch, delete, deletecollection]\n- level: None\n";
 
 /// Writes the operator made, by its User-Agent, in a real server's audit log.
-fn audited_writes(log: &Path) -> u64 {
+/// Only requests the server received from `since` on (RFC 3339 with microseconds, as the
+/// log writes them) count: a killed operator's last requests complete after it is gone and
+/// belong to the window they were sent in, not to the next one.
+fn audited_writes(log: &Path, since: Option<&str>) -> u64 {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         // One entry per stage; count each request once, when it completed.
         .filter(|e| e["stage"] == "ResponseComplete")
+        .filter(|e| {
+            since.is_none_or(|since| {
+                e["requestReceivedTimestamp"]
+                    .as_str()
+                    .is_some_and(|at| at >= since)
+            })
+        })
         .filter(|e| {
             e["userAgent"]
                 .as_str()
@@ -214,6 +224,8 @@ struct Window {
     provider: &'static str,
     before: Stats,
     started: Instant,
+    /// When it opened, as a real server's audit log writes times.
+    opened_at: String,
     cpu: CpuSeconds,
 }
 
@@ -228,6 +240,7 @@ impl Window {
             provider,
             before: sandbox.stats(provider).await?,
             started: Instant::now(),
+            opened_at: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
             cpu: CpuSeconds::sample(operator, sandbox),
         })
     }
@@ -249,7 +262,10 @@ impl Window {
             seconds,
             provider_requests: after.requests - before.requests,
             provider_writes: after.writes - before.writes,
-            kube_writes: after.kube_writes - before.kube_writes,
+            kube_writes: match &sandbox.audit {
+                Some(log) => audited_writes(log, Some(&self.opened_at)),
+                None => after.kube_writes - before.kube_writes,
+            },
             peak_rss_mib: operator.peak_rss_mib(),
             rate_limited: after.rate_limited - before.rate_limited,
             remote_left: Some(after.assignments),
@@ -338,7 +354,7 @@ impl Sandbox {
         let p = &v["providers"][provider];
         let n = |v: &Value| v.as_u64().unwrap_or(0);
         let kube_writes = match &self.audit {
-            Some(log) => audited_writes(log),
+            Some(log) => audited_writes(log, None),
             None => n(&v["kubernetes"]["writesByRolesync"]),
         };
         Ok(Stats {

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{
+    Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError, or_none,
+};
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.gcore.com";
 const PROVIDER: &str = "gcore";
@@ -162,9 +164,25 @@ impl RemoteAssignment {
         Observed {
             external_id: ExternalId::new(self.id.to_string()),
             at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
-            up_to_date: self.role == want.role.as_str() && NaturalKey::of_want(want).matches(self),
+            differences: self.differences(want),
             role_name: None,
         }
+    }
+
+    /// The role, and where the assignment was found by its id, whose it is and where.
+    fn differences(&self, want: &Assignment) -> Vec<Difference> {
+        let key = NaturalKey::of_want(want);
+        [
+            Difference::of("role", &self.role, want.role),
+            Difference::of("user", self.user_id, key.user),
+            Difference::of("project", or_none(self.project_id), or_none(key.project)),
+            // A want without a client takes the one Gcore filled in (see NaturalKey::matches).
+            key.client
+                .and_then(|c| Difference::of("client", or_none(self.client_id), c)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -674,11 +692,11 @@ mod tests {
     #[test]
     fn up_to_date_needs_role_and_natural_key() {
         let r = remote(5, 777, Some(8), Some(123));
-        assert!(r.observed(&want(Some(123))).up_to_date);
-        assert!(!r.observed(&want(Some(124))).up_to_date);
+        assert!(r.observed(&want(Some(123))).up_to_date());
+        assert!(!r.observed(&want(Some(124))).up_to_date());
         let mut admin = want(Some(123));
         admin.role = Role::ProjectAdministrator;
-        assert!(!r.observed(&admin).up_to_date);
+        assert!(!r.observed(&admin).up_to_date());
         assert_eq!(r.observed(&admin).external_id.as_str(), "5");
     }
 

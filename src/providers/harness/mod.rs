@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{
+    Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError, or_none,
+};
 
 pub const DEFAULT_ENDPOINT: &str = "https://app.harness.io";
 const PROVIDER: &str = "harness";
@@ -267,7 +269,44 @@ impl Assignment {
     }
 
     fn is_met_by(&self, remote: &RemoteAssignment) -> bool {
-        self.same_grant(remote) && self.disabled == remote.disabled.unwrap_or(false)
+        self.differences(remote).is_empty()
+    }
+
+    /// How `remote` differs from this assignment: what [`Self::same_grant`] compares, and
+    /// whether it is disabled.
+    fn differences(&self, remote: &RemoteAssignment) -> Vec<Difference> {
+        let principal = (!self.principal.matches(&self.scope, &remote.principal)).then(|| {
+            let want = &self.principal;
+            let level = want.stored_level(&self.scope).map(ScopeLevel::as_str);
+            Difference::new(
+                "principal",
+                format!(
+                    "{}:{}@{}",
+                    remote.principal.kind,
+                    remote.principal.identifier,
+                    or_none(remote.principal.scope_level.as_deref())
+                ),
+                format!(
+                    "{}:{}@{}",
+                    want.kind.as_str(),
+                    want.identifier,
+                    or_none(level)
+                ),
+            )
+        });
+        [
+            Difference::of("role", &remote.role, &self.role),
+            Difference::of(
+                "resourceGroup",
+                &remote.resource_group,
+                &self.resource_group,
+            ),
+            principal,
+            Difference::of("disabled", remote.disabled.unwrap_or(false), self.disabled),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -357,7 +396,7 @@ impl Response {
         Observed {
             external_id: ExternalId::new(self.assignment.identifier.clone()),
             at_provider: serde_json::to_value(self).unwrap_or(serde_json::Value::Null),
-            up_to_date: want.is_met_by(&self.assignment),
+            differences: want.differences(&self.assignment),
             role_name: None,
         }
     }
@@ -1122,11 +1161,11 @@ mod tests {
     #[test]
     fn up_to_date_needs_role_and_disabled() {
         let r = remote("x", "_project_viewer", None);
-        assert!(r.observed(&want("_project_viewer")).up_to_date);
-        assert!(!r.observed(&want("_project_admin")).up_to_date);
+        assert!(r.observed(&want("_project_viewer")).up_to_date());
+        assert!(!r.observed(&want("_project_admin")).up_to_date());
         let mut disabled = want("_project_viewer");
         disabled.disabled = true;
-        assert!(!r.observed(&disabled).up_to_date);
+        assert!(!r.observed(&disabled).up_to_date());
         assert_eq!(r.observed(&disabled).external_id.as_str(), "x");
         assert_eq!(
             r.observed(&disabled).at_provider["role-assignment"]["principal"]["type"],

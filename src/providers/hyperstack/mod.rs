@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError};
 
 pub const DEFAULT_ENDPOINT: &str = "https://infrahub-api.nexgencloud.com/v1";
 const PROVIDER: &str = "hyperstack";
@@ -511,6 +511,23 @@ impl HyperstackClient {
                 .map_or((None, None), |(name, id)| (Some(name.clone()), *id))
         };
         let names: Vec<&String> = described.iter().map(|(name, _)| name).collect();
+        // The roles held as one field: a member holds several, and an earlier grant still
+        // held beside the wanted one differs as much as another role instead of it.
+        let differences = if up_to_date {
+            Vec::new()
+        } else {
+            let held = names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(",");
+            let held = if held.is_empty() {
+                "none".to_owned()
+            } else {
+                held
+            };
+            vec![Difference::new("role", held, &wanted.name)]
+        };
         Observed {
             external_id: external_id.external_id(),
             at_provider: serde_json::json!({
@@ -521,7 +538,7 @@ impl HyperstackClient {
                 "roleId": role_id,
                 "rbacRoles": names,
             }),
-            up_to_date,
+            differences,
             role_name: member.holds(&want).then(|| wanted.name.clone()),
         }
     }
@@ -843,7 +860,7 @@ mod tests {
             None,
             None,
         );
-        assert!(one.up_to_date);
+        assert!(one.up_to_date());
         assert_eq!(one.external_id.as_str(), "7/role=2");
         assert_eq!(one.at_provider["roleId"], 2);
         assert_eq!(one.at_provider["roleName"], "developer");
@@ -852,7 +869,7 @@ mod tests {
             serde_json::json!([{"name": "admin"}, {"name": "developer"}]),
         );
         let seen = hs.observed(&more, &dev, None, None);
-        assert!(seen.up_to_date);
+        assert!(seen.up_to_date());
         assert_eq!(
             seen.at_provider["rbacRoles"],
             serde_json::json!(["admin", "developer"])
@@ -863,7 +880,7 @@ mod tests {
             None,
             granted(7, Some(1)),
         );
-        assert!(!other.up_to_date);
+        assert!(!other.up_to_date());
         assert_eq!(
             other.external_id.as_str(),
             "7/role=1",
@@ -881,12 +898,12 @@ mod tests {
             serde_json::json!([{"name": "admin"}, {"name": "developer"}]),
         );
         let seen = hs.observed(&both, &dev, Some(&admin), granted(7, Some(1)));
-        assert!(!seen.up_to_date);
+        assert!(!seen.up_to_date());
         assert_eq!(seen.external_id.as_str(), "7/role=1");
         let gone = member(7, serde_json::json!([{"name": "developer"}]));
         assert!(
             hs.observed(&gone, &dev, Some(&admin), granted(7, Some(1)))
-                .up_to_date
+                .up_to_date()
         );
     }
 

@@ -30,7 +30,9 @@ use uuid::Uuid;
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, ApiResponse, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{Deletion, ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{
+    Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError, or_none,
+};
 
 pub const DEFAULT_ENDPOINT: &str = "https://cloudapi.zenml.io";
 const PROVIDER: &str = "zenml";
@@ -172,6 +174,29 @@ impl Assignment {
 
     fn list_scope(&self) -> ListScope {
         (self.role, self.scope)
+    }
+}
+
+impl Assignment {
+    /// How this (remote) assignment differs from `want`, field by field.
+    fn differences(&self, want: &Assignment) -> Vec<Difference> {
+        [
+            Difference::of("role", self.role, want.role),
+            Difference::of("principal", self.principal, want.principal),
+            Difference::of(
+                "workspace",
+                or_none(self.scope.workspace()),
+                or_none(want.scope.workspace()),
+            ),
+            Difference::of(
+                "project",
+                or_none(self.scope.project()),
+                or_none(want.scope.project()),
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -357,7 +382,7 @@ impl Remote {
         Observed {
             external_id: self.assignment.external_id(),
             at_provider: self.at_provider.clone(),
-            up_to_date: self.assignment == *want,
+            differences: self.assignment.differences(want),
             role_name: self.role_name.clone().or(role_name),
         }
     }
@@ -1033,9 +1058,9 @@ mod tests {
         let org_team = parse(item(false, None));
         let ws_user = parse(item(true, Some(W)));
         let want = user_assignment(Scope::Organization);
-        assert!(org_user.observed(&want, None).up_to_date);
-        assert!(!org_team.observed(&want, None).up_to_date);
-        assert!(!ws_user.observed(&want, None).up_to_date);
+        assert!(org_user.observed(&want, None).up_to_date());
+        assert!(!org_team.observed(&want, None).up_to_date());
+        assert!(!ws_user.observed(&want, None).up_to_date());
         assert_eq!(org_user.at_provider["role"]["id"], R);
         assert_eq!(org_user.at_provider["user"]["name"], "alice");
 

@@ -23,6 +23,7 @@ use crate::api::{RoleAssignmentSpec, RoleAssignmentStatus};
 use crate::metrics::Metrics;
 use crate::providers::{
     Connection, Deletion, Desired, ExternalId, Freshness, Observed, ProviderError, ProviderKind,
+    RemoteGrant,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -251,6 +252,14 @@ impl Connection for FakeProvider {
             }
         });
         ready(result)
+    }
+
+    /// A reconcile never lists the inventory: the fake lists nothing.
+    fn inventory(
+        &self,
+        _freshness: Freshness,
+    ) -> BoxFuture<'_, Result<Vec<RemoteGrant>, ProviderError>> {
+        ready(Ok(Vec::new()))
     }
 }
 

@@ -21,6 +21,7 @@ mod harness_provider;
 mod harness_sim;
 mod hyperstack_provider;
 mod install;
+mod inventory;
 mod real_kube;
 mod response_fuzz;
 mod sandbox;

@@ -36,6 +36,9 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Print rolesync's CustomResourceDefinitions as YAML.
     Crd,
+    /// Print RoleAssignments for the assignments a provider config's credentials can see
+    /// and no RoleAssignment accounts for (progress on stderr; writes nothing).
+    Export(cmd::export::ExportArgs),
     /// Everything on one machine: an in-memory Kubernetes API, provider simulators and the operator.
     #[cfg(feature = "sandbox")]
     Sandbox(cmd::sandbox::SandboxArgs),
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
+        Command::Export(args) => cmd::export::run(args).await.map_err(|e| e.to_string()),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cmd::sandbox::run(args).await.map_err(|e| e.to_string()),
         Command::Crd => rolesync::api::crds_yaml()

@@ -22,7 +22,7 @@ mod window;
 mod writes;
 
 pub use backoff::Backoff;
-pub use configs::SecretPolicy;
+pub use configs::{ConfigError, ConfigKey, SecretPolicy, rate_limit, read_api_key};
 pub use leader::LeaseSettings;
 
 use std::future::Future;
@@ -46,7 +46,7 @@ use crate::api::{
 };
 use crate::metrics::Metrics;
 use claims::{Claim, Claims};
-use configs::{ClusterConfigs, ConfigKey, ConfigResolver};
+use configs::{ClusterConfigs, ConfigResolver};
 use reconcile::{Context, claim_key};
 
 /// kubectl's copy of the last applied object, which rolesync never reads.

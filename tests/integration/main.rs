@@ -15,6 +15,7 @@ mod e2e_operations;
 mod e2e_revocation_limit;
 mod e2e_timebound;
 mod e2e_zenml;
+mod export;
 mod fleet;
 mod gcore_provider;
 mod harness_provider;

@@ -273,7 +273,7 @@ impl Assignment {
 }
 
 /// 64-bit FNV-1a: tiny, and stable across processes and versions (unlike std's hasher).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -32,7 +32,11 @@ pub struct Counts {
 /// Sets each listed grant against the RoleAssignments of `config`: a RoleAssignment
 /// accounts for a grant when it claims the same remote assignment (the same natural key,
 /// as two RoleAssignments conflict over), or names or records the grant's id.
-pub fn account(config: &ConfigKey, grants: Vec<RemoteGrant>, ras: &[RoleAssignment]) -> Vec<Entry> {
+pub fn account<'a>(
+    config: &ConfigKey,
+    grants: Vec<RemoteGrant>,
+    ras: impl IntoIterator<Item = &'a RoleAssignment>,
+) -> Vec<Entry> {
     let mut by_key: HashMap<String, String> = HashMap::new();
     let mut by_id: HashMap<String, String> = HashMap::new();
     for ra in ras {

@@ -42,6 +42,12 @@ struct ConfigLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemoteLabels {
+    config: String,
+    managed: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -54,6 +60,7 @@ pub struct Metrics {
     latency: Family<LatencyLabels, Histogram>,
     assignments: Family<ReadyLabels, Gauge>,
     revocations_held: Family<ConfigLabels, Counter>,
+    remote_assignments: Family<RemoteLabels, Gauge>,
     readiness: OnceLock<Readiness>,
 }
 
@@ -72,6 +79,7 @@ impl Default for Metrics {
         });
         let assignments = Family::<ReadyLabels, Gauge>::default();
         let revocations_held = Family::<ConfigLabels, Counter>::default();
+        let remote_assignments = Family::<RemoteLabels, Gauge>::default();
         registry.register(
             "reconciles",
             "RoleAssignment reconciles by result",
@@ -102,6 +110,11 @@ impl Default for Metrics {
             "Revocations a provider config's revocationLimit held back, counted when each starts to wait",
             revocations_held.clone(),
         );
+        registry.register(
+            "remote_assignments",
+            "Assignments a provider config's credentials can see at the provider, by whether a RoleAssignment accounts for them, as of the config's last inventory",
+            remote_assignments.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -110,6 +123,7 @@ impl Default for Metrics {
             latency,
             assignments,
             revocations_held,
+            remote_assignments,
             readiness: OnceLock::new(),
         }
     }
@@ -134,6 +148,28 @@ impl Metrics {
                 config: config.to_owned(),
             })
             .inc();
+    }
+
+    /// What config `config`'s last inventory counted at the provider.
+    pub fn remote_assignments(&self, config: &str, managed: u64, unmanaged: u64) {
+        for (label, n) in [("true", managed), ("false", unmanaged)] {
+            self.remote_assignments
+                .get_or_create(&RemoteLabels {
+                    config: config.to_owned(),
+                    managed: label,
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Config `config` is gone: its inventory is no longer reported.
+    pub fn forget_remote_assignments(&self, config: &str) {
+        for managed in ["true", "false"] {
+            self.remote_assignments.remove(&RemoteLabels {
+                config: config.to_owned(),
+                managed,
+            });
+        }
     }
 
     /// Where the `assignments` gauge comes from; set once the controller has its cache.
@@ -231,6 +267,21 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn remote_assignments_are_reported_per_config_until_it_goes() {
+        let m = Metrics::default();
+        m.remote_assignments("ClusterProviderConfig/gcore", 3, 2);
+        let text = m.encode();
+        for line in [
+            "rolesync_remote_assignments{config=\"ClusterProviderConfig/gcore\",managed=\"true\"} 3",
+            "rolesync_remote_assignments{config=\"ClusterProviderConfig/gcore\",managed=\"false\"} 2",
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
+        m.forget_remote_assignments("ClusterProviderConfig/gcore");
+        assert!(!m.encode().contains("rolesync_remote_assignments{"));
     }
 
     #[test]

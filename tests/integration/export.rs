@@ -46,7 +46,7 @@ fn documents(yaml: &str) -> Vec<RoleAssignment> {
 
 /// Grants someone made at the provider before rolesync ran: several principals and, where
 /// the provider has them, several scopes.
-fn grant_directly(fleet: &Fleet, kind: Kind) {
+pub(crate) fn grant_directly(fleet: &Fleet, kind: Kind) {
     match kind {
         Kind::Gcore => {
             let sim = &fleet.sims.gcore.0;
@@ -121,7 +121,7 @@ fn grant_directly(fleet: &Fleet, kind: Kind) {
 }
 
 /// What the provider holds, as the fleet describes it, but pending ZenML invitations.
-fn grants(fleet: &Fleet, kind: Kind) -> usize {
+pub(crate) fn grants(fleet: &Fleet, kind: Kind) -> usize {
     fleet
         .remote(kind)
         .iter()

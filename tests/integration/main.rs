@@ -11,6 +11,7 @@ mod e2e_gcore;
 mod e2e_guardrails;
 mod e2e_harness;
 mod e2e_hyperstack;
+mod e2e_inventory;
 mod e2e_operations;
 mod e2e_revocation_limit;
 mod e2e_timebound;

@@ -48,8 +48,8 @@ struct Config {
 struct Seen {
     last_run: Option<Instant>,
     /// Unmanaged grants (natural key and role) the last run found: a grant not among them
-    /// is newly seen.
-    unmanaged: BTreeSet<(String, String)>,
+    /// is newly seen. `None` until this replica's first inventory of the config.
+    unmanaged: Option<BTreeSet<(String, String)>>,
 }
 
 pub struct ConfigInventory {
@@ -165,8 +165,6 @@ impl ConfigInventory {
         let ras = self.role_assignments.state();
         let entries = inventory::account(&config.key, grants, ras.iter().map(AsRef::as_ref));
         let counts = inventory::counts(&entries);
-        self.metrics
-            .remote_assignments(config.key.as_str(), counts.managed, counts.unmanaged);
         if let Err(e) = self.write_status(config, counts).await {
             warn!(config = config.key.as_str(), error = %e, "could not write the config's inventory");
         }
@@ -180,17 +178,25 @@ impl ConfigInventory {
                 )
             })
             .collect();
+        // A replica's first inventory of a config that an inventory has counted before (a
+        // restart, a new leader) takes what is unmanaged now as seen: it was announced when
+        // it appeared, and announcing it at every restart would drown what is new.
+        let known = match seen.unmanaged.take() {
+            Some(known) => known,
+            None if config.status.as_ref().and_then(|s| s.inventory).is_some() => unmanaged.clone(),
+            None => BTreeSet::new(),
+        };
         let new: Vec<&Entry> = entries
             .iter()
             .filter(|e| {
                 e.managed_by.is_none()
-                    && !seen.unmanaged.contains(&(
+                    && !known.contains(&(
                         e.grant.target.natural_key.clone(),
                         e.grant.target.role.clone(),
                     ))
             })
             .collect();
-        seen.unmanaged = unmanaged;
+        seen.unmanaged = Some(unmanaged);
         if !new.is_empty() {
             let note = note(&config.key, &new);
             let ns = config
@@ -205,6 +211,10 @@ impl ConfigInventory {
                 warn!(config = config.key.as_str(), error = %e, "could not publish the unmanaged grants Event");
             }
         }
+        // Last, so that whoever reads the metric sees an inventory whose status and Event
+        // are out too.
+        self.metrics
+            .remote_assignments(config.key.as_str(), counts.managed, counts.unmanaged);
     }
 
     /// `status.inventory`, written only when the counts changed.

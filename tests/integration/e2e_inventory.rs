@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use k8s_openapi::api::events::v1::Event;
 use kube::Api;
+use kube::api::ListParams;
 use kube::runtime::wait::await_condition;
 use provider_sims::zenml::SimAssignment;
 use rolesync::api::{ClusterProviderConfig, InventoryStatus};
@@ -131,8 +133,53 @@ async fn counts_follow_the_provider(kind: Kind) {
     assert_eq!(after.remote, before.remote + 1);
     wait_inventory(&fleet, &config, after).await;
     wait_metric(&operator, &config, after).await;
+    let notes = wait_unmanaged_events(&fleet, &config, 2).await;
+    assert!(
+        notes[1].starts_with("1 assignment(s)"),
+        "only the new grant: {notes:?}"
+    );
+
+    // A restarted operator counts again but does not announce what was announced.
+    drop(operator);
+    let operator = fleet.env.operator(&["--poll-interval", "1s"]);
+    wait_metric(&operator, &config, after).await;
+    assert_eq!(unmanaged_events(&fleet, &config).await.len(), 2);
     drop(operator);
     fleet.shutdown().await;
+}
+
+/// The notes of the `Unmanaged` Events about the config, oldest first.
+async fn unmanaged_events(fleet: &Fleet, config: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(fleet.env.client.clone(), "default");
+    let mut found: Vec<Event> = events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("Unmanaged")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(config)
+        })
+        .collect();
+    found.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    found.into_iter().filter_map(|e| e.note).collect()
+}
+
+/// Waits (polling, with a deadline) until `n` `Unmanaged` Events about the config exist.
+async fn wait_unmanaged_events(fleet: &Fleet, config: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let notes = unmanaged_events(fleet, config).await;
+        if notes.len() >= n {
+            return notes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {n} Unmanaged Events about {config}: {notes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 per_provider!([gcore => Kind::Gcore, harness => Kind::Harness, zenml => Kind::Zenml, hyperstack => Kind::Hyperstack], {

@@ -67,9 +67,13 @@ pub struct ConfigInventory {
 }
 
 impl ConfigInventory {
-    /// Takes inventory of every config when it is due, until the controller stops: a new
-    /// config at once, then once per poll interval. Runs only once the caches are synced.
+    /// Takes inventory of every config when it is due, until the controller stops: every
+    /// config a tenth of the poll interval after the caches synced, a config created later
+    /// at once, then each once per poll interval.
     pub async fn run(self) {
+        // The reconciles' first pass over every RoleAssignment goes first: it is what the
+        // provider's rate limit is for at start, and the lists it reads are then shared.
+        tokio::time::sleep(first_delay(self.poll_interval)).await;
         let mut seen: HashMap<ConfigKey, Seen> = HashMap::new();
         // Checking every second (or poll interval, if shorter) lets a new config's first
         // inventory follow within a second without listing any config more often.
@@ -249,6 +253,12 @@ impl ConfigInventory {
     }
 }
 
+/// How long after the caches synced the first inventories wait: a tenth of the poll
+/// interval (a minute by default), at least a second.
+fn first_delay(poll_interval: Duration) -> Duration {
+    (poll_interval / 10).max(Duration::from_secs(1))
+}
+
 /// What an Event about newly seen unmanaged grants says: how many, which (the first few),
 /// and how to adopt them.
 fn note(config: &ConfigKey, new: &[&Entry]) -> String {
@@ -293,6 +303,15 @@ mod tests {
             grant: RemoteGrant::new(blocks, None).unwrap(),
             managed_by: None,
         }
+    }
+
+    #[test]
+    fn the_first_inventory_leaves_the_first_pass_a_tenth_of_the_poll_interval() {
+        assert_eq!(
+            first_delay(Duration::from_secs(600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(first_delay(Duration::from_secs(2)), Duration::from_secs(1));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod inventory;
 pub mod metrics;
 pub mod providers;
 pub mod telemetry;

@@ -39,6 +39,9 @@ enum Command {
     /// Show what applying RoleAssignment manifests would change at the providers, writing
     /// nothing. Exit code 0: no change, 2: changes, 1: errors.
     Plan(cmd::plan::PlanArgs),
+    /// Print RoleAssignments for the assignments a provider config's credentials can see
+    /// and no RoleAssignment accounts for (progress on stderr; writes nothing).
+    Export(cmd::export::ExportArgs),
     /// Everything on one machine: an in-memory Kubernetes API, provider simulators and the operator.
     #[cfg(feature = "sandbox")]
     Sandbox(cmd::sandbox::SandboxArgs),
@@ -57,6 +60,7 @@ async fn main() -> ExitCode {
             });
         }
         Command::Run(args) => cmd::run::run(args).await.map_err(|e| e.to_string()),
+        Command::Export(args) => cmd::export::run(args).await.map_err(|e| e.to_string()),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cmd::sandbox::run(args).await.map_err(|e| e.to_string()),
         Command::Crd => rolesync::api::crds_yaml()

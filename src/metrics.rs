@@ -47,6 +47,12 @@ struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RemoteLabels {
+    config: String,
+    managed: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: &'static str,
 }
@@ -60,6 +66,7 @@ pub struct Metrics {
     assignments: Family<ReadyLabels, Gauge>,
     revocations_held: Family<ConfigLabels, Counter>,
     drift: Family<ProviderLabels, Counter>,
+    remote_assignments: Family<RemoteLabels, Gauge>,
     readiness: OnceLock<Readiness>,
 }
 
@@ -79,6 +86,7 @@ impl Default for Metrics {
         let assignments = Family::<ReadyLabels, Gauge>::default();
         let revocations_held = Family::<ConfigLabels, Counter>::default();
         let drift = Family::<ProviderLabels, Counter>::default();
+        let remote_assignments = Family::<RemoteLabels, Gauge>::default();
         registry.register(
             "reconciles",
             "RoleAssignment reconciles by result",
@@ -114,6 +122,11 @@ impl Default for Metrics {
             "Remote assignments found changed or deleted by someone other than rolesync, counted once per drift",
             drift.clone(),
         );
+        registry.register(
+            "remote_assignments",
+            "Assignments a provider config's credentials can see at the provider, by whether a RoleAssignment accounts for them, as of the config's last inventory",
+            remote_assignments.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -123,6 +136,7 @@ impl Default for Metrics {
             assignments,
             revocations_held,
             drift,
+            remote_assignments,
             readiness: OnceLock::new(),
         }
     }
@@ -152,6 +166,28 @@ impl Metrics {
     /// A remote assignment of `provider` was found changed or deleted behind rolesync's back.
     pub fn drifted(&self, provider: &'static str) {
         self.drift.get_or_create(&ProviderLabels { provider }).inc();
+    }
+
+    /// What config `config`'s last inventory counted at the provider.
+    pub fn remote_assignments(&self, config: &str, managed: u64, unmanaged: u64) {
+        for (label, n) in [("true", managed), ("false", unmanaged)] {
+            self.remote_assignments
+                .get_or_create(&RemoteLabels {
+                    config: config.to_owned(),
+                    managed: label,
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Config `config` is gone: its inventory is no longer reported.
+    pub fn forget_remote_assignments(&self, config: &str) {
+        for managed in ["true", "false"] {
+            self.remote_assignments.remove(&RemoteLabels {
+                config: config.to_owned(),
+                managed,
+            });
+        }
     }
 
     /// Where the `assignments` gauge comes from; set once the controller has its cache.
@@ -266,6 +302,21 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn remote_assignments_are_reported_per_config_until_it_goes() {
+        let m = Metrics::default();
+        m.remote_assignments("ClusterProviderConfig/gcore", 3, 2);
+        let text = m.encode();
+        for line in [
+            "rolesync_remote_assignments{config=\"ClusterProviderConfig/gcore\",managed=\"true\"} 3",
+            "rolesync_remote_assignments{config=\"ClusterProviderConfig/gcore\",managed=\"false\"} 2",
+        ] {
+            assert!(text.contains(line), "{text}");
+        }
+        m.forget_remote_assignments("ClusterProviderConfig/gcore");
+        assert!(!m.encode().contains("rolesync_remote_assignments{"));
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub use harness::{HarnessAssignmentSpec, HarnessConfig, HarnessPrincipalSpec};
 pub use hyperstack::{HyperstackAssignmentSpec, HyperstackConfig};
 pub use provider_config::{
     ClusterProviderConfig, ClusterProviderConfigSpec, ClusterSecretKeyRef, Guardrails,
-    ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec, RevocationLimitSpec,
-    SecretKeyRef,
+    InventoryStatus, ProviderConfig, ProviderConfigSpec, ProviderConfigStatus, RateLimitSpec,
+    RevocationLimitSpec, SecretKeyRef,
 };
 pub use role_assignment::{
     AtProvider, ConfigKind, DeletionPolicy, ManagementPolicy, ProviderConfigRef, RoleAssignment,

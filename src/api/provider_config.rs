@@ -182,4 +182,21 @@ pub struct ProviderConfigStatus {
     /// revocation, so the limit holds across restarts and leader changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_revocations: Vec<String>,
+    /// What the credentials can see at the provider as of rolesync's last inventory (at
+    /// most once per poll interval): `rolesync export` prints the unmanaged ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryStatus>,
+}
+
+/// Remote assignments a config's credentials can see, and whether a RoleAssignment
+/// accounts for them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryStatus {
+    /// Every assignment listed.
+    pub remote: i64,
+    /// Those a RoleAssignment of this config claims (same principal and scope, or its id).
+    pub managed: i64,
+    /// Those no RoleAssignment accounts for.
+    pub unmanaged: i64,
 }

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "sandbox")]
 mod dir_lock;
+pub mod export;
 pub mod plan;
 pub mod run;
 #[cfg(feature = "sandbox")]

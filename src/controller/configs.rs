@@ -352,34 +352,13 @@ impl ConfigResolver {
         key: &ConfigKey,
         view: &ConfigView<'_>,
     ) -> Result<Arc<dyn Connection>, ConfigError> {
-        let secrets: Api<Secret> = Api::namespaced(self.kube.clone(), &view.secret_namespace);
-        let secret = secrets
-            .get_opt(view.secret_name)
-            .await
-            .map_err(ConfigError::Kube)?
-            .ok_or_else(|| ConfigError::SecretNotFound {
-                namespace: view.secret_namespace.clone(),
-                name: view.secret_name.to_owned(),
-            })?;
-        let value = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(view.secret_key))
-            .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
-            .or_else(|| {
-                secret
-                    .string_data
-                    .as_ref()
-                    .and_then(|d| d.get(view.secret_key))
-                    .map(|s| s.trim().to_owned())
-            })
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ConfigError::SecretKeyMissing {
-                namespace: view.secret_namespace.clone(),
-                name: view.secret_name.to_owned(),
-                key: view.secret_key.to_owned(),
-            })?;
-        let api_key = SecretString::from(value);
+        let api_key = read_api_key(
+            &self.kube,
+            &view.secret_namespace,
+            view.secret_name,
+            view.secret_key,
+        )
+        .await?;
         let invalid = |source| ConfigError::Invalid {
             config: key.as_str().to_owned(),
             source,
@@ -395,7 +374,46 @@ impl ConfigResolver {
     }
 }
 
-fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
+/// The API key under `key` in Secret `namespace/name`, trimmed: what a provider config's
+/// `credentials.secretRef` names.
+pub async fn read_api_key(
+    kube: &kube::Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<SecretString, ConfigError> {
+    let secrets: Api<Secret> = Api::namespaced(kube.clone(), namespace);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(ConfigError::Kube)?
+        .ok_or_else(|| ConfigError::SecretNotFound {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })?;
+    let value = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ConfigError::SecretKeyMissing {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            key: key.to_owned(),
+        })?;
+    Ok(SecretString::from(value))
+}
+
+/// A config's `rateLimit` as the client's limiter takes it.
+pub fn rate_limit(spec: RateLimitSpec) -> Result<RateLimit, ProviderError> {
     let per_minute = u32::try_from(spec.requests_per_minute)
         .ok()
         .and_then(NonZeroU32::new)

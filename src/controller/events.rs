@@ -1,4 +1,4 @@
-//! Publishes events.k8s.io/v1 Events about RoleAssignments.
+//! Publishes events.k8s.io/v1 Events about RoleAssignments and provider configs.
 //!
 //! kube-runtime's `Recorder` keeps every Event it published for minutes to count repeats
 //! into a series, and scans that cache on every publish: 10,000 assignments created at
@@ -49,6 +49,9 @@ pub enum Reason {
     /// A failure retrying cannot fix (or only time or a person can), by its condition
     /// reason.
     Failed(&'static str),
+    /// About a provider config: assignments at the provider that no RoleAssignment
+    /// accounts for were seen for the first time.
+    Unmanaged,
 }
 
 impl Reason {
@@ -65,14 +68,17 @@ impl Reason {
             Self::Expired => "Expired",
             Self::DriftDetected => "DriftDetected",
             Self::Failed(reason) => reason,
+            Self::Unmanaged => "Unmanaged",
         }
     }
 
     pub fn type_(self) -> EventType {
         match self {
-            Self::LeftInPlace | Self::Conflict | Self::DriftDetected | Self::Failed(_) => {
-                EventType::Warning
-            }
+            Self::LeftInPlace
+            | Self::Conflict
+            | Self::DriftDetected
+            | Self::Failed(_)
+            | Self::Unmanaged => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -111,18 +117,30 @@ impl Publisher {
         }
     }
 
+    /// An Event about a namespaced object, in its namespace.
     pub async fn publish(
         &self,
         regarding: &ObjectReference,
         what: Event,
     ) -> Result<(), kube::Error> {
-        let event = event(
+        let ns = regarding.namespace.as_deref().unwrap_or("default");
+        self.publish_in(ns, regarding, what).await
+    }
+
+    /// An Event in namespace `ns`: where one about a cluster-scoped object goes.
+    pub async fn publish_in(
+        &self,
+        ns: &str,
+        regarding: &ObjectReference,
+        what: Event,
+    ) -> Result<(), kube::Error> {
+        let mut event = event(
             regarding,
             what,
             (&self.controller, &self.instance),
             jiff::Timestamp::now(),
         );
-        let ns = regarding.namespace.as_deref().unwrap_or("default");
+        event.metadata.namespace = Some(ns.to_owned());
         Api::<EventsV1>::namespaced(self.client.clone(), ns)
             .create(&PostParams::default(), &event)
             .await

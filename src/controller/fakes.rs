@@ -23,7 +23,7 @@ use crate::api::{RoleAssignmentSpec, RoleAssignmentStatus};
 use crate::metrics::Metrics;
 use crate::providers::{
     Connection, Deletion, Desired, Difference, ExternalId, Freshness, Observed, ProviderError,
-    ProviderKind,
+    ProviderKind, RemoteGrant,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -268,6 +268,14 @@ impl Connection for FakeProvider {
             }
         });
         ready(result)
+    }
+
+    /// A reconcile never lists the inventory: the fake lists nothing.
+    fn inventory(
+        &self,
+        _freshness: Freshness,
+    ) -> BoxFuture<'_, Result<Vec<RemoteGrant>, ProviderError>> {
+        ready(Ok(Vec::new()))
     }
 }
 

@@ -5,6 +5,7 @@ mod applying;
 mod backoff;
 mod claims;
 mod conditions;
+mod config_inventory;
 mod config_status;
 mod configs;
 mod events;
@@ -24,7 +25,7 @@ mod window;
 mod writes;
 
 pub use backoff::Backoff;
-pub use configs::SecretPolicy;
+pub use configs::{ConfigError, ConfigKey, SecretPolicy, rate_limit, read_api_key};
 pub use leader::LeaseSettings;
 
 use std::future::Future;
@@ -48,7 +49,7 @@ use crate::api::{
 };
 use crate::metrics::Metrics;
 use claims::{Claim, Claims};
-use configs::{ClusterConfigs, ConfigKey, ConfigResolver};
+use configs::{ClusterConfigs, ConfigResolver};
 use reconcile::{Context, claim_key};
 use resync::{Change, Changes};
 
@@ -473,7 +474,24 @@ async fn controller(
             .clone()
             .run(ra_store.clone(), synced.clone(), paced_tx),
     );
-    Controller::for_stream(ra_stream, ra_store)
+    let config_inventory = config_inventory::ConfigInventory {
+        kube: client.clone(),
+        resolver: resolver.clone(),
+        configs: pc_store.clone(),
+        cluster_configs: cpc_store.clone(),
+        role_assignments: ra_store.clone(),
+        metrics: ctx.metrics.clone(),
+        events: events::Publisher::new(client.clone(), "rolesync", &settings.instance),
+        cluster_events_namespace: ns.unwrap_or("default").to_owned(),
+        poll_interval: settings.poll_interval,
+    };
+    let mut inventory_synced = synced.clone();
+    let inventories = async move {
+        let _ = inventory_synced.wait_for(|s| *s).await;
+        config_inventory.run().await;
+    };
+
+    let reconciles = Controller::for_stream(ra_stream, ra_store)
         .with_config(ControllerConfig::default().concurrency(settings.concurrency))
         .watches_stream(pc_stream, move |pc: ProviderConfig| {
             let ns = pc.namespace().unwrap_or_default();
@@ -555,8 +573,13 @@ async fn controller(
             },
             ctx,
         )
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    // The inventory runs as long as the reconciles (it never ends by itself): on this
+    // replica only while it leads, and not past shutdown.
+    tokio::select! {
+        () = reconciles => {}
+        () = inventories => {}
+    }
     pacing.abort();
 }
 

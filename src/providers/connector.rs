@@ -3,6 +3,7 @@
 //! become a client ([`Connector::connect`]), and the controller drives any client through
 //! one object ([`Connection`]).
 
+use std::future::Future;
 use std::str::FromStr;
 
 use futures::future::BoxFuture;
@@ -10,8 +11,8 @@ use secrecy::SecretString;
 
 use super::http::{HttpSettings, RateLimit};
 use super::{
-    Deletion, Desired, ExternalId, Freshness, Observed, PROVIDER_NAMES, Provider, ProviderError,
-    ProviderKind,
+    AssignmentBlocks, Deletion, Desired, ExternalId, Freshness, Observed, PROVIDER_NAMES, Provider,
+    ProviderError, ProviderKind,
 };
 
 /// A provider's place in rolesync's CRDs, implemented by its client.
@@ -34,6 +35,54 @@ pub trait Connector: Provider + Sized {
 
     /// The rate limit when the config sets none: under the provider's published limit.
     fn default_rate_limit() -> RateLimit;
+
+    /// Every assignment the credentials can see, each as the block of a RoleAssignment
+    /// asking for exactly it, read from lists at most `freshness` old: the lists
+    /// observations use, so that an inventory at resync costs no extra request where an
+    /// observation already read them.
+    fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> impl Future<Output = Result<Vec<Listed<Self::Spec>>, ProviderError>> + Send;
+}
+
+/// One remote assignment as a provider's inventory lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed<S> {
+    /// The RoleAssignment block that asks for exactly this assignment.
+    pub spec: S,
+    /// The provider's own id of the assignment, where it numbers or names them (Gcore's
+    /// id, Harness's identifier): what `spec.externalID` adopts.
+    pub external_id: Option<ExternalId>,
+}
+
+/// A remote assignment of any provider, as an inventory reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteGrant {
+    /// The provider block of a RoleAssignment that asks for exactly it.
+    pub blocks: AssignmentBlocks,
+    /// What it grants, keyed as RoleAssignments are: a RoleAssignment with the same
+    /// natural key claims it.
+    pub target: Target,
+    pub external_id: Option<ExternalId>,
+}
+
+impl RemoteGrant {
+    /// `None` (and a warning) for a listed assignment no RoleAssignment could ask for: the
+    /// provider reported something its own spec refuses.
+    pub fn new(blocks: AssignmentBlocks, external_id: Option<ExternalId>) -> Option<Self> {
+        match blocks.target() {
+            Ok(target) => Some(Self {
+                blocks,
+                target,
+                external_id,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "a listed assignment cannot be written as a RoleAssignment; left out of the inventory");
+                None
+            }
+        }
+    }
 }
 
 /// What an assignment grants, as rolesync keys, claims and shows it.
@@ -149,4 +198,11 @@ pub trait Connection: Send + Sync {
         have: &'a ExternalId,
         want: &'a Desired,
     ) -> BoxFuture<'a, Result<Deletion, ProviderError>>;
+
+    /// Every assignment the credentials can see ([`Connector::inventory`]), ordered by
+    /// natural key.
+    fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> BoxFuture<'_, Result<Vec<RemoteGrant>, ProviderError>>;
 }

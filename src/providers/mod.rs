@@ -22,7 +22,9 @@ use futures::future::BoxFuture;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-pub use connector::{Connection, Connector, Grant, SpecError, Target, positive, uuid};
+pub use connector::{
+    Connection, Connector, Grant, Listed, RemoteGrant, SpecError, Target, positive, uuid,
+};
 use http::{HttpSettings, RateLimit, RequestObserver};
 
 /// The identity of one remote assignment as rolesync records it in `status.externalID`.
@@ -421,6 +423,27 @@ macro_rules! connectors {
                         #[allow(unreachable_patterns)]
                         other => mismatch(ProviderKind::$variant, other),
                     }
+                }
+
+                fn inventory(
+                    &self,
+                    freshness: Freshness,
+                ) -> BoxFuture<'_, Result<Vec<RemoteGrant>, ProviderError>> {
+                    Box::pin(async move {
+                        let listed = <$client as Connector>::inventory(self, freshness).await?;
+                        let mut grants: Vec<RemoteGrant> = listed
+                            .into_iter()
+                            .filter_map(|l| {
+                                let blocks = AssignmentBlocks {
+                                    $name: Some(Box::new(l.spec)),
+                                    ..AssignmentBlocks::default()
+                                };
+                                RemoteGrant::new(blocks, l.external_id)
+                            })
+                            .collect();
+                        grants.sort_by(|a, b| a.target.natural_key.cmp(&b.target.natural_key));
+                        Ok(grants)
+                    })
                 }
             }
         )+

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, PostParams};
 use percent_encoding::percent_decode_str;
+use provider_sims::gcore::{GcoreSim, GcoreSimConfig};
 use provider_sims::{BodyFault, RequestLog};
 use reqwest::Method;
 use rolesync::api::{ClusterProviderConfig, ProviderConfig, RoleAssignment};
@@ -330,7 +331,15 @@ async fn secrets_are_read_only_from_allowed_namespaces() {
     testbed::ensure_namespace(&env.client, "team-a")
         .await
         .expect("namespace");
+    // The configs that try to borrow a key reach a simulator of their own: gcore-sandbox's
+    // inventory lists the fleet's, rightly, with its own Secret.
     let key = &fleet.sims.gcore.1;
+    let target = GcoreSim::start(GcoreSimConfig {
+        api_key: key.clone(),
+        ..GcoreSimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "gcore-key", "namespace": "team-a"}, "stringData": {"apiKey": key}
     }))
@@ -343,7 +352,7 @@ async fn secrets_are_read_only_from_allowed_namespaces() {
     let cluster: ClusterProviderConfig = serde_json::from_value(json!({
         "apiVersion": "rolesync.dev/v1alpha1", "kind": "ClusterProviderConfig",
         "metadata": {"name": "borrowed"},
-        "spec": {"gcore": {"endpoint": fleet.sims.gcore.0.endpoint()},
+        "spec": {"gcore": {"endpoint": target.endpoint()},
                  "credentials": {"secretRef": {"name": "gcore-key", "namespace": "team-a", "key": "apiKey"}}}
     }))
     .expect("config");
@@ -355,7 +364,7 @@ async fn secrets_are_read_only_from_allowed_namespaces() {
     let namespaced: ProviderConfig = serde_json::from_value(json!({
         "apiVersion": "rolesync.dev/v1alpha1", "kind": "ProviderConfig",
         "metadata": {"name": "reach", "namespace": "team-a"},
-        "spec": {"gcore": {"endpoint": fleet.sims.gcore.0.endpoint()},
+        "spec": {"gcore": {"endpoint": target.endpoint()},
                  "credentials": {"secretRef": {"name": "gcore-sandbox", "namespace": "rolesync-system", "key": "apiKey"}}}
     }))
     .expect("config");
@@ -395,8 +404,9 @@ async fn secrets_are_read_only_from_allowed_namespaces() {
     })
     .await;
     assert!(
-        fleet.sims.gcore.0.requests().is_empty(),
+        target.requests().is_empty(),
         "no request was made with a borrowed key"
     );
+    target.shutdown().await;
     fleet.shutdown().await;
 }

@@ -7,11 +7,12 @@
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::wait::await_condition;
 use rolesync::api::{ClusterProviderConfig, RoleAssignment};
 use serde_json::{Value, json};
 
 use crate::fleet::{self, Fleet, Kind, expected, per_provider, role_name, scope};
-use crate::support::{Env, condition, is_ready};
+use crate::support::{Env, WAIT, condition, is_ready};
 
 const TENANT: &str = "tenant";
 const OUTSIDER: &str = "outsider";
@@ -37,6 +38,18 @@ async fn guard(env: &Env, kind: Kind, guardrails: Value) {
         )
         .await
         .expect("config patched");
+}
+
+/// Waits (watching, with a deadline) until the config's first inventory is written.
+async fn inventoried(env: &Env, kind: Kind) {
+    let api: Api<ClusterProviderConfig> = Api::all(env.client.clone());
+    let done =
+        |c: Option<&ClusterProviderConfig>| c.and_then(|c| c.status.as_ref()?.inventory).is_some();
+    let config = format!("{}-sandbox", kind.name());
+    tokio::time::timeout(WAIT, await_condition(api, &config, done))
+        .await
+        .unwrap_or_else(|_| panic!("{config} was never inventoried"))
+        .expect("watch works");
 }
 
 fn synced_reason(reason: &'static str) -> impl Fn(&RoleAssignment) -> bool {
@@ -69,6 +82,9 @@ async fn nothing_outside_the_guardrails_reaches_the_provider(kind: Kind) {
     env.create_ra(TENANT, "granted", fleet::spec(kind, SLOT, 0), json!({}))
         .await;
     env.wait_ra(TENANT, "granted", "Ready", is_ready).await;
+    // The config's inventory (the whole account, once per poll interval) lists the provider
+    // as the operator starts: counted before, it is none of the refused resources' doing.
+    inventoried(env, kind).await;
     let sent = fleet.log(kind);
 
     // Both name the same assignment where the provider keys it without the role (Gcore,

@@ -38,6 +38,7 @@ async fn three_hundred_assignments_converge_resync_for_free_and_clean_up() {
         "exactly one create each: {cold:?}"
     );
     // Finalizer, status and a Created event each, plus the provider config's status once.
+    // The configs' first inventory comes a tenth of the poll interval after the start.
     assert!(cold.kube_writes <= 3 * 300 + 1, "{cold:?}");
     assert!(
         cold.cpu.operator > 0.0 && cold.cpu.sandbox > 0.0,

@@ -806,6 +806,66 @@ async fn list(
     Ok(response)
 }
 
+/// `GET /v1/orgs` and `GET /v1/orgs/{org}/projects`: the organizations of the account and
+/// the projects of one, as Harness's v1 API lists them (harness-openapi-go-client
+/// `nextgen/docs/OrganizationApi.md` `GetOrganizations` and `OrgProjectApi.md`
+/// `GetOrgScopedProjects`): a bare array of `{org: Organization}` / `{project: Project}`
+/// responses with `created`, `updated` and `harness_managed`, paged by `page` (from 0) and
+/// `limit` (default 30) and sorted by `sort`/`order` as the assignment lists are, with the
+/// same totals headers. The projects of an organization that does not exist are none.
+async fn list_entities(
+    inner: &Inner,
+    headers: &HeaderMap,
+    path: &str,
+    field: &str,
+    org: Option<&str>,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    authorize(inner, headers)?;
+    let page = page_param(params, "page", 0)?;
+    let limit = page_param(params, "limit", DEFAULT_LIMIT)?;
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(invalid("limit: must be between 1 and 100"));
+    }
+    let f = &inner.fixtures;
+    let mut entities: Vec<Value> = match org {
+        None => f
+            .orgs
+            .iter()
+            .map(|o| json!({"identifier": o, "name": o, "description": "", "tags": {}}))
+            .collect(),
+        Some(org) => f
+            .projects
+            .iter()
+            .filter(|p| p.org == org)
+            .map(|p| json!({"identifier": p.project, "org": p.org, "name": p.project, "color": "#0063f7", "modules": [], "description": "", "tags": {}}))
+            .collect(),
+    };
+    let key = |e: &Value| e["identifier"].as_str().unwrap_or_default().to_owned();
+    entities.sort_by_key(key);
+    if params.get("order").is_none_or(|o| o != "ASC") {
+        entities.reverse();
+    }
+    let total = entities.len();
+    let items: Vec<Value> = entities
+        .into_iter()
+        .skip(usize::try_from(page.saturating_mul(limit)).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|e| json!({field: e, "created": 1_700_000_000_000_i64, "updated": 1_700_000_000_000_i64, "harness_managed": false}))
+        .collect();
+    let served = items.len();
+    let mut response = axum::Json(Value::Array(items)).into_response();
+    let h = response.headers_mut();
+    if inner.totals {
+        h.insert("X-Total-Elements", header(total));
+        h.insert("X-Page-Number", header(page));
+        h.insert("X-Page-Size", header(limit));
+    } else {
+        h.insert("Link", link_header(path, page, limit, served));
+    }
+    Ok(response)
+}
+
 async fn create(
     inner: &Inner,
     headers: &HeaderMap,
@@ -940,6 +1000,19 @@ async fn list_in(
 
 fn routes() -> Router<Arc<Inner>> {
     Router::new()
+        .route(
+            "/v1/orgs",
+            get(|State(i): Shared, h: HeaderMap, Query(q): Params| async move {
+                list_entities(&i, &h, "/v1/orgs", "org", None, &q).await
+            }),
+        )
+        .route(
+            "/v1/orgs/{org}/projects",
+            get(|State(i): Shared, h: HeaderMap, Path(o): Path<String>, Query(q): Params| async move {
+                let path = format!("/v1/orgs/{o}/projects");
+                list_entities(&i, &h, &path, "project", Some(&o), &q).await
+            }),
+        )
         .route(
             "/v1/role-assignments",
             get(|State(i): Shared, h: HeaderMap, Query(q): Params| async move {

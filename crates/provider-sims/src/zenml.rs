@@ -470,6 +470,109 @@ async fn get_role(
     .into_response())
 }
 
+/// `GET /organizations`: the organizations the caller belongs to (the Pro API reference's
+/// "Organizations", a plain array of organizations); an organization's service account
+/// belongs to one.
+async fn list_organizations(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    Ok(axum::Json(json!([{
+        "id": inner.fixtures.organization_id.to_string(),
+        "name": "sandbox",
+        "description": null,
+        "logo_url": null,
+        "created": "2025-01-01T00:00:00Z",
+        "updated": "2025-01-01T00:00:00Z",
+    }]))
+    .into_response())
+}
+
+fn organization_param(inner: &Inner, raw: &str) -> Result<(), ApiError> {
+    let id = Uuid::try_parse(raw)
+        .map_err(|_| invalid("path", "organization_id", "Input should be a valid UUID"))?;
+    if id == inner.fixtures.organization_id {
+        Ok(())
+    } else {
+        Err(not_found("Organization", id))
+    }
+}
+
+/// `GET /organizations/{organization_id}/roles`: the organization's roles (the Pro API
+/// reference's "Organizations / Roles"), a plain array of roles as "Get Role" shows one.
+async fn list_roles(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_org): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    organization_param(&inner, &raw_org)?;
+    let roles: Vec<Value> = inner
+        .fixtures
+        .roles
+        .iter()
+        .map(|(id, name)| {
+            json!({
+                "id": id.to_string(),
+                "name": name,
+                "description": null,
+                "organization_id": inner.fixtures.organization_id.to_string(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(roles).into_response())
+}
+
+/// The largest `limit` of the workspace list.
+const MAX_WORKSPACE_LIMIT: usize = 100;
+
+/// `GET /workspaces?organization_id=&offset=&limit=`: the Pro API reference's "List
+/// Workspaces Endpoint" (formerly `/tenants`): a plain array, `offset` from 0 and `limit`
+/// at most 100 (default 100), filtered by organization.
+async fn list_workspaces(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    authorize(&inner, &headers)?;
+    let number = |name: &str, default: usize| match params.get(name) {
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| invalid("query", name, "Input should be a valid integer")),
+        None => Ok(default),
+    };
+    let offset = number("offset", 0)?;
+    let limit = number("limit", MAX_WORKSPACE_LIMIT)?;
+    if limit > MAX_WORKSPACE_LIMIT {
+        return Err(invalid(
+            "query",
+            "limit",
+            "Input should be less than or equal to 100",
+        ));
+    }
+    let organization = uuid_param(&params, "organization_id")?;
+    let f = &inner.fixtures;
+    let listed = organization.is_none_or(|o| o == f.organization_id);
+    let workspaces: Vec<Value> = f
+        .workspace_ids
+        .iter()
+        .filter(|_| listed)
+        .skip(offset)
+        .take(limit)
+        .map(|w| {
+            json!({
+                "id": w.to_string(),
+                "name": format!("workspace-{}", w.simple()),
+                "display_name": "workspace",
+                "organization": {"id": f.organization_id.to_string(), "name": "sandbox"},
+                "status": "available",
+            })
+        })
+        .collect();
+    Ok(axum::Json(workspaces).into_response())
+}
+
 async fn list(
     State(inner): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -625,6 +728,9 @@ impl ZenmlSim {
         let router = Router::new()
             .route("/auth/login", post(login))
             .route("/roles/{role_id}", get(get_role))
+            .route("/organizations", get(list_organizations))
+            .route("/organizations/{organization_id}/roles", get(list_roles))
+            .route("/workspaces", get(list_workspaces))
             .route(
                 "/roles/{role_id}/assignments",
                 get(list).post(assign).delete(revoke),

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::{Assignment, ClientId, DEFAULT_ENDPOINT, GcoreClient, ProjectId, UserId};
 use crate::api::{GcoreAssignmentSpec, GcoreConfig};
 use crate::providers::http::{HttpSettings, RateLimit};
-use crate::providers::{Connector, Grant, ProviderError, SpecError, positive};
+use crate::providers::{Connector, Freshness, Grant, Listed, ProviderError, SpecError, positive};
 
 impl Connector for GcoreClient {
     type Spec = GcoreAssignmentSpec;
@@ -47,6 +47,13 @@ impl Connector for GcoreClient {
 
     fn default_rate_limit() -> RateLimit {
         super::default_rate_limit()
+    }
+
+    async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<GcoreAssignmentSpec>>, ProviderError> {
+        GcoreClient::inventory(self, freshness).await
     }
 }
 

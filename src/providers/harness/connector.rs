@@ -9,7 +9,7 @@ use super::{
 };
 use crate::api::{HarnessAssignmentSpec, HarnessConfig};
 use crate::providers::http::{HttpSettings, RateLimit};
-use crate::providers::{Connector, Grant, ProviderError, SpecError};
+use crate::providers::{Connector, Freshness, Grant, Listed, ProviderError, SpecError};
 
 fn identifier(field: &'static str, value: &str) -> Result<Identifier, SpecError> {
     Identifier::parse(value).map_err(|e| SpecError::Invalid {
@@ -92,6 +92,13 @@ impl Connector for HarnessClient {
 
     fn default_rate_limit() -> RateLimit {
         super::default_rate_limit()
+    }
+
+    async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<HarnessAssignmentSpec>>, ProviderError> {
+        HarnessClient::inventory(self, freshness).await
     }
 }
 

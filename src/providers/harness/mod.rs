@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
 use super::{
-    Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError, or_none,
+    Deletion, Difference, ExternalId, Freshness, Listed, Observed, Provider, ProviderError, or_none,
 };
+use crate::api::{HarnessAssignmentSpec, HarnessPrincipalSpec};
 
 pub const DEFAULT_ENDPOINT: &str = "https://app.harness.io";
 const PROVIDER: &str = "harness";
@@ -311,7 +312,7 @@ impl Assignment {
 }
 
 /// 64-bit FNV-1a: tiny, and stable across processes and versions (unlike std's hasher).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
         (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -579,6 +580,61 @@ fn is_gone(e: &ProviderError) -> bool {
     }
 }
 
+/// Organizations (Harness's `OrganizationApi.GetOrganizations`, `GET /v1/orgs`: a bare array
+/// of `{org: {identifier, name, ...}, created, updated, harness_managed}`); an org's
+/// projects are at `/v1/orgs/{org}/projects` (`OrgProjectApi.GetOrgScopedProjects`, items
+/// `{project: {identifier, org, name, ...}, ...}`), both paged by `page` and `limit` as the
+/// assignment lists are (harness-openapi-go-client `nextgen/docs`).
+const ORGS: &str = "/v1/orgs";
+
+/// The identifier of a listed organization or project: `item[field].identifier`. The
+/// older generated clients name it `slug`, which is read too.
+fn entity_identifier(item: &serde_json::Value, field: &str) -> Result<String, ProviderError> {
+    let entity = &item[field];
+    entity["identifier"]
+        .as_str()
+        .or_else(|| entity["slug"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| ProviderError::Malformed(format!("a listed {field} carries no identifier")))
+}
+
+impl RemoteAssignment {
+    /// The RoleAssignment block asking for this assignment at `scope`; `None` for a
+    /// principal type or level rolesync does not know. The identifier is left to
+    /// `spec.externalID`: a role change then gets a new assignment named as rolesync names
+    /// its own, beside this one until it is deleted.
+    fn spec_at(&self, scope: &Scope) -> Option<HarnessAssignmentSpec> {
+        let kind: PrincipalType =
+            serde_json::from_value(serde_json::Value::String(self.principal.kind.clone())).ok()?;
+        let scope_level = match (kind, self.principal.scope_level.as_deref()) {
+            // Harness stores none for a user, whatever was sent.
+            (PrincipalType::User, _) | (_, None) => None,
+            (_, Some(level)) => Some(
+                serde_json::from_value(serde_json::Value::String(level.to_ascii_lowercase()))
+                    .ok()?,
+            ),
+        };
+        let (org, project) = match scope {
+            Scope::Account => (None, None),
+            Scope::Org(org) => (Some(org.to_string()), None),
+            Scope::Project { org, project } => (Some(org.to_string()), Some(project.to_string())),
+        };
+        Some(HarnessAssignmentSpec {
+            org,
+            project,
+            role: self.role.clone(),
+            resource_group: self.resource_group.clone(),
+            principal: HarnessPrincipalSpec {
+                type_: kind,
+                identifier: self.principal.identifier.clone(),
+                scope_level,
+            },
+            disabled: self.disabled.unwrap_or(false),
+            identifier: None,
+        })
+    }
+}
+
 fn parse_id(id: &ExternalId) -> Result<Identifier, ProviderError> {
     Identifier::parse(id.as_str()).map_err(|e| ProviderError::Rejected {
         status: 400,
@@ -711,6 +767,104 @@ impl HarnessClient {
         self.cache
             .read(scope, freshness, || self.fetch_all(scope), read)
             .await
+    }
+
+    /// Every page of a v1 list of organizations or projects (`page` from 0, at most
+    /// [`PAGE_SIZE`] a page, in identifier order so that pages do not shift as entities
+    /// change), each item's identifier. Like the assignment lists, it ends at a short
+    /// page: the totals header is not required.
+    async fn identifiers(
+        &self,
+        path: &str,
+        field: &'static str,
+    ) -> Result<Vec<String>, ProviderError> {
+        let mut found = Vec::new();
+        for page in 0..MAX_PAGES {
+            let items: Vec<serde_json::Value> = self
+                .http
+                .send(
+                    ApiRequest::get("list", path)
+                        .query("page", page)
+                        .query("limit", PAGE_SIZE)
+                        .query("sort", "identifier")
+                        .query("order", "ASC"),
+                )
+                .await?
+                .json()?;
+            let served = items.len() as u64;
+            for item in &items {
+                found.push(entity_identifier(item, field)?);
+            }
+            if served < PAGE_SIZE {
+                return Ok(found);
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the list at {path} did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// The account and every organization and project the key can see.
+    async fn scopes(&self) -> Result<Vec<Scope>, ProviderError> {
+        let valid = |text: String| match Identifier::parse(&text) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(provider = PROVIDER, error = %e, "a scope whose identifier rolesync cannot name is left out of the inventory");
+                None
+            }
+        };
+        let mut scopes = vec![Scope::Account];
+        for org in self
+            .identifiers(ORGS, "org")
+            .await?
+            .into_iter()
+            .filter_map(valid)
+        {
+            let projects = self
+                .identifiers(&format!("{ORGS}/{org}/projects"), "project")
+                .await?;
+            scopes.push(Scope::Org(org.clone()));
+            scopes.extend(
+                projects
+                    .into_iter()
+                    .filter_map(valid)
+                    .map(|project| Scope::Project {
+                        org: org.clone(),
+                        project,
+                    }),
+            );
+        }
+        Ok(scopes)
+    }
+
+    /// Every assignment at every scope the key can see, as RoleAssignment blocks, from the
+    /// per-scope lists observations use. An assignment of a principal type or level
+    /// rolesync does not know is left out.
+    pub(super) async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<HarnessAssignmentSpec>>, ProviderError> {
+        let mut listed = Vec::new();
+        for scope in self.scopes().await? {
+            let mut found = self
+                .read(&scope, freshness, |index| {
+                    index.by_id.values().cloned().collect::<Vec<_>>()
+                })
+                .await?;
+            found.sort_by(|a, b| a.assignment.identifier.cmp(&b.assignment.identifier));
+            tracing::info!(provider = PROVIDER, scope = %scope, assignments = found.len(), "listed");
+            listed.extend(found.iter().filter_map(|r| {
+                let spec = r.assignment.spec_at(&scope);
+                if spec.is_none() {
+                    tracing::warn!(provider = PROVIDER, scope = %scope, assignment = %r.assignment.identifier, "an assignment of a principal rolesync does not know is left out of the inventory");
+                }
+                Some(Listed {
+                    spec: spec?,
+                    external_id: Some(ExternalId::new(r.assignment.identifier.clone())),
+                })
+            }));
+        }
+        Ok(listed)
     }
 
     async fn post(&self, want: &Assignment) -> Result<Response, ProviderError> {
@@ -1258,5 +1412,54 @@ mod tests {
                 .unwrap()
                 .contains("needs view permission on users, user groups and service accounts")
         );
+    }
+
+    /// An assignment becomes the spec that asks for it where it was listed: a USER's level
+    /// is dropped (Harness stores none), a group's kept in any case Harness sends it, and
+    /// the identifier is left to `spec.externalID`.
+    #[test]
+    fn listed_assignments_become_specs_at_their_scope() {
+        let project = Scope::Project {
+            org: id("default"),
+            project: id("payments"),
+        };
+        let user = remote("x1", "_project_viewer", Some("PROJECT"))
+            .assignment
+            .spec_at(&project)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&user).unwrap(),
+            serde_json::json!({"org": "default", "project": "payments", "role": "_project_viewer",
+                "resourceGroup": "_all_project_level_resources", "disabled": false,
+                "principal": {"type": "USER", "identifier": "alice"}})
+        );
+        let mut group = remote("x2", "_project_viewer", Some("Organization")).assignment;
+        group.principal.kind = "USER_GROUP".into();
+        group.disabled = Some(true);
+        let spec = group.spec_at(&Scope::Org(id("default"))).unwrap();
+        assert_eq!(spec.principal.scope_level, Some(ScopeLevel::Organization));
+        assert_eq!((spec.org.as_deref(), spec.project), (Some("default"), None));
+        assert!(spec.disabled);
+        let mut other = remote("x3", "_project_viewer", None).assignment;
+        other.principal.kind = "API_KEY".into();
+        assert_eq!(other.spec_at(&Scope::Account), None);
+        let mut odd_level = group;
+        odd_level.principal.scope_level = Some("galaxy".into());
+        assert_eq!(odd_level.spec_at(&Scope::Account), None);
+    }
+
+    /// Organizations and projects are listed as `{org: {identifier}}` and `{project:
+    /// {identifier}}`; older clients call it `slug`.
+    #[test]
+    fn listed_orgs_and_projects_are_read_by_identifier() {
+        let org =
+            serde_json::json!({"org": {"identifier": "default", "name": "Default"}, "created": 1});
+        assert_eq!(entity_identifier(&org, "org").unwrap(), "default");
+        let project = serde_json::json!({"project": {"slug": "payments", "org": "default"}});
+        assert_eq!(entity_identifier(&project, "project").unwrap(), "payments");
+        assert!(matches!(
+            entity_identifier(&serde_json::json!({"org": {}}), "org"),
+            Err(ProviderError::Malformed(_))
+        ));
     }
 }

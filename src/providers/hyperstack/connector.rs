@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::{Assignment, DEFAULT_ENDPOINT, HyperstackClient, RoleId, RoleRef, UserId};
 use crate::api::{HyperstackAssignmentSpec, HyperstackConfig};
 use crate::providers::http::{HttpSettings, RateLimit};
-use crate::providers::{Connector, Grant, ProviderError, SpecError, positive};
+use crate::providers::{Connector, Freshness, Grant, Listed, ProviderError, SpecError, positive};
 
 impl Connector for HyperstackClient {
     type Spec = HyperstackAssignmentSpec;
@@ -37,6 +37,13 @@ impl Connector for HyperstackClient {
 
     fn default_rate_limit() -> RateLimit {
         super::default_rate_limit()
+    }
+
+    async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<HyperstackAssignmentSpec>>, ProviderError> {
+        HyperstackClient::inventory(self, freshness).await
     }
 }
 

@@ -29,7 +29,10 @@ use serde_json::Value;
 
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, AuthHeader, HttpClient, HttpSettings, RateLimit};
-use super::{Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError};
+use super::{
+    Deletion, Difference, ExternalId, Freshness, Listed, Observed, Provider, ProviderError,
+};
+use crate::api::HyperstackAssignmentSpec;
 
 pub const DEFAULT_ENDPOINT: &str = "https://infrahub-api.nexgencloud.com/v1";
 const PROVIDER: &str = "hyperstack";
@@ -310,6 +313,32 @@ impl Roles {
         }
     }
 
+    /// The block of a RoleAssignment for `user_id` holding `held`: by name where the name
+    /// names one role, else by id; `None` for a role that cannot be identified.
+    fn spec_of(&self, held: &Held, user_id: i64) -> Option<HyperstackAssignmentSpec> {
+        let unique = |name: &str| self.0.values().filter(|r| r.name == name).count() <= 1;
+        let (role_id, role_name) = match held {
+            Held::Name(name) if unique(name) => (None, Some(name.clone())),
+            Held::Name(name) => {
+                tracing::warn!(provider = PROVIDER, user = user_id, role = %name, "a role whose name several roles share is left out of the inventory");
+                return None;
+            }
+            Held::Id(id) => match self.0.get(id) {
+                Some(role) if unique(&role.name) => (None, Some(role.name.clone())),
+                _ => (Some(i64::try_from(*id).ok()?), None),
+            },
+            Held::Unknown(raw) => {
+                tracing::warn!(provider = PROVIDER, user = user_id, role = %raw, "a role rolesync cannot identify is left out of the inventory");
+                return None;
+            }
+        };
+        Some(HyperstackAssignmentSpec {
+            user_id,
+            role_id,
+            role_name,
+        })
+    }
+
     /// How a held role reads: its name, and its id where known.
     fn describe(&self, held: &Held) -> (String, Option<u64>) {
         match held {
@@ -435,6 +464,60 @@ impl HyperstackClient {
                 |m| m.0.get(&user.0).cloned(),
             )
             .await
+    }
+
+    /// Every member's RBAC roles as RoleAssignment blocks, by member id, from the two lists
+    /// observations use. A role is named as the role list names it where that name is
+    /// unambiguous, else by id; a held role rolesync cannot identify is left out.
+    pub(super) async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<HyperstackAssignmentSpec>>, ProviderError> {
+        let roles = self
+            .roles
+            .read(&(), freshness, || self.fetch_roles(), |r| r.0.clone())
+            .await?;
+        let mut members = self
+            .members
+            .read(
+                &(),
+                freshness,
+                || self.fetch_members(),
+                |m| m.0.values().cloned().collect::<Vec<_>>(),
+            )
+            .await?;
+        members.sort_by_key(|m| m.id);
+        tracing::info!(
+            provider = PROVIDER,
+            scope = "organization",
+            members = members.len(),
+            "listed"
+        );
+        let Ok(user_ids) = members
+            .iter()
+            .map(|m| i64::try_from(m.id))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            return Err(ProviderError::Malformed(
+                "a member id is beyond what a RoleAssignment can name".into(),
+            ));
+        };
+        let roles = &Roles(roles);
+        Ok(members
+            .iter()
+            .zip(user_ids)
+            .flat_map(|(member, user_id)| {
+                member
+                    .rbac_roles
+                    .iter()
+                    .filter_map(move |held| roles.spec_of(held, user_id))
+                    .collect::<Vec<_>>()
+            })
+            .map(|spec| Listed {
+                spec,
+                external_id: None,
+            })
+            .collect())
     }
 
     /// The wanted role, read again fresh when the cached list does not know it (it may
@@ -976,6 +1059,32 @@ mod tests {
         assert!(
             worst <= 350,
             "{worst} requests/min is too close to Hyperstack's 500"
+        );
+    }
+
+    /// A held role is written by its name where the role list makes that unambiguous, by
+    /// id otherwise, and left out where it cannot be identified at all.
+    #[test]
+    fn held_roles_become_specs() {
+        let roles = Roles(
+            [role(3, "developer"), role(4, "viewer"), role(5, "viewer")]
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect(),
+        );
+        let spec = |held: Held| roles.spec_of(&held, 201).map(|s| (s.role_id, s.role_name));
+        assert_eq!(
+            spec(Held::Name("developer".into())),
+            Some((None, Some("developer".into())))
+        );
+        assert_eq!(spec(Held::Id(3)), Some((None, Some("developer".into()))));
+        assert_eq!(spec(Held::Id(4)), Some((Some(4), None)));
+        assert_eq!(spec(Held::Id(9)), Some((Some(9), None)));
+        assert_eq!(spec(Held::Name("viewer".into())), None);
+        assert_eq!(spec(Held::Unknown("{}".into())), None);
+        assert_eq!(
+            roles.spec_of(&Held::Id(3), 201).map(|s| s.user_id),
+            Some(201)
         );
     }
 }

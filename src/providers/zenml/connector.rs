@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::{Assignment, DEFAULT_ENDPOINT, Principal, Scope, ZenmlClient};
 use crate::api::{ZenmlAssignmentSpec, ZenmlConfig};
 use crate::providers::http::{HttpSettings, RateLimit};
-use crate::providers::{Connector, Grant, ProviderError, SpecError, uuid};
+use crate::providers::{Connector, Freshness, Grant, Listed, ProviderError, SpecError, uuid};
 
 impl Connector for ZenmlClient {
     type Spec = ZenmlAssignmentSpec;
@@ -53,6 +53,13 @@ impl Connector for ZenmlClient {
 
     fn default_rate_limit() -> RateLimit {
         super::default_rate_limit()
+    }
+
+    async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<ZenmlAssignmentSpec>>, ProviderError> {
+        ZenmlClient::inventory(self, freshness).await
     }
 }
 

@@ -31,8 +31,9 @@ use uuid::Uuid;
 use super::cache::{Change, Collection, ListCache};
 use super::http::{ApiRequest, ApiResponse, AuthHeader, HttpClient, HttpSettings, RateLimit};
 use super::{
-    Deletion, Difference, ExternalId, Freshness, Observed, Provider, ProviderError, or_none,
+    Deletion, Difference, ExternalId, Freshness, Listed, Observed, Provider, ProviderError, or_none,
 };
+use crate::api::ZenmlAssignmentSpec;
 
 pub const DEFAULT_ENDPOINT: &str = "https://cloudapi.zenml.io";
 const PROVIDER: &str = "zenml";
@@ -268,6 +269,36 @@ impl FromStr for Assignment {
             scope: Scope::of(workspace, project).map_err(|e| fail(e.to_owned()))?,
         })
     }
+}
+
+impl Assignment {
+    /// The RoleAssignment block asking for exactly this assignment.
+    fn spec(&self) -> ZenmlAssignmentSpec {
+        let (user_id, team_id) = match self.principal {
+            Principal::User(u) => (Some(u.to_string()), None),
+            Principal::Team(t) => (None, Some(t.to_string())),
+        };
+        ZenmlAssignmentSpec {
+            role_id: self.role.to_string(),
+            user_id,
+            team_id,
+            workspace_id: self.scope.workspace().map(|w| w.to_string()),
+            project_id: self.scope.project().map(|p| p.to_string()),
+        }
+    }
+}
+
+const ORGANIZATIONS: &str = "/organizations";
+const WORKSPACES: &str = "/workspaces";
+/// The largest page of workspaces the Pro API serves.
+const WORKSPACE_PAGE: u64 = 100;
+
+/// The `id` of a listed organization, role or workspace.
+fn item_id<T: FromStr>(item: &Value, what: &str) -> Result<T, ProviderError> {
+    item.get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ProviderError::Malformed(format!("a listed {what} has no UUID id")))
 }
 
 fn parse_id(id: &ExternalId) -> Result<Assignment, ProviderError> {
@@ -762,6 +793,111 @@ impl ZenmlClient {
         )))
     }
 
+    /// The `id`s of every item of a list the Pro API answers as a plain array or a page
+    /// object, following `page` as [`parse_list`] finds more.
+    async fn ids<T: FromStr>(&self, path: &str, what: &str) -> Result<Vec<T>, ProviderError> {
+        let mut ids = Vec::new();
+        let mut page = None;
+        for _ in 0..MAX_PAGES {
+            let body: Value = self
+                .send(|| {
+                    let request = ApiRequest::get("list", path);
+                    match page {
+                        Some(n) => request.query("page", n),
+                        None => request,
+                    }
+                })
+                .await?
+                .json()?;
+            let listed = parse_list(body)?;
+            for item in &listed.items {
+                ids.push(item_id(item, what)?);
+            }
+            match listed.next {
+                Some(next) => page = Some(next),
+                None => return Ok(ids),
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the {what} list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// The organization's workspaces: `GET /workspaces?organization_id=` (the Pro API
+    /// reference's "List Workspaces Endpoint", formerly `/tenants`), paged by `offset` and
+    /// `limit` (at most 100), a plain array per page.
+    async fn workspaces(&self, organization: &str) -> Result<Vec<WorkspaceId>, ProviderError> {
+        let mut ids = Vec::new();
+        for page in 0..MAX_PAGES {
+            let offset = page * WORKSPACE_PAGE;
+            let body: Value = self
+                .send(|| {
+                    ApiRequest::get("list", WORKSPACES)
+                        .query("organization_id", organization)
+                        .query("offset", offset)
+                        .query("limit", WORKSPACE_PAGE)
+                })
+                .await?
+                .json()?;
+            let listed = parse_list(body)?;
+            let served = listed.items.len() as u64;
+            for item in &listed.items {
+                ids.push(item_id(item, "workspace")?);
+            }
+            if served < WORKSPACE_PAGE {
+                return Ok(ids);
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the workspace list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Every assignment of every role of the organization at organization scope and in
+    /// every workspace, as RoleAssignment blocks, from the per-(role, scope) lists
+    /// observations use. The organization is the one the key belongs to (`GET
+    /// /organizations`), its roles `GET /organizations/{organization_id}/roles` (the Pro
+    /// API reference's "Organizations / Roles"). Project scopes are not listed: the Pro
+    /// API documents no list of a workspace's projects (they live in each workspace's own
+    /// server), so a project's assignments are found only by the RoleAssignments that
+    /// name it.
+    pub(super) async fn inventory(
+        &self,
+        freshness: Freshness,
+    ) -> Result<Vec<Listed<ZenmlAssignmentSpec>>, ProviderError> {
+        let mut listed = Vec::new();
+        for organization in self.ids::<Uuid>(ORGANIZATIONS, "organization").await? {
+            let roles = self
+                .ids::<RoleId>(&format!("{ORGANIZATIONS}/{organization}/roles"), "role")
+                .await?;
+            let workspaces = self.workspaces(&organization.to_string()).await?;
+            let scopes: Vec<Scope> = std::iter::once(Scope::Organization)
+                .chain(workspaces.into_iter().map(Scope::Workspace))
+                .collect();
+            for role in roles {
+                for scope in &scopes {
+                    let list = (role, *scope);
+                    let mut found: Vec<Assignment> = self
+                        .cache
+                        .read(
+                            &list,
+                            freshness,
+                            || self.fetch(list),
+                            |index| index.0.keys().copied().collect(),
+                        )
+                        .await?;
+                    found.sort_by_key(Assignment::to_string);
+                    tracing::info!(provider = PROVIDER, role = %role, scope = ?scope, assignments = found.len(), "listed");
+                    listed.extend(found.iter().map(|a| Listed {
+                        spec: a.spec(),
+                        external_id: None,
+                    }));
+                }
+            }
+        }
+        Ok(listed)
+    }
+
     /// The role's name as `GET /roles/{role_id}` reports it. Only for display: a role the
     /// key may not read, or an answer without a name, shows its id instead; a failure that
     /// may pass is asked again next time.
@@ -1193,6 +1329,35 @@ mod tests {
                 HttpSettings::default()
             ),
             Err(ProviderError::Config(_))
+        ));
+    }
+
+    /// An assignment becomes the spec that asks for it; listed organizations, roles and
+    /// workspaces are read by their UUID `id`.
+    #[test]
+    fn assignments_become_specs_and_listed_ids_are_uuids() {
+        let a = user_assignment(project_scope());
+        let spec = a.spec();
+        assert_eq!(spec.role_id, a.role.to_string());
+        assert!(spec.user_id.is_some() && spec.team_id.is_none());
+        assert!(spec.workspace_id.is_some() && spec.project_id.is_some());
+        let team = Assignment {
+            principal: Principal::Team(TeamId(Uuid::from_u128(7))),
+            ..user_assignment(Scope::Organization)
+        };
+        let spec = team.spec();
+        assert_eq!(spec.team_id, Some(Uuid::from_u128(7).to_string()));
+        assert_eq!((spec.user_id, spec.workspace_id), (None, None));
+        let item = json!({"id": "40000000-0000-4000-8000-000000000001", "name": "prod"});
+        assert_eq!(
+            item_id::<WorkspaceId>(&item, "workspace")
+                .unwrap()
+                .to_string(),
+            "40000000-0000-4000-8000-000000000001"
+        );
+        assert!(matches!(
+            item_id::<RoleId>(&json!({"id": 3}), "role"),
+            Err(ProviderError::Malformed(_))
         ));
     }
 }

@@ -77,11 +77,12 @@ fn remote(
 /// what exists, both answers to revoking what is gone, and list items with and without
 /// `role`. The first is the sandbox's default, the most likely reading.
 fn reading(duplicates: Duplicates) -> ZenmlSimConfig {
-    let (revoke_missing, list_role) = fleet::zenml_reading(duplicates);
+    let reading = fleet::zenml_reading(duplicates);
     ZenmlSimConfig {
         duplicates,
-        revoke_missing,
-        list_role,
+        revoke_missing: reading.revoke_missing,
+        list_role: reading.list_role,
+        workspace_lists_projects: reading.workspace_lists_projects,
         ..ZenmlSimConfig::default()
     }
 }

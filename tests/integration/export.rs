@@ -1,7 +1,7 @@
 //! `rolesync export` as users run it, a process against the in-memory API and the
 //! simulators: grants made directly at each provider come out as RoleAssignments that,
 //! applied, are all Ready by adoption, without one write to the provider; the export itself
-//! writes nothing anywhere.
+//! writes nothing anywhere, and `rolesync plan` of it shows no change at the provider.
 
 use std::process::Stdio;
 
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use testbed::SYSTEM_NAMESPACE;
 
 use crate::fleet::{Fleet, Kind, per_provider};
+use crate::plan::run_plan;
 use crate::support::{WAIT, is_ready};
 
 /// Runs `rolesync export ARGS` against the fleet's cluster: (exit success, stdout, stderr).
@@ -111,6 +112,14 @@ pub(crate) fn grant_directly(fleet: &Fleet, kind: Kind) {
                 workspace_id: Some(f.workspace_ids[1]),
                 ..SimAssignment::default()
             });
+            let (workspace, project) = f.projects[0];
+            sim.insert_assignment(SimAssignment {
+                role_id: f.roles[1].0,
+                user_id: Some(f.user_ids[4]),
+                workspace_id: Some(workspace),
+                project_id: Some(project),
+                ..SimAssignment::default()
+            });
         }
         Kind::Hyperstack => {
             let sim = &fleet.sims.hyperstack.0;
@@ -169,6 +178,16 @@ async fn round_trip(kind: Kind) {
     testbed::ensure_namespace(&fleet.env.client, "adopted")
         .await
         .expect("namespace");
+    // Planned before it is applied, the export changes nothing at the provider: every
+    // grant is adopted as it is.
+    let exported = fleet.env.dir.path().join("exported.yaml");
+    std::fs::write(&exported, &yaml).expect("export saved");
+    let exported = exported.display().to_string();
+    let (code, plan, stderr) = run_plan(&fleet, &["-f", &exported]).await;
+    assert_eq!(code, 0, "{plan:#?}\n{stderr}");
+    assert_eq!(plan.len(), ras.len(), "{plan:#?}");
+    assert!(plan.values().all(|p| p["action"] == "adopt"), "{plan:#?}");
+
     let api: Api<RoleAssignment> = Api::namespaced(fleet.env.client.clone(), "adopted");
     for ra in &ras {
         api.create(&PostParams::default(), ra)
@@ -185,6 +204,18 @@ async fn round_trip(kind: Kind) {
         writes_before,
         "adoption wrote to the provider: {:?}",
         fleet.writes(kind)
+    );
+
+    let (code, plan, stderr) = run_plan(&fleet, &["-f", &exported]).await;
+    assert_eq!(code, 0, "{plan:#?}\n{stderr}");
+    assert!(
+        plan.values().all(|p| p["action"] == "nothing"),
+        "applied, the export plans no change: {plan:#?}"
+    );
+    assert_eq!(
+        fleet.writes(kind).len(),
+        writes_before,
+        "plan wrote to the provider"
     );
 
     let (ok, again, stderr) = export(&fleet, &["--config", &config]).await;

@@ -338,15 +338,28 @@ fn opt_json<T: serde::Serialize>(v: Option<T>) -> Value {
     json!(v)
 }
 
+/// The other open questions of ZenML, as the simulator answers them in one reading.
+pub struct ZenmlReading {
+    pub revoke_missing: RevokeMissing,
+    pub list_role: bool,
+    pub workspace_lists_projects: bool,
+}
+
 /// How the ZenML simulator pairs the other open questions with an answer to a duplicate
 /// assign, so that each answer of each is played by some reading: revoking what is gone
-/// (404 or 200) and list items with or without `role`. The default pairs the defaults.
-pub fn zenml_reading(duplicates: Duplicates) -> (RevokeMissing, bool) {
-    match duplicates {
-        Duplicates::Conflict409 => (RevokeMissing::NotFound, false),
-        Duplicates::Rejected400 => (RevokeMissing::Ok, true),
-        Duplicates::Rejected422 => (RevokeMissing::NotFound, true),
-        Duplicates::Stored => (RevokeMissing::Ok, false),
+/// (404 or 200), list items with or without `role`, and whether a workspace's list holds
+/// its projects' assignments. The default pairs the defaults.
+pub fn zenml_reading(duplicates: Duplicates) -> ZenmlReading {
+    let (revoke_missing, list_role, workspace_lists_projects) = match duplicates {
+        Duplicates::Conflict409 => (RevokeMissing::NotFound, false, false),
+        Duplicates::Rejected400 => (RevokeMissing::Ok, true, true),
+        Duplicates::Rejected422 => (RevokeMissing::NotFound, true, false),
+        Duplicates::Stored => (RevokeMissing::Ok, false, true),
+    };
+    ZenmlReading {
+        revoke_missing,
+        list_role,
+        workspace_lists_projects,
     }
 }
 
@@ -356,11 +369,12 @@ pub mod readings {
     use super::*;
 
     pub fn zenml(duplicates: Duplicates) -> SimOptions {
-        let (zenml_revoke_missing, zenml_list_role) = zenml_reading(duplicates);
+        let reading = zenml_reading(duplicates);
         SimOptions {
             zenml_duplicates: duplicates,
-            zenml_revoke_missing,
-            zenml_list_role,
+            zenml_revoke_missing: reading.revoke_missing,
+            zenml_list_role: reading.list_role,
+            zenml_workspace_lists_projects: reading.workspace_lists_projects,
             ..SimOptions::default()
         }
     }
@@ -438,8 +452,9 @@ impl Fleet {
             Kind::Zenml => self.sims.zenml.0.requests(),
             Kind::Hyperstack => self.sims.hyperstack.0.requests(),
         };
+        // Logins (ZenML's at the Pro API and at each workspace server) grant nothing.
         log.into_iter()
-            .filter(|r| r.path != "/auth/login")
+            .filter(|r| r.path != "/auth/login" && !r.path.ends_with("/api/v1/login"))
             .collect()
     }
 

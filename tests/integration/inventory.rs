@@ -226,20 +226,30 @@ async fn harness_lists_the_account_every_organization_and_every_project_across_p
     sim.shutdown().await;
 }
 
-/// Every role at organization scope and in every one of 103 workspaces (two pages of the
-/// workspace list), each assignment list paged two items at a time; pending invitations
-/// are not grants.
-#[tokio::test]
-async fn zenml_lists_every_role_at_the_organization_and_in_every_workspace_across_pages() {
+/// Every role at organization scope, in every one of 103 workspaces (two pages of the
+/// workspace list) and in every project of each (asked of each workspace's own server, four
+/// projects taking two pages), each assignment list paged two items at a time; pending
+/// invitations are not grants. Whether a list filtered by workspace alone holds the
+/// workspace's project assignments too is undocumented: each assignment is listed once
+/// either way.
+async fn zenml_lists_every_scope(workspace_lists_projects: bool) {
     let key = "ZENPROKEY_inventory";
     let mut fixtures = ZenmlFixtures::default();
     fixtures
         .workspace_ids
         .extend((10..111).map(|n| Uuid::from_u128((0x4000_0000 << 96) | n)));
+    let first_workspace = fixtures.workspace_ids[0];
+    let extra_projects: Vec<Uuid> = (10..12)
+        .map(|n| Uuid::from_u128((0x5000_0000 << 96) | n))
+        .collect();
+    fixtures
+        .projects
+        .extend(extra_projects.iter().map(|p| (first_workspace, *p)));
     let sim = ZenmlSim::start(ZenmlSimConfig {
         api_key: key.to_owned(),
         fixtures: fixtures.clone(),
         page_size: Some(2),
+        workspace_lists_projects,
         ..ZenmlSimConfig::default()
     })
     .await
@@ -255,6 +265,22 @@ async fn zenml_lists_every_role_at_the_organization_and_in_every_workspace_acros
             });
         }
     }
+    // Project grants, one on the second page of the first workspace's projects, beside a
+    // grant of the same role in the workspace itself.
+    let (other_workspace, other_project) = fixtures.projects[2];
+    for (workspace, project) in [
+        (first_workspace, Some(extra_projects[1])),
+        (first_workspace, None),
+        (other_workspace, Some(other_project)),
+    ] {
+        sim.insert_assignment(SimAssignment {
+            role_id: fixtures.roles[1].0,
+            user_id: Some(fixtures.user_ids[3]),
+            workspace_id: Some(workspace),
+            project_id: project,
+            ..SimAssignment::default()
+        });
+    }
     let client = connect(json!({"zenml": {"endpoint": sim.endpoint()}}), key);
 
     let grants = client.inventory(FRESH).await.expect("inventory");
@@ -266,9 +292,10 @@ async fn zenml_lists_every_role_at_the_organization_and_in_every_workspace_acros
         .map(|a| {
             let who = a.user_id.or(a.team_id).map(|p| p.to_string());
             format!(
-                "{}|{who:?}|{:?}",
+                "{}|{who:?}|{:?}|{:?}",
                 a.role_id,
-                a.workspace_id.map(|w| w.to_string())
+                a.workspace_id.map(|w| w.to_string()),
+                a.project_id.map(|p| p.to_string())
             )
         })
         .collect();
@@ -281,14 +308,20 @@ async fn zenml_lists_every_role_at_the_organization_and_in_every_workspace_acros
                 .or(z["teamId"].as_str())
                 .map(str::to_owned);
             let workspace = z["workspaceId"].as_str().map(str::to_owned);
+            let project = z["projectId"].as_str().map(str::to_owned);
             format!(
-                "{}|{who:?}|{workspace:?}",
+                "{}|{who:?}|{workspace:?}|{project:?}",
                 z["roleId"].as_str().unwrap_or_default()
             )
         })
         .collect();
     assert_eq!(listed, remote);
-    assert_eq!(grants.len(), remote.len());
+    assert_eq!(grants.len(), remote.len(), "each assignment once");
+    assert_eq!(
+        remote.iter().filter(|r| !r.ends_with("|None")).count(),
+        2,
+        "the project grants are among them"
+    );
     assert!(grants.iter().all(|g| g.external_id.is_none()));
     let log = sim.requests();
     assert_eq!(
@@ -298,15 +331,46 @@ async fn zenml_lists_every_role_at_the_organization_and_in_every_workspace_acros
     );
     let org = fixtures.organization_id;
     assert_eq!(gets(&log, &format!("/organizations/{org}/roles")), 1);
+    let projects = format!("/workspace-servers/{first_workspace}/api/v1/projects");
+    assert_eq!(gets(&log, &projects), 2, "four projects take two pages");
     // Five users and two pending invitations hold the member role organization-wide: four
     // pages of two.
     let member = format!("/roles/{}/assignments", fixtures.member_role_id);
     assert_eq!(
         gets(&log, &member),
-        4 + fixtures.workspace_ids.len(),
-        "one list per workspace, four pages at the organization"
+        4 + fixtures.workspace_ids.len() + fixtures.projects.len(),
+        "one list per workspace and project, four pages at the organization"
     );
+    let logins = |log: &[RequestLog]| {
+        log.iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/api/v1/login"))
+            .count()
+    };
+    assert_eq!(
+        logins(&log),
+        fixtures.workspace_ids.len(),
+        "one login per server"
+    );
+
+    client.inventory(FRESH).await.expect("second inventory");
+    let log = sim.requests();
+    assert_eq!(
+        logins(&log),
+        fixtures.workspace_ids.len(),
+        "a workspace server's token is used again"
+    );
+    assert_eq!(gets(&log, &projects), 4, "projects are listed afresh");
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn zenml_lists_every_role_at_the_organization_in_every_workspace_and_project() {
+    zenml_lists_every_scope(false).await;
+}
+
+#[tokio::test]
+async fn zenml_lists_each_assignment_once_when_a_workspace_list_holds_its_projects() {
+    zenml_lists_every_scope(true).await;
 }
 
 /// Every member's RBAC roles, named as the role list names them whether the member list
@@ -353,4 +417,90 @@ async fn hyperstack_lists_every_members_roles_by_name() {
         assert_eq!(gets(&log, "/v1/auth/roles"), 1);
         sim.shutdown().await;
     }
+}
+
+/// A workspace server's token is good at that server only; when it expires the inventory
+/// logs in there again instead of failing, and never sends the Pro API's token to it.
+#[tokio::test]
+async fn zenml_workspace_servers_have_tokens_of_their_own() {
+    let key = "ZENPROKEY_servers";
+    let sim = ZenmlSim::start(ZenmlSimConfig {
+        api_key: key.to_owned(),
+        ..ZenmlSimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let f = sim.fixtures().clone();
+    let (workspace, project) = f.projects[2];
+    sim.insert_assignment(SimAssignment {
+        role_id: f.roles[1].0,
+        team_id: Some(f.team_ids[0]),
+        workspace_id: Some(workspace),
+        project_id: Some(project),
+        ..SimAssignment::default()
+    });
+    let client = connect(json!({"zenml": {"endpoint": sim.endpoint()}}), key);
+    let has_project_grant = |grants: &[RemoteGrant]| {
+        specs(grants)
+            .iter()
+            .any(|s| s["zenml"]["projectId"] == json!(project.to_string()))
+    };
+    assert!(has_project_grant(
+        &client.inventory(FRESH).await.expect("inventory")
+    ));
+
+    sim.expire_tokens();
+    let grants = client
+        .inventory(FRESH)
+        .await
+        .expect("inventory after expiry");
+
+    assert!(has_project_grant(&grants));
+    let log = sim.requests();
+    let projects = format!("/workspace-servers/{workspace}/api/v1/projects");
+    let answers: Vec<u16> = log
+        .iter()
+        .filter(|r| r.path == projects)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(answers, [200, 401, 200], "refused once, then a new token");
+    let logins = log
+        .iter()
+        .filter(|r| r.path == format!("/workspace-servers/{workspace}/api/v1/login"))
+        .count();
+    assert_eq!(logins, 2);
+
+    let http = reqwest::Client::new();
+    let pro_token: Value = http
+        .post(format!("{}/auth/login", sim.endpoint()))
+        .form(&[("password", key)])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    let other_token: Value = http
+        .post(format!(
+            "{}/workspace-servers/{}/api/v1/login",
+            sim.endpoint(),
+            f.workspace_ids[0]
+        ))
+        .form(&[("password", key)])
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("token");
+    for token in [&pro_token, &other_token] {
+        let answer = http
+            .get(format!("{}{projects}", sim.endpoint()))
+            .bearer_auth(token["access_token"].as_str().expect("token"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), 401, "{token}");
+    }
+    sim.shutdown().await;
 }

@@ -52,7 +52,10 @@ fn write_manifests(dir: &Path, manifests: &[Value]) {
 
 /// Runs `rolesync plan -o json ARGS` and returns its exit code and one object per line,
 /// by RoleAssignment name.
-async fn run_plan(fleet: &Fleet, args: &[&str]) -> (i32, BTreeMap<String, Value>, String) {
+pub(crate) async fn run_plan(
+    fleet: &Fleet,
+    args: &[&str],
+) -> (i32, BTreeMap<String, Value>, String) {
     let output = tokio::time::timeout(
         WAIT,
         tokio::process::Command::new(env!("CARGO_BIN_EXE_rolesync"))

@@ -741,6 +741,47 @@ fn link_header(path: &str, page: u64, limit: u64, served: usize) -> HeaderValue 
     HeaderValue::from_str(&links.join(", ")).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// A list's `page` (from 0) and `limit`, within the bounds the SPEC's generated resources
+/// validate.
+struct Paging {
+    page: u64,
+    limit: u64,
+}
+
+impl Paging {
+    fn of(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let page = page_param(params, "page", 0)?;
+        let limit = page_param(params, "limit", DEFAULT_LIMIT)?;
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(invalid("limit: must be between 1 and 100"));
+        }
+        Ok(Self { page, limit })
+    }
+
+    /// This page of `all`.
+    fn slice<T>(&self, all: impl IntoIterator<Item = T>) -> impl Iterator<Item = T> {
+        all.into_iter()
+            .skip(usize::try_from(self.page.saturating_mul(self.limit)).unwrap_or(usize::MAX))
+            .take(usize::try_from(self.limit).unwrap_or(usize::MAX))
+    }
+
+    /// The page as Harness answers it: a bare array, with the totals headers or, before
+    /// 2023-02, the `Link` header.
+    fn response(&self, inner: &Inner, path: &str, total: usize, items: Vec<Value>) -> Response {
+        let served = items.len();
+        let mut response = axum::Json(Value::Array(items)).into_response();
+        let h = response.headers_mut();
+        if inner.totals {
+            h.insert("X-Total-Elements", header(total));
+            h.insert("X-Page-Number", header(self.page));
+            h.insert("X-Page-Size", header(self.limit));
+        } else {
+            h.insert("Link", link_header(path, self.page, self.limit, served));
+        }
+        response
+    }
+}
+
 async fn list(
     inner: &Inner,
     headers: &HeaderMap,
@@ -749,12 +790,7 @@ async fn list(
     params: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     authorize(inner, headers)?;
-    let page = page_param(params, "page", 0)?;
-    let limit = page_param(params, "limit", DEFAULT_LIMIT)?;
-    // The SPEC's bounds, which the generated resource validates.
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(invalid("limit: must be between 1 and 100"));
-    }
+    let paging = Paging::of(params)?;
     let mut store = inner.store();
     // Impl `get…RoleAssignments`: only the principal types the key may view; none is an
     // UnauthorizedException with USER_NOT_AUTHORIZED, whose ErrorCode names no status: 400.
@@ -783,27 +819,12 @@ async fn list(
         .unwrap_or_default();
     sort_records(&mut records, params);
     let total = records.len();
-    let items: Vec<Value> = records
-        .into_iter()
-        .skip(usize::try_from(page.saturating_mul(limit)).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(Record::to_json)
-        .collect();
-    let served = items.len();
+    let items: Vec<Value> = paging.slice(records).map(Record::to_json).collect();
     if let Some(update) = store.after_next_page.take() {
         store.apply_update(update);
     }
     drop(store);
-    let mut response = axum::Json(Value::Array(items)).into_response();
-    let h = response.headers_mut();
-    if inner.totals {
-        h.insert("X-Total-Elements", header(total));
-        h.insert("X-Page-Number", header(page));
-        h.insert("X-Page-Size", header(limit));
-    } else {
-        h.insert("Link", link_header(path, page, limit, served));
-    }
-    Ok(response)
+    Ok(paging.response(inner, path, total, items))
 }
 
 /// `GET /v1/orgs` and `GET /v1/orgs/{org}/projects`: the organizations of the account and
@@ -822,11 +843,7 @@ async fn list_entities(
     params: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
     authorize(inner, headers)?;
-    let page = page_param(params, "page", 0)?;
-    let limit = page_param(params, "limit", DEFAULT_LIMIT)?;
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(invalid("limit: must be between 1 and 100"));
-    }
+    let paging = Paging::of(params)?;
     let f = &inner.fixtures;
     let mut entities: Vec<Value> = match org {
         None => f
@@ -847,23 +864,11 @@ async fn list_entities(
         entities.reverse();
     }
     let total = entities.len();
-    let items: Vec<Value> = entities
-        .into_iter()
-        .skip(usize::try_from(page.saturating_mul(limit)).unwrap_or(usize::MAX))
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+    let items: Vec<Value> = paging
+        .slice(entities)
         .map(|e| json!({field: e, "created": 1_700_000_000_000_i64, "updated": 1_700_000_000_000_i64, "harness_managed": false}))
         .collect();
-    let served = items.len();
-    let mut response = axum::Json(Value::Array(items)).into_response();
-    let h = response.headers_mut();
-    if inner.totals {
-        h.insert("X-Total-Elements", header(total));
-        h.insert("X-Page-Number", header(page));
-        h.insert("X-Page-Size", header(limit));
-    } else {
-        h.insert("Link", link_header(path, page, limit, served));
-    }
-    Ok(response)
+    Ok(paging.response(inner, path, total, items))
 }
 
 async fn create(

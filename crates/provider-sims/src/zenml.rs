@@ -11,7 +11,14 @@
 //! answers revoke with 200. What it leaves open is an option of [`ZenmlSimConfig`], so
 //! that every reading can be played: the answer to assigning what is already assigned
 //! ([`Duplicates`]), to revoking what is not ([`RevokeMissing`]), and list items with the
-//! `role` the older seed showed (`list_role`).
+//! `role` the older seed showed (`list_role`), and whether a list filtered by workspace
+//! alone also holds that workspace's project assignments (`workspace_lists_projects`).
+//!
+//! Each workspace also runs its own ZenML server (the `zenml` package's `WorkspaceRead`
+//! names its URL in `zenml_service.status.server_url`), here under
+//! `/workspace-servers/{workspace_id}`: its API-key login (`POST /api/v1/login`, form
+//! `password`, answering a token of its own) and its projects (`GET /api/v1/projects`, the
+//! open-source server's page object: `page` from 1 and `size`, default 20).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -163,6 +170,9 @@ pub struct ZenmlSimConfig {
     pub revoke_missing: RevokeMissing,
     /// List items carry `role`, as the older seed showed; the API reference lists none.
     pub list_role: bool,
+    /// A list filtered by `workspace_id` alone also holds the workspace's project
+    /// assignments (undocumented: either may be so).
+    pub workspace_lists_projects: bool,
 }
 
 impl Default for ZenmlSimConfig {
@@ -176,6 +186,7 @@ impl Default for ZenmlSimConfig {
             duplicates: Duplicates::default(),
             revoke_missing: RevokeMissing::default(),
             list_role: false,
+            workspace_lists_projects: false,
         }
     }
 }
@@ -197,6 +208,8 @@ struct Store {
     token_lifetime: Duration,
     /// Issued tokens and when they expire.
     tokens: HashMap<String, Instant>,
+    /// Tokens the workspace servers issued: each is good at its own server only.
+    workspace_tokens: HashMap<String, (Uuid, Instant)>,
     /// Each assignment with its number of rows (more than one only with
     /// [`Duplicates::Stored`]); ordered so that paging is stable.
     assignments: BTreeMap<SimAssignment, usize>,
@@ -235,6 +248,7 @@ struct Inner {
     duplicates: Duplicates,
     revoke_missing: RevokeMissing,
     list_role: bool,
+    workspace_lists_projects: bool,
     store: Mutex<Store>,
 }
 
@@ -310,16 +324,19 @@ fn not_found(what: &str, id: Uuid) -> ApiError {
     error(StatusCode::NOT_FOUND, &format!("{what} {id} not found"))
 }
 
-fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    let Some(token) = token else {
-        return Err(error(StatusCode::UNAUTHORIZED, "Not authenticated"));
-    };
+        .map(|(_, token)| token.trim().to_owned())
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Not authenticated"))
+}
+
+fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = bearer(headers)?;
     match inner.store().tokens.get(&token) {
         Some(expires) if *expires > Instant::now() => Ok(()),
         Some(_) => Err(error(
@@ -345,8 +362,14 @@ fn form_password(body: &[u8]) -> Option<String> {
     })
 }
 
-async fn login(State(inner): State<Arc<Inner>>, body: Bytes) -> Result<Response, ApiError> {
-    let Some(password) = form_password(&body) else {
+/// Checks the form's API key and issues a token with `issue(store, token, expiry)`.
+fn exchange_key(
+    inner: &Inner,
+    body: &[u8],
+    prefix: &str,
+    issue: impl FnOnce(&mut Store, String, Instant),
+) -> Result<Response, ApiError> {
+    let Some(password) = form_password(body) else {
         return Err(invalid("body", "password", "Field required"));
     };
     let mut store = inner.store();
@@ -356,17 +379,126 @@ async fn login(State(inner): State<Arc<Inner>>, body: Bytes) -> Result<Response,
             "Authentication error: invalid API key",
         ));
     }
-    let token = format!("zenpro-token-{}", Uuid::new_v4().simple());
+    let token = format!("{prefix}-{}", Uuid::new_v4().simple());
     let lifetime = store.token_lifetime;
-    store
-        .tokens
-        .insert(token.clone(), Instant::now() + lifetime);
+    issue(&mut store, token.clone(), Instant::now() + lifetime);
     Ok(axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",
         "expires_in": lifetime.as_secs(),
     }))
     .into_response())
+}
+
+async fn login(State(inner): State<Arc<Inner>>, body: Bytes) -> Result<Response, ApiError> {
+    exchange_key(&inner, &body, "zenpro-token", |store, token, expires| {
+        store.tokens.insert(token, expires);
+    })
+}
+
+fn workspace_param(inner: &Inner, raw: &str) -> Result<Uuid, ApiError> {
+    let id = Uuid::try_parse(raw)
+        .map_err(|_| invalid("path", "workspace_id", "Input should be a valid UUID"))?;
+    if inner.fixtures.workspace_ids.contains(&id) {
+        Ok(id)
+    } else {
+        Err(not_found("Workspace", id))
+    }
+}
+
+/// A workspace server's `POST /api/v1/login` with the organization's API key (the server
+/// asks the Pro API whether a `ZENPROKEY_` key is good): a token for this server only.
+async fn workspace_login(
+    State(inner): State<Arc<Inner>>,
+    Path(raw_workspace): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let workspace = workspace_param(&inner, &raw_workspace)?;
+    exchange_key(&inner, &body, "zenws-token", |store, token, expires| {
+        store.workspace_tokens.insert(token, (workspace, expires));
+    })
+}
+
+/// The open-source server's largest page (`PAGE_SIZE_MAXIMUM`).
+const MAX_PROJECT_PAGE: usize = 10_000;
+
+/// A workspace server's `GET /api/v1/projects?page=&size=`: the open-source server's
+/// `Page` (`index`, `max_size`, `total_pages`, `total`, `items`), items as its
+/// `ProjectResponse` without hydration.
+async fn list_projects(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    Path(raw_workspace): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let workspace = workspace_param(&inner, &raw_workspace)?;
+    let token = bearer(&headers)?;
+    match inner.store().workspace_tokens.get(&token) {
+        Some((w, expires)) if *w == workspace && *expires > Instant::now() => {}
+        Some((w, _)) if *w == workspace => {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Authentication error: the access token has expired",
+            ));
+        }
+        _ => {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Authentication error: invalid access token",
+            ));
+        }
+    }
+    let number = |name: &str, default: usize| match params.get(name) {
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PROJECT_PAGE).contains(n))
+            .ok_or_else(|| invalid("query", name, "Input should be an integer >= 1")),
+        None => Ok(default),
+    };
+    let index = number("page", 1)?;
+    let size = number("size", inner.page_size.filter(|s| *s > 0).unwrap_or(20))?;
+    let projects: Vec<Uuid> = inner
+        .fixtures
+        .projects
+        .iter()
+        .filter(|(w, _)| *w == workspace)
+        .map(|(_, p)| *p)
+        .collect();
+    let projects: Vec<Value> = projects
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.to_string(),
+                "name": format!("project-{}", p.simple()),
+                "permission_denied": false,
+                "body": {
+                    "created": "2025-01-01T00:00:00",
+                    "updated": "2025-01-01T00:00:00",
+                    "display_name": "project",
+                },
+            })
+        })
+        .collect();
+    Ok(page_object(projects, index, size))
+}
+
+/// Page `index` (from 1) of `all`, `size` items a page, as ZenML's `Page` object.
+fn page_object(all: Vec<Value>, index: usize, size: usize) -> Response {
+    let total = all.len();
+    let items: Vec<Value> = all
+        .into_iter()
+        .skip((index - 1).saturating_mul(size))
+        .take(size)
+        .collect();
+    axum::Json(json!({
+        "index": index,
+        "max_size": size,
+        "total_pages": total.div_ceil(size).max(1),
+        "total": total,
+        "items": items,
+    }))
+    .into_response()
 }
 
 fn uuid_param(params: &HashMap<String, String>, name: &str) -> Result<Option<Uuid>, ApiError> {
@@ -524,6 +656,9 @@ async fn list_roles(
     Ok(axum::Json(roles).into_response())
 }
 
+/// The ZenML version the workspace servers report.
+const ZENML_VERSION: &str = "0.98.0";
+
 /// The largest `limit` of the workspace list.
 const MAX_WORKSPACE_LIMIT: usize = 100;
 
@@ -552,6 +687,11 @@ async fn list_workspaces(
         ));
     }
     let organization = uuid_param(&params, "organization_id")?;
+    // Each workspace server runs beside the Pro API, reached as the request reached it.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
     let f = &inner.fixtures;
     let listed = organization.is_none_or(|o| o == f.organization_id);
     let workspaces: Vec<Value> = f
@@ -566,7 +706,16 @@ async fn list_workspaces(
                 "name": format!("workspace-{}", w.simple()),
                 "display_name": "workspace",
                 "organization": {"id": f.organization_id.to_string(), "name": "sandbox"},
+                "desired_state": "available",
+                "state_reason": "",
                 "status": "available",
+                "zenml_service": {
+                    "configuration": {"version": ZENML_VERSION},
+                    "status": {
+                        "server_url": format!("http://{host}/workspace-servers/{w}"),
+                        "version": ZENML_VERSION,
+                    },
+                },
             })
         })
         .collect();
@@ -585,7 +734,11 @@ async fn list(
     let matching: Vec<Value> = inner
         .store()
         .rows()
-        .filter(|a| a.role_id == role && a.workspace_id == workspace && a.project_id == project)
+        .filter(|a| {
+            let in_scope = a.project_id == project
+                || (inner.workspace_lists_projects && workspace.is_some() && project.is_none());
+            a.role_id == role && a.workspace_id == workspace && in_scope
+        })
         .map(|a| inner.to_json(a))
         .collect();
     let Some(size) = inner.page_size.filter(|s| *s > 0) else {
@@ -599,20 +752,7 @@ async fn list(
             .ok_or_else(|| invalid("query", "page", "Input should be an integer >= 1"))?,
         None => 1,
     };
-    let total = matching.len();
-    let items: Vec<Value> = matching
-        .into_iter()
-        .skip((index - 1).saturating_mul(size))
-        .take(size)
-        .collect();
-    Ok(axum::Json(json!({
-        "index": index,
-        "max_size": size,
-        "total_pages": total.div_ceil(size).max(1),
-        "total": total,
-        "items": items,
-    }))
-    .into_response())
+    Ok(page_object(matching, index, size))
 }
 
 async fn assign(
@@ -711,6 +851,7 @@ impl ZenmlSim {
             api_key: config.api_key,
             token_lifetime: config.token_lifetime,
             tokens: HashMap::new(),
+            workspace_tokens: HashMap::new(),
             assignments: BTreeMap::new(),
         };
         for a in f.seeded() {
@@ -722,6 +863,7 @@ impl ZenmlSim {
             duplicates: config.duplicates,
             revoke_missing: config.revoke_missing,
             list_role: config.list_role,
+            workspace_lists_projects: config.workspace_lists_projects,
             store: Mutex::new(store),
             fixtures: config.fixtures,
         });
@@ -731,6 +873,14 @@ impl ZenmlSim {
             .route("/organizations", get(list_organizations))
             .route("/organizations/{organization_id}/roles", get(list_roles))
             .route("/workspaces", get(list_workspaces))
+            .route(
+                "/workspace-servers/{workspace_id}/api/v1/login",
+                post(workspace_login),
+            )
+            .route(
+                "/workspace-servers/{workspace_id}/api/v1/projects",
+                get(list_projects),
+            )
             .route(
                 "/roles/{role_id}/assignments",
                 get(list).post(assign).delete(revoke),
@@ -750,12 +900,17 @@ impl ZenmlSim {
         let mut store = self.inner.store();
         store.api_key = key.to_owned();
         store.tokens.clear();
+        store.workspace_tokens.clear();
     }
 
     /// Every issued token expires now, as if its lifetime had run out.
     pub fn expire_tokens(&self) {
         let now = Instant::now();
-        for expires in self.inner.store().tokens.values_mut() {
+        let mut store = self.inner.store();
+        for expires in store.tokens.values_mut() {
+            *expires = now;
+        }
+        for (_, expires) in store.workspace_tokens.values_mut() {
             *expires = now;
         }
     }

@@ -56,6 +56,10 @@ pub struct SimOptions {
     /// ZenML list items carry `role`, as an older seed showed (the API reference has none).
     #[arg(long)]
     pub zenml_list_role: bool,
+    /// A ZenML list filtered by workspace alone also holds the workspace's project
+    /// assignments (the API reference does not say).
+    #[arg(long)]
+    pub zenml_workspace_lists_projects: bool,
     /// Whether Hyperstack's assign-roles replaces a member's RBAC roles or adds one.
     #[arg(long, value_enum, default_value_t)]
     pub hyperstack_assign: AssignMode,
@@ -135,6 +139,7 @@ impl Simulators {
             duplicates: options.zenml_duplicates,
             revoke_missing: options.zenml_revoke_missing,
             list_role: options.zenml_list_role,
+            workspace_lists_projects: options.zenml_workspace_lists_projects,
             ..ZenmlSimConfig::default()
         })
         .await
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(default.zenml_duplicates, Duplicates::Conflict409);
         assert_eq!(default.zenml_revoke_missing, RevokeMissing::NotFound);
         assert!(!default.zenml_list_role);
+        assert!(!default.zenml_workspace_lists_projects);
         assert_eq!(default.hyperstack_assign, AssignMode::Replace);
         assert_eq!(default.hyperstack_role_list, RoleList::Objects);
         assert_eq!(default.gcore_roles_per_project, RolesPerProject::One);
@@ -298,6 +304,7 @@ mod tests {
             "--zenml-revoke-missing",
             "ok",
             "--zenml-list-role",
+            "--zenml-workspace-lists-projects",
             "--hyperstack-assign",
             "add",
             "--hyperstack-role-list",
@@ -308,6 +315,7 @@ mod tests {
         assert_eq!(other.zenml_duplicates, Duplicates::Stored);
         assert_eq!(other.zenml_revoke_missing, RevokeMissing::Ok);
         assert!(other.zenml_list_role);
+        assert!(other.zenml_workspace_lists_projects);
         assert_eq!(other.hyperstack_assign, AssignMode::Add);
         assert_eq!(other.hyperstack_role_list, RoleList::Ids);
         assert_eq!(other.gcore_roles_per_project, RolesPerProject::Several);

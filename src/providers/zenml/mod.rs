@@ -13,6 +13,7 @@
 //! and `delete`.
 
 mod connector;
+mod workspace_server;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -572,9 +573,10 @@ struct Token {
     generation: u64,
 }
 
-/// The API key and the token it was last exchanged for.
+/// The API key and the token it was last exchanged for at one server's login.
 struct Tokens {
     api_key: SecretString,
+    login_path: &'static str,
     current: tokio::sync::Mutex<(Option<Token>, u64)>,
 }
 
@@ -588,6 +590,14 @@ struct LoginAnswer {
 }
 
 impl Tokens {
+    fn new(api_key: SecretString, login_path: &'static str) -> Self {
+        Self {
+            api_key,
+            login_path,
+            current: tokio::sync::Mutex::new((None, 0)),
+        }
+    }
+
     /// A token that is not about to expire; logs in first when there is none.
     async fn get(&self, http: &HttpClient) -> Result<Token, ProviderError> {
         let mut current = self.current.lock().await;
@@ -614,7 +624,8 @@ impl Tokens {
         current.0 = None;
         let key = self.api_key.expose_secret();
         let asked = Instant::now();
-        let request = ApiRequest::new("login", Method::POST, LOGIN).form(&[("password", key)]);
+        let request =
+            ApiRequest::new("login", Method::POST, self.login_path).form(&[("password", key)]);
         let answer: LoginAnswer = http
             .send(request)
             .await
@@ -652,10 +663,100 @@ impl Tokens {
     }
 }
 
-/// The ZenML Pro provider for one ProviderConfig: endpoint, API key, token and list cache.
-pub struct ZenmlClient {
+/// One server reached with the API key: its connection and the token the key was
+/// exchanged for there.
+struct Session {
     http: HttpClient,
     tokens: Tokens,
+}
+
+impl Session {
+    /// Sends an authenticated request; a 401 gets one retry with a new token.
+    async fn send(&self, request: impl Fn() -> ApiRequest) -> Result<ApiResponse, ProviderError> {
+        let token = self.tokens.get(&self.http).await?;
+        let result = match self.http.send(request().auth(token.header.clone())).await {
+            Err(ProviderError::Unauthorized { status: 401, .. }) => {
+                let token = self.tokens.renew(&self.http, token.generation).await?;
+                self.http.send(request().auth(token.header)).await
+            }
+            other => other,
+        };
+        result.map_err(refine)
+    }
+
+    /// Hands `each` every item of a list the server answers as a plain array or a page
+    /// object, following `page` as [`parse_list`] finds more.
+    async fn pages(
+        &self,
+        what: &str,
+        request: impl Fn() -> ApiRequest,
+        mut each: impl FnMut(Value) -> Result<(), ProviderError>,
+    ) -> Result<(), ProviderError> {
+        let mut page = None;
+        for _ in 0..MAX_PAGES {
+            let body: Value = self
+                .send(|| match page {
+                    Some(n) => request().query("page", n),
+                    None => request(),
+                })
+                .await?
+                .json()?;
+            let listed = parse_list(body)?;
+            for item in listed.items {
+                each(item)?;
+            }
+            match listed.next {
+                Some(next) => page = Some(next),
+                None => return Ok(()),
+            }
+        }
+        Err(ProviderError::Malformed(format!(
+            "the {what} list did not end after {MAX_PAGES} pages"
+        )))
+    }
+
+    /// The `id`s of every item of the list at `path`.
+    async fn ids<T: FromStr>(&self, path: &str, what: &str) -> Result<Vec<T>, ProviderError> {
+        let mut ids = Vec::new();
+        self.pages(
+            what,
+            || ApiRequest::get("list", path),
+            |item| {
+                ids.push(item_id(&item, what)?);
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(ids)
+    }
+}
+
+/// A workspace of the organization and, while its server runs, that server's URL.
+struct Workspace {
+    id: WorkspaceId,
+    server_url: Option<String>,
+}
+
+impl Workspace {
+    /// `{id, zenml_service: {status: {server_url}}}`, as the `zenml` package's
+    /// `WorkspaceRead` reads it: `status` is set only while the server is deployed.
+    fn parse(item: &Value) -> Result<Self, ProviderError> {
+        Ok(Self {
+            id: item_id(item, "workspace")?,
+            server_url: item
+                .pointer("/zenml_service/status/server_url")
+                .and_then(Value::as_str)
+                .filter(|url| !url.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// The ZenML Pro provider for one ProviderConfig: endpoint, API key, token and list cache.
+pub struct ZenmlClient {
+    api: Session,
+    /// The workspaces' own servers, asked for their projects by the inventory.
+    servers: workspace_server::WorkspaceServers,
     cache: ListCache<ListScope, Index, ProviderError>,
     /// Role names by id, read once per role: roles are few and renamed rarely.
     role_names: std::sync::Mutex<HashMap<RoleId, Option<String>>>,
@@ -664,7 +765,7 @@ pub struct ZenmlClient {
 impl fmt::Debug for ZenmlClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ZenmlClient")
-            .field("http", &self.http)
+            .field("http", &self.api.http)
             .field("api_key", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -733,101 +834,48 @@ impl ZenmlClient {
             return Err(ProviderError::Config("the API key is empty".into()));
         }
         let api_key = SecretString::from(api_key.expose_secret().trim().to_owned());
-        let http =
-            HttpClient::new(PROVIDER, endpoint, None, settings)?.with_error_message(error_message);
+        let http = HttpClient::new(PROVIDER, endpoint, None, settings.clone())?
+            .with_error_message(error_message);
         Ok(Self {
-            http,
-            tokens: Tokens {
-                api_key,
-                current: tokio::sync::Mutex::new((None, 0)),
+            api: Session {
+                http,
+                tokens: Tokens::new(api_key.clone(), LOGIN),
             },
+            servers: workspace_server::WorkspaceServers::new(api_key, settings),
             cache: ListCache::new(),
             role_names: std::sync::Mutex::default(),
         })
     }
 
-    /// Sends an authenticated request; a 401 gets one retry with a new token.
     async fn send(&self, request: impl Fn() -> ApiRequest) -> Result<ApiResponse, ProviderError> {
-        let token = self.tokens.get(&self.http).await?;
-        let result = match self.http.send(request().auth(token.header.clone())).await {
-            Err(ProviderError::Unauthorized { status: 401, .. }) => {
-                let token = self.tokens.renew(&self.http, token.generation).await?;
-                self.http.send(request().auth(token.header)).await
-            }
-            other => other,
-        };
-        result.map_err(refine)
+        self.api.send(request).await
     }
 
     async fn fetch(&self, (role, scope): ListScope) -> Result<Index, ProviderError> {
         let mut index = Index::default();
-        let mut page = None;
-        for _ in 0..MAX_PAGES {
-            let body: Value = self
-                .send(|| {
-                    let request =
-                        with_scope(ApiRequest::get("list", assignments_path(role)), scope);
-                    match page {
-                        Some(n) => request.query("page", n),
-                        None => request,
+        self.api
+            .pages(
+                "assignment",
+                || with_scope(ApiRequest::get("list", assignments_path(role)), scope),
+                |item| {
+                    // A server may include wider scopes in a filtered list; only exact keys count.
+                    if let Some(remote) = Remote::parse(item, role)?
+                        && remote.assignment.list_scope() == (role, scope)
+                    {
+                        index.upsert(remote);
                     }
-                })
-                .await?
-                .json()?;
-            let listed = parse_list(body)?;
-            for item in listed.items {
-                // A server may include wider scopes in a filtered list; only exact keys count.
-                if let Some(remote) = Remote::parse(item, role)?
-                    && remote.assignment.list_scope() == (role, scope)
-                {
-                    index.upsert(remote);
-                }
-            }
-            match listed.next {
-                Some(next) => page = Some(next),
-                None => return Ok(index),
-            }
-        }
-        Err(ProviderError::Malformed(format!(
-            "assignment list did not end after {MAX_PAGES} pages"
-        )))
-    }
-
-    /// The `id`s of every item of a list the Pro API answers as a plain array or a page
-    /// object, following `page` as [`parse_list`] finds more.
-    async fn ids<T: FromStr>(&self, path: &str, what: &str) -> Result<Vec<T>, ProviderError> {
-        let mut ids = Vec::new();
-        let mut page = None;
-        for _ in 0..MAX_PAGES {
-            let body: Value = self
-                .send(|| {
-                    let request = ApiRequest::get("list", path);
-                    match page {
-                        Some(n) => request.query("page", n),
-                        None => request,
-                    }
-                })
-                .await?
-                .json()?;
-            let listed = parse_list(body)?;
-            for item in &listed.items {
-                ids.push(item_id(item, what)?);
-            }
-            match listed.next {
-                Some(next) => page = Some(next),
-                None => return Ok(ids),
-            }
-        }
-        Err(ProviderError::Malformed(format!(
-            "the {what} list did not end after {MAX_PAGES} pages"
-        )))
+                    Ok(())
+                },
+            )
+            .await?;
+        Ok(index)
     }
 
     /// The organization's workspaces: `GET /workspaces?organization_id=` (the Pro API
     /// reference's "List Workspaces Endpoint", formerly `/tenants`), paged by `offset` and
     /// `limit` (at most 100), a plain array per page.
-    async fn workspaces(&self, organization: &str) -> Result<Vec<WorkspaceId>, ProviderError> {
-        let mut ids = Vec::new();
+    async fn workspaces(&self, organization: &str) -> Result<Vec<Workspace>, ProviderError> {
+        let mut workspaces = Vec::new();
         for page in 0..MAX_PAGES {
             let offset = page * WORKSPACE_PAGE;
             let body: Value = self
@@ -842,10 +890,10 @@ impl ZenmlClient {
             let listed = parse_list(body)?;
             let served = listed.items.len() as u64;
             for item in &listed.items {
-                ids.push(item_id(item, "workspace")?);
+                workspaces.push(Workspace::parse(item)?);
             }
             if served < WORKSPACE_PAGE {
-                return Ok(ids);
+                return Ok(workspaces);
             }
         }
         Err(ProviderError::Malformed(format!(
@@ -853,27 +901,38 @@ impl ZenmlClient {
         )))
     }
 
-    /// Every assignment of every role of the organization at organization scope and in
-    /// every workspace, as RoleAssignment blocks, from the per-(role, scope) lists
-    /// observations use. The organization is the one the key belongs to (`GET
-    /// /organizations`), its roles `GET /organizations/{organization_id}/roles` (the Pro
-    /// API reference's "Organizations / Roles"). Project scopes are not listed: the Pro
-    /// API documents no list of a workspace's projects (they live in each workspace's own
-    /// server), so a project's assignments are found only by the RoleAssignments that
-    /// name it.
+    /// Every assignment of every role of the organization at organization scope, in every
+    /// workspace and in every project of each, as RoleAssignment blocks, from the
+    /// per-(role, scope) lists observations use. The organization is the one the key
+    /// belongs to (`GET /organizations`), its roles `GET /organizations/{organization_id}/roles`
+    /// (the Pro API reference's "Organizations / Roles"). The Pro API has no list of a
+    /// workspace's projects: they are asked of the workspace's own server (see
+    /// [`workspace_server`]); a workspace whose server is not running has no project listed.
     pub(super) async fn inventory(
         &self,
         freshness: Freshness,
     ) -> Result<Vec<Listed<ZenmlAssignmentSpec>>, ProviderError> {
         let mut listed = Vec::new();
-        for organization in self.ids::<Uuid>(ORGANIZATIONS, "organization").await? {
+        for organization in self.api.ids::<Uuid>(ORGANIZATIONS, "organization").await? {
             let roles = self
+                .api
                 .ids::<RoleId>(&format!("{ORGANIZATIONS}/{organization}/roles"), "role")
                 .await?;
-            let workspaces = self.workspaces(&organization.to_string()).await?;
-            let scopes: Vec<Scope> = std::iter::once(Scope::Organization)
-                .chain(workspaces.into_iter().map(Scope::Workspace))
-                .collect();
+            let mut scopes = vec![Scope::Organization];
+            for workspace in self.workspaces(&organization.to_string()).await? {
+                scopes.push(Scope::Workspace(workspace.id));
+                let Some(url) = &workspace.server_url else {
+                    tracing::warn!(provider = PROVIDER, workspace = %workspace.id, "the workspace's server is not running: its projects are not listed");
+                    continue;
+                };
+                let projects = self.servers.projects(url).await?;
+                tracing::info!(provider = PROVIDER, workspace = %workspace.id, projects = projects.len(), "listed projects");
+                scopes.extend(
+                    projects
+                        .into_iter()
+                        .map(|p| Scope::Project(workspace.id, p)),
+                );
+            }
             for role in roles {
                 for scope in &scopes {
                     let list = (role, *scope);
@@ -1250,6 +1309,32 @@ mod tests {
         assert_eq!(last.next, None);
         assert!(parse_list(json!({"results": []})).is_err());
         assert!(parse_list(json!("nope")).is_err());
+    }
+
+    #[test]
+    fn a_workspace_names_its_server_only_while_it_runs() {
+        let id = "33333333-3333-4333-8333-333333333333";
+        let running = json!({"id": id, "zenml_service": {
+            "configuration": {"version": "0.98.0"},
+            "status": {"server_url": "https://ws.example.zenml.io", "version": "0.98.0"}}});
+        let parsed = Workspace::parse(&running).unwrap();
+        assert_eq!(parsed.id.to_string(), id);
+        assert_eq!(
+            parsed.server_url.as_deref(),
+            Some("https://ws.example.zenml.io")
+        );
+        for stopped in [
+            json!({"id": id, "zenml_service": {"configuration": null, "status": null}}),
+            json!({"id": id, "zenml_service": {"status": {"server_url": ""}}}),
+            json!({"id": id}),
+        ] {
+            assert_eq!(
+                Workspace::parse(&stopped).unwrap().server_url,
+                None,
+                "{stopped}"
+            );
+        }
+        assert!(Workspace::parse(&json!({"name": "no id"})).is_err());
     }
 
     #[test]

@@ -10,10 +10,10 @@ COPY src ./src
 COPY crates ./crates
 COPY benches ./benches
 # The operator alone: no sandbox (the in-memory Kubernetes API and the provider simulators
-# stay out of the image).
-RUN cargo build --release --locked --bin rolesync --no-default-features --features jemalloc \
+# stay out of the image), built with the `image` profile (Cargo.toml).
+RUN cargo build --profile image --locked --bin rolesync --no-default-features --features jemalloc \
       --target "$(uname -m)-unknown-linux-musl" \
- && cp "target/$(uname -m)-unknown-linux-musl/release/rolesync" /rolesync
+ && cp "target/$(uname -m)-unknown-linux-musl/image/rolesync" /rolesync
 
 FROM scratch
 # Provider APIs are reached over HTTPS: bring the CA bundle.

@@ -31,6 +31,12 @@ fn the_image_build_links_no_sandbox_crate() {
             .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
             .collect::<std::collections::BTreeSet<_>>()
     };
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"))
+        .expect("Dockerfile");
+    assert!(
+        dockerfile.contains("--profile image --locked --bin rolesync --no-default-features --features jemalloc"),
+        "the tree below is not the image's build"
+    );
     let image = tree(&["--no-default-features", "--features", "jemalloc"]);
     let full = tree(&[]);
     for sandbox_only in ["in-memory-kube", "provider-sims", "testbed", "kube-cel"] {

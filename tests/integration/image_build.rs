@@ -34,7 +34,9 @@ fn the_image_build_links_no_sandbox_crate() {
     let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"))
         .expect("Dockerfile");
     assert!(
-        dockerfile.contains("--profile image --locked --bin rolesync --no-default-features --features jemalloc"),
+        dockerfile.contains(
+            "--profile image --locked --bin rolesync --no-default-features --features jemalloc"
+        ),
         "the tree below is not the image's build"
     );
     let image = tree(&["--no-default-features", "--features", "jemalloc"]);

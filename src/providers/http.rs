@@ -229,9 +229,10 @@ pub struct HttpClient {
     base: String,
     http: reqwest::Client,
     auth: Option<AuthHeader>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// Shared with every client [`HttpClient::at`] derives: one provider config, one budget.
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
     rate_limit: Option<RateLimit>,
-    paused_until: Mutex<Option<Instant>>,
+    paused_until: Arc<Mutex<Option<Instant>>>,
     observer: Option<Arc<dyn RequestObserver>>,
     max_body_bytes: usize,
     timeout: Duration,
@@ -318,7 +319,9 @@ impl HttpClient {
             .build()
             .map_err(|e| ProviderError::Config(format!("cannot build HTTP client: {e}")))?;
         let limiter = settings.rate_limit.map(|rl| {
-            RateLimiter::direct(Quota::per_minute(rl.requests_per_minute).allow_burst(rl.burst))
+            Arc::new(RateLimiter::direct(
+                Quota::per_minute(rl.requests_per_minute).allow_burst(rl.burst),
+            ))
         });
         Ok(Self {
             provider,
@@ -327,12 +330,35 @@ impl HttpClient {
             auth,
             limiter,
             rate_limit: settings.rate_limit,
-            paused_until: Mutex::new(None),
+            paused_until: Arc::default(),
             observer: settings.observer,
             max_body_bytes: settings.max_body_bytes,
             timeout: settings.timeout,
             error_message: |_| None,
             rate_limit_backoff: DEFAULT_RATE_LIMIT_BACKOFF,
+            extra_headers: Vec::new(),
+        })
+    }
+
+    /// A client for another server of the same provider (e.g. a ZenML workspace's own
+    /// server) that shares this one's connections, rate limit and 429 pause, so the
+    /// config's `rateLimit` covers both. It sends no credential or extra header of this
+    /// one: each request brings its own.
+    pub fn at(&self, endpoint: &str) -> Result<Self, ProviderError> {
+        let base = validate_endpoint(endpoint)?;
+        Ok(Self {
+            provider: self.provider,
+            base: base.as_str().trim_end_matches('/').to_owned(),
+            http: self.http.clone(),
+            auth: None,
+            limiter: self.limiter.clone(),
+            rate_limit: self.rate_limit,
+            paused_until: self.paused_until.clone(),
+            observer: self.observer.clone(),
+            max_body_bytes: self.max_body_bytes,
+            timeout: self.timeout,
+            error_message: self.error_message,
+            rate_limit_backoff: self.rate_limit_backoff,
             extra_headers: Vec::new(),
         })
     }
@@ -593,6 +619,41 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::AUTHORIZATION;
+
+    #[test]
+    fn a_client_for_another_server_shares_the_budget_and_not_the_credential() {
+        let one = NonZeroU32::new(1).expect("positive");
+        let settings = HttpSettings {
+            rate_limit: Some(RateLimit {
+                requests_per_minute: one,
+                burst: one,
+            }),
+            ..HttpSettings::default()
+        };
+        let auth = AuthHeader::new(AUTHORIZATION, "Bearer ", &SecretString::from("s3cret"))
+            .expect("header");
+        let api =
+            HttpClient::new("zenml", "https://api.example", Some(auth), settings).expect("client");
+        let other = api.at("https://ws.example/").expect("derived");
+        assert_eq!(other.base, "https://ws.example");
+        assert!(
+            other.auth.is_none(),
+            "the API's credential stays with the API"
+        );
+        let limiter = |c: &HttpClient| c.limiter.clone().expect("limited");
+        assert!(limiter(&api).check().is_ok());
+        assert!(
+            limiter(&other).check().is_err(),
+            "the one request a minute was spent through the API's client"
+        );
+        other.pause_for(Duration::from_secs(60));
+        assert!(api.paused_until.lock().expect("lock").is_some());
+        assert!(matches!(
+            api.at("http://ws.example"),
+            Err(ProviderError::Config(_))
+        ));
+    }
 
     #[test]
     fn https_required_except_loopback() {

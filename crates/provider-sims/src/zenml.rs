@@ -191,6 +191,14 @@ impl Default for ZenmlSimConfig {
     }
 }
 
+/// Where a token is good: the Pro API, or one workspace's own server (which issues its
+/// own tokens and accepts no other's: `zen_server/auth.py` decodes only its own JWTs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audience {
+    ProApi,
+    Workspace(Uuid),
+}
+
 /// One role assignment: exactly one of `user_id` / `team_id` / `invitation_id`;
 /// `project_id` only with `workspace_id`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -206,10 +214,8 @@ pub struct SimAssignment {
 struct Store {
     api_key: String,
     token_lifetime: Duration,
-    /// Issued tokens and when they expire.
-    tokens: HashMap<String, Instant>,
-    /// Tokens the workspace servers issued: each is good at its own server only.
-    workspace_tokens: HashMap<String, (Uuid, Instant)>,
+    /// Issued tokens: the server each is good at, and when it expires.
+    tokens: HashMap<String, (Audience, Instant)>,
     /// Each assignment with its number of rows (more than one only with
     /// [`Duplicates::Stored`]); ordered so that paging is stable.
     assignments: BTreeMap<SimAssignment, usize>,
@@ -335,15 +341,21 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "Not authenticated"))
 }
 
+/// A request to the Pro API with a Pro API token.
 fn authorize(inner: &Inner, headers: &HeaderMap) -> Result<(), ApiError> {
+    authorize_at(inner, headers, Audience::ProApi)
+}
+
+fn authorize_at(inner: &Inner, headers: &HeaderMap, at: Audience) -> Result<(), ApiError> {
     let token = bearer(headers)?;
     match inner.store().tokens.get(&token) {
-        Some(expires) if *expires > Instant::now() => Ok(()),
-        Some(_) => Err(error(
+        Some((audience, expires)) if *audience == at && *expires > Instant::now() => Ok(()),
+        Some((audience, _)) if *audience == at => Err(error(
             StatusCode::UNAUTHORIZED,
             "Authentication error: the access token has expired",
         )),
-        None => Err(error(
+        // Unknown here, or issued by another server.
+        _ => Err(error(
             StatusCode::UNAUTHORIZED,
             "Authentication error: invalid access token",
         )),
@@ -362,12 +374,12 @@ fn form_password(body: &[u8]) -> Option<String> {
     })
 }
 
-/// Checks the form's API key and issues a token with `issue(store, token, expiry)`.
+/// Checks the form's API key and issues a token good at `audience`.
 fn exchange_key(
     inner: &Inner,
     body: &[u8],
     prefix: &str,
-    issue: impl FnOnce(&mut Store, String, Instant),
+    audience: Audience,
 ) -> Result<Response, ApiError> {
     let Some(password) = form_password(body) else {
         return Err(invalid("body", "password", "Field required"));
@@ -381,7 +393,9 @@ fn exchange_key(
     }
     let token = format!("{prefix}-{}", Uuid::new_v4().simple());
     let lifetime = store.token_lifetime;
-    issue(&mut store, token.clone(), Instant::now() + lifetime);
+    store
+        .tokens
+        .insert(token.clone(), (audience, Instant::now() + lifetime));
     Ok(axum::Json(json!({
         "access_token": token,
         "token_type": "bearer",
@@ -391,9 +405,7 @@ fn exchange_key(
 }
 
 async fn login(State(inner): State<Arc<Inner>>, body: Bytes) -> Result<Response, ApiError> {
-    exchange_key(&inner, &body, "zenpro-token", |store, token, expires| {
-        store.tokens.insert(token, expires);
-    })
+    exchange_key(&inner, &body, "zenpro-token", Audience::ProApi)
 }
 
 fn workspace_param(inner: &Inner, raw: &str) -> Result<Uuid, ApiError> {
@@ -414,12 +426,11 @@ async fn workspace_login(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let workspace = workspace_param(&inner, &raw_workspace)?;
-    exchange_key(&inner, &body, "zenws-token", |store, token, expires| {
-        store.workspace_tokens.insert(token, (workspace, expires));
-    })
+    exchange_key(&inner, &body, "zenws-token", Audience::Workspace(workspace))
 }
 
-/// The open-source server's largest page (`PAGE_SIZE_MAXIMUM`).
+/// The open-source server's largest page (`PAGE_SIZE_MAXIMUM`, `zenml/constants.py`; the
+/// default of 20 and `page` from 1 are `BaseFilter`'s, `zenml/models/v2/base/filter.py`).
 const MAX_PROJECT_PAGE: usize = 10_000;
 
 /// A workspace server's `GET /api/v1/projects?page=&size=`: the open-source server's
@@ -432,22 +443,7 @@ async fn list_projects(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let workspace = workspace_param(&inner, &raw_workspace)?;
-    let token = bearer(&headers)?;
-    match inner.store().workspace_tokens.get(&token) {
-        Some((w, expires)) if *w == workspace && *expires > Instant::now() => {}
-        Some((w, _)) if *w == workspace => {
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Authentication error: the access token has expired",
-            ));
-        }
-        _ => {
-            return Err(error(
-                StatusCode::UNAUTHORIZED,
-                "Authentication error: invalid access token",
-            ));
-        }
-    }
+    authorize_at(&inner, &headers, Audience::Workspace(workspace))?;
     let number = |name: &str, default: usize| match params.get(name) {
         Some(v) => v
             .parse::<usize>()
@@ -851,7 +847,6 @@ impl ZenmlSim {
             api_key: config.api_key,
             token_lifetime: config.token_lifetime,
             tokens: HashMap::new(),
-            workspace_tokens: HashMap::new(),
             assignments: BTreeMap::new(),
         };
         for a in f.seeded() {
@@ -900,17 +895,12 @@ impl ZenmlSim {
         let mut store = self.inner.store();
         store.api_key = key.to_owned();
         store.tokens.clear();
-        store.workspace_tokens.clear();
     }
 
     /// Every issued token expires now, as if its lifetime had run out.
     pub fn expire_tokens(&self) {
         let now = Instant::now();
-        let mut store = self.inner.store();
-        for expires in store.tokens.values_mut() {
-            *expires = now;
-        }
-        for (_, expires) in store.workspace_tokens.values_mut() {
+        for (_, expires) in self.inner.store().tokens.values_mut() {
             *expires = now;
         }
     }

@@ -834,14 +834,14 @@ impl ZenmlClient {
             return Err(ProviderError::Config("the API key is empty".into()));
         }
         let api_key = SecretString::from(api_key.expose_secret().trim().to_owned());
-        let http = HttpClient::new(PROVIDER, endpoint, None, settings.clone())?
-            .with_error_message(error_message);
+        let http =
+            HttpClient::new(PROVIDER, endpoint, None, settings)?.with_error_message(error_message);
         Ok(Self {
             api: Session {
                 http,
                 tokens: Tokens::new(api_key.clone(), LOGIN),
             },
-            servers: workspace_server::WorkspaceServers::new(api_key, settings),
+            servers: workspace_server::WorkspaceServers::new(api_key),
             cache: ListCache::new(),
             role_names: std::sync::Mutex::default(),
         })
@@ -925,7 +925,7 @@ impl ZenmlClient {
                     tracing::warn!(provider = PROVIDER, workspace = %workspace.id, "the workspace's server is not running: its projects are not listed");
                     continue;
                 };
-                let projects = self.servers.projects(url).await?;
+                let projects = self.servers.projects(&self.api.http, url).await?;
                 tracing::info!(provider = PROVIDER, workspace = %workspace.id, projects = projects.len(), "listed projects");
                 scopes.extend(
                     projects

@@ -496,9 +496,7 @@ impl World {
     }
 
     /// One reconcile of the object as it is now.
-    pub async fn reconcile(
-        &self,
-    ) -> Result<kube::runtime::controller::Action, super::reconcile::Error> {
+    pub async fn reconcile(&self) -> Result<Option<std::time::Duration>, super::reconcile::Error> {
         super::reconcile::reconcile(Arc::new(self.object()), self.ctx.clone()).await
     }
 

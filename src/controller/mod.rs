@@ -21,6 +21,7 @@ mod reconcile_tests;
 mod resync;
 mod revocations;
 mod status_patch;
+mod timers;
 mod window;
 mod writes;
 
@@ -50,7 +51,7 @@ use crate::api::{
 use crate::metrics::Metrics;
 use claims::{Claim, Claims};
 use configs::{ClusterConfigs, ConfigResolver};
-use reconcile::{Context, claim_key};
+use reconcile::{Context, claim_key, object_key};
 use resync::{Change, Changes};
 
 /// kubectl's copy of the last applied object, which rolesync never reads.
@@ -252,9 +253,7 @@ struct ClaimsTracker {
 
 impl ClaimsTracker {
     fn observe(&mut self, event: &watcher::Event<RoleAssignment>) {
-        let key = |ra: &RoleAssignment| {
-            format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any())
-        };
+        let key = object_key;
         let affected = match event {
             watcher::Event::Init => {
                 self.relisting = Some(Claims::default());
@@ -322,6 +321,9 @@ async fn controller(
     let (paced_tx, paced_rx) = mpsc::unbounded();
     let mut triage = resync::Triage::default();
     let deferring = pacer.clone();
+    let gone = pacer.clone();
+    let timers = Arc::new(timers::Timers::default());
+    let forget = timers.clone();
     let mut tracker = ClaimsTracker {
         claims: claims.clone(),
         relisting: None,
@@ -346,24 +348,23 @@ async fn controller(
         .inspect(move |ev| {
             if let Ok(ev) = ev {
                 tracker.observe(ev);
+                if let watcher::Event::Delete(ra) = ev {
+                    forget.set(&object_key(ra), None);
+                }
             }
         })
+        // Every reconcile the watch asks for waits in the pacer (see there), none in
+        // kube-runtime's own queue.
         .filter_map(move |ev| {
-            let now = match ev {
-                Ok(ev) => match (triage.route(&ev), ev) {
-                    (
-                        resync::Route::Now(_),
-                        watcher::Event::Apply(ra) | watcher::Event::InitApply(ra),
-                    ) => Some(Ok(ra)),
-                    (resync::Route::Paced(object), _) => {
-                        deferring.defer(object);
-                        None
+            futures::future::ready(match ev {
+                Ok(ev) => {
+                    if let Some((ra, lane)) = triage.route(&ev) {
+                        deferring.defer(&object_key(ra), lane);
                     }
-                    _ => None,
-                },
+                    None
+                }
                 Err(e) => Some(Err(e)),
-            };
-            futures::future::ready(now)
+            })
         });
 
     let resolver = Arc::new(ConfigResolver::new(
@@ -474,6 +475,7 @@ async fn controller(
             .clone()
             .run(ra_store.clone(), synced.clone(), paced_tx),
     );
+    let waking = tokio::spawn(timers.clone().run(ra_store.clone(), pacer.clone()));
     let config_inventory = config_inventory::ConfigInventory {
         kube: client.clone(),
         resolver: resolver.clone(),
@@ -556,24 +558,37 @@ async fn controller(
             move |ra, ctx: Arc<Context>| {
                 let mut synced = synced.clone();
                 let pacer = pacer.clone();
+                let timers = timers.clone();
                 async move {
                     // The sender lives as long as the readiness task, which ends only synced.
                     let _ = synced.wait_for(|s| *s).await;
-                    let object = ObjectRef::from_obj(ra.as_ref());
+                    let key = object_key(&ra);
                     let result = reconcile::reconcile(ra, ctx).await;
-                    pacer.finished(&object);
-                    result
+                    pacer.finished(&key);
+                    // The next look without a change is kept by `timers`, not by
+                    // kube-runtime's scheduler (see there); a failure's retry still is.
+                    result.map(|next| {
+                        timers.set_after(&key, next);
+                        Action::await_change()
+                    })
                 }
             },
             |ra, err: &reconcile::Error, ctx: Arc<Context>| {
-                let key = format!("{}/{}", ra.namespace().unwrap_or_default(), ra.name_any());
+                let key = object_key(&ra);
                 error!(object = %key, error = %err, "reconcile failed");
                 ctx.metrics.reconcile_failed(err.reason());
                 Action::requeue(ctx.backoff.delay(ctx.failures.fail(&key), rand::random()))
             },
             ctx,
         )
-        .for_each(|_| futures::future::ready(()));
+        .for_each(move |result| {
+            // A release whose object was deleted meanwhile reaches no reconcile.
+            if let Err(kube::runtime::controller::Error::ObjectNotFound(object)) = result {
+                let namespace = object.namespace.as_deref().unwrap_or_default();
+                gone.finished(&format!("{namespace}/{}", object.name));
+            }
+            futures::future::ready(())
+        });
     // The inventory runs as long as the reconciles (it never ends by itself): on this
     // replica only while it leads, and not past shutdown.
     tokio::select! {
@@ -581,6 +596,7 @@ async fn controller(
         () = inventories => {}
     }
     pacing.abort();
+    waking.abort();
 }
 
 #[cfg(test)]

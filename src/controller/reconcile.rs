@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::controller::Action;
 use tracing::{Instrument, info, warn};
 
 use super::applying::{Applying, applying};
@@ -370,13 +369,22 @@ struct Decision {
     event: Option<Event>,
 }
 
-pub async fn reconcile(ra: Arc<RoleAssignment>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Reconciles `ra` once; `Ok` says when to look at it again unchanged (`None`: only on a
+/// change).
+pub async fn reconcile(
+    ra: Arc<RoleAssignment>,
+    ctx: Arc<Context>,
+) -> Result<Option<Duration>, Error> {
     let key = object_key(&ra);
     let span = tracing::info_span!("reconcile", object = %key, generation = ra.metadata.generation);
     reconcile_one(&ra, &ctx, key).instrument(span).await
 }
 
-async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Result<Action, Error> {
+async fn reconcile_one(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    key: String,
+) -> Result<Option<Duration>, Error> {
     if ra.metadata.deletion_timestamp.is_some() {
         return finalize(ra, ctx, &key).await;
     }
@@ -397,7 +405,7 @@ async fn reconcile_one(ra: &RoleAssignment, ctx: &Context, key: String) -> Resul
             .await
             .map_err(|source| Error::kube(ra, source))?;
         if wants_finalizer {
-            return Ok(Action::requeue(ctx.default_poll));
+            return Ok(Some(ctx.default_poll));
         }
     }
 
@@ -579,7 +587,7 @@ async fn conclude(
     mut status: RoleAssignmentStatus,
     decision: Decision,
     drift: Option<Event>,
-) -> Result<Action, Error> {
+) -> Result<Option<Duration>, Error> {
     let old = ra.status.clone().unwrap_or_default();
     status.conditions = conditions::merge(
         &old.conditions,
@@ -598,9 +606,7 @@ async fn conclude(
     for event in drift.into_iter().chain(decision.event) {
         publish(ctx, ra, event).await;
     }
-    Ok(decision
-        .requeue
-        .map_or_else(Action::await_change, Action::requeue))
+    Ok(decision.requeue)
 }
 
 fn outcome_status(
@@ -1291,9 +1297,13 @@ enum Released {
 }
 
 /// Deletion: remove the remote assignment when the policies say so, then the finalizer.
-async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Action, Error> {
+async fn finalize(
+    ra: &RoleAssignment,
+    ctx: &Context,
+    key: &str,
+) -> Result<Option<Duration>, Error> {
     if !ra.finalizers().iter().any(|f| f == FINALIZER) {
-        return Ok(Action::await_change());
+        return Ok(None);
     }
     match delete_remote(ra, ctx, key).await {
         Ok(released) => {
@@ -1337,7 +1347,7 @@ async fn finalize(ra: &RoleAssignment, ctx: &Context, key: &str) -> Result<Actio
             if let Some(event) = event {
                 publish(ctx, ra, event).await;
             }
-            Ok(Action::await_change())
+            Ok(None)
         }
         Err(failure) => {
             let old = ra.status.clone().unwrap_or_default();

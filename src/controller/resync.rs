@@ -1,10 +1,11 @@
-//! Which watch events need a reconcile at once, and pacing for the rest. When the operator
-//! starts (or a new leader takes over) every object arrives in one listing; reconciling
-//! them all at once would queue a RoleAssignment applied at that moment behind thousands of
-//! objects that only need a routine resync. So a RoleAssignment that status shows settled
-//! is resynced by a [`Pacer`], which lets such resyncs fill at most half of the workers;
-//! new, changed and unsettled ones go ahead. The first listing of provider configs,
-//! Secrets and namespaces wakes nothing: each RoleAssignment arrives for itself then.
+//! Which watch events need a reconcile, and in what order. When the operator starts (or a
+//! new leader takes over) every object arrives in one listing; reconciling them all at once
+//! would queue a RoleAssignment applied at that moment behind thousands of objects that
+//! only need a routine resync. So every reconcile the RoleAssignment watch or a timer asks
+//! for waits in a [`Pacer`]: a RoleAssignment that status shows settled in its routine lane,
+//! which fills at most half of the workers; new, changed and unsettled ones in its urgent
+//! lane, which goes ahead. The first listing of provider configs, Secrets and namespaces
+//! wakes nothing: each RoleAssignment arrives for itself then.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -59,6 +60,16 @@ fn wakes_reconcile(ra: &RoleAssignment) -> u64 {
     h.finish()
 }
 
+fn seen_key<K: Resource>(k: &K) -> Box<str> {
+    let meta = k.meta();
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+    .into_boxed_str()
+}
+
 /// What one watch event changed of what wakes a reconcile (a digest of it per object).
 #[derive(Debug, PartialEq)]
 pub enum Change<'a, K> {
@@ -75,7 +86,8 @@ pub enum Change<'a, K> {
 /// something no reconcile reads (status, mostly rolesync's own writes).
 pub struct Changes<K: Resource> {
     digest: fn(&K) -> u64,
-    seen: HashMap<ObjectRef<K>, u64>,
+    /// By `namespace/name`: an `ObjectRef` key would be several times the size.
+    seen: HashMap<Box<str>, u64>,
     /// The first listing is complete: an object first seen in a later relist was made
     /// while the watch was down, a change like any other.
     listed: bool,
@@ -98,7 +110,7 @@ where
         match event {
             watcher::Event::InitApply(k) | watcher::Event::Apply(k) => {
                 let digest = (self.digest)(k);
-                match self.seen.insert(ObjectRef::from_obj(k), digest) {
+                match self.seen.insert(seen_key(k), digest) {
                     Some(before) if before == digest => Change::Nothing,
                     None if !self.listed && matches!(event, watcher::Event::InitApply(_)) => {
                         Change::FirstListed(k)
@@ -107,7 +119,7 @@ where
                 }
             }
             watcher::Event::Delete(k) => {
-                self.seen.remove(&ObjectRef::from_obj(k));
+                self.seen.remove(&seen_key(k));
                 Change::Deleted(k)
             }
             watcher::Event::InitDone => {
@@ -119,8 +131,8 @@ where
     }
 }
 
-/// Sorts the RoleAssignment watch's events: what to reconcile now, what to leave to the
-/// [`Pacer`], and what changed nothing a reconcile acts on.
+/// Sorts the RoleAssignment watch's events: in which of the [`Pacer`]'s lanes an object
+/// waits, and what changed nothing a reconcile acts on.
 pub struct Triage(Changes<RoleAssignment>);
 
 impl Default for Triage {
@@ -129,46 +141,90 @@ impl Default for Triage {
     }
 }
 
-/// Where one watch event goes.
-#[derive(Debug, PartialEq)]
-pub enum Route {
-    Now(ObjectRef<RoleAssignment>),
-    Paced(ObjectRef<RoleAssignment>),
-    Nothing,
-}
-
 impl Triage {
-    pub fn route(&mut self, event: &watcher::Event<RoleAssignment>) -> Route {
+    /// The lane an event's object waits in for a reconcile, if the event asks for one.
+    pub fn route<'a>(
+        &mut self,
+        event: &'a watcher::Event<RoleAssignment>,
+    ) -> Option<(&'a RoleAssignment, Lane)> {
         match self.0.observe(event) {
-            // Only the first listing's objects are paced: the cache shows a relist's new
+            // Only the first listing's objects are routine: the cache shows a relist's new
             // ones only once it completes, too late for the pacer to find them.
-            Change::FirstListed(ra) if is_settled(ra) => Route::Paced(ObjectRef::from_obj(ra)),
-            Change::FirstListed(ra) | Change::Changed(ra) => Route::Now(ObjectRef::from_obj(ra)),
-            Change::Deleted(_) | Change::Nothing => Route::Nothing,
+            Change::FirstListed(ra) if is_settled(ra) => Some((ra, Lane::Routine)),
+            Change::FirstListed(ra) | Change::Changed(ra) => Some((ra, Lane::Urgent)),
+            Change::Deleted(_) | Change::Nothing => None,
         }
     }
 }
 
-/// Releases paced resyncs to the controller while fewer than `share` of them are under
-/// way, oldest first.
+/// The queue in front of the controller for what the RoleAssignment watch wakes. New and
+/// changed objects are released while fewer than `workers` of them are under way, settled
+/// objects' resyncs while fewer than `share` (half the workers) are: a new object never
+/// waits behind a resync wave. What waits is held here, one shared name per object, rather
+/// than in kube-runtime's scheduler, whose entry per object is several times the size and
+/// whose table keeps its largest size for good: after 10,000 objects arrived at once,
+/// megabytes.
 pub struct Pacer {
+    workers: usize,
     share: usize,
     state: Mutex<PacerState>,
     changed: Notify,
 }
 
+/// Which lane an object waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// New or changed: as soon as a worker is free.
+    Urgent,
+    /// A settled object's routine resync: within the share.
+    Routine,
+}
+
+/// Objects waiting in one lane, oldest first.
+#[derive(Default)]
+struct Waiting {
+    order: VecDeque<Arc<str>>,
+    /// What `order` holds; an entry of `order` not in here was moved to the urgent lane.
+    queued: HashSet<Arc<str>>,
+}
+
+impl Waiting {
+    fn pop(&mut self) -> Option<Arc<str>> {
+        let mut found = None;
+        while let Some(object) = self.order.pop_front() {
+            if self.queued.remove(&object) {
+                found = Some(object);
+                break;
+            }
+        }
+        if self.order.is_empty() {
+            // Emptied after a wave: give the memory back rather than keep the wave's size.
+            self.order.shrink_to_fit();
+            self.queued.shrink_to_fit();
+        }
+        found
+    }
+}
+
 #[derive(Default)]
 struct PacerState {
-    waiting: VecDeque<ObjectRef<RoleAssignment>>,
-    queued: HashSet<ObjectRef<RoleAssignment>>,
-    released: HashMap<ObjectRef<RoleAssignment>, Instant>,
+    urgent: Waiting,
+    routine: Waiting,
+    released: HashMap<Arc<str>, (Lane, Instant)>,
+}
+
+impl PacerState {
+    fn under_way(&self, lane: Lane) -> usize {
+        self.released.values().filter(|(l, _)| *l == lane).count()
+    }
 }
 
 impl Pacer {
-    /// `workers`: how many reconciles run at once. Paced resyncs take at most half of
+    /// `workers`: how many reconciles run at once. Routine resyncs take at most half of
     /// them, so new and changed objects always find a free one.
     pub fn new(workers: usize) -> Arc<Self> {
         Arc::new(Self {
+            workers: workers.max(1),
             share: (workers / 2).max(1),
             state: Mutex::default(),
             changed: Notify::new(),
@@ -176,50 +232,68 @@ impl Pacer {
     }
 
     fn state(&self) -> MutexGuard<'_, PacerState> {
-        // The state is a queue and a set: still consistent after a panic elsewhere.
+        // Queues and sets: still consistent after a panic elsewhere.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn defer(&self, object: ObjectRef<RoleAssignment>) {
+    /// Queues `object` (`namespace/name`) in `lane`. An object waiting for a routine
+    /// resync that changes moves to the urgent lane.
+    pub fn defer(&self, object: &str, lane: Lane) {
         let mut state = self.state();
-        if state.queued.insert(object.clone()) {
-            state.waiting.push_back(object);
+        if state.urgent.queued.contains(object)
+            || (lane == Lane::Routine && state.routine.queued.contains(object))
+        {
+            return;
         }
+        let object: Arc<str> = match state.routine.queued.take(object) {
+            Some(shared) => shared,
+            None => Arc::from(object),
+        };
+        let waiting = match lane {
+            Lane::Urgent => &mut state.urgent,
+            Lane::Routine => &mut state.routine,
+        };
+        waiting.queued.insert(object.clone());
+        waiting.order.push_back(object);
         drop(state);
         self.changed.notify_one();
     }
 
-    /// A reconcile of `object` finished; if it was a paced one, its share is free again.
-    pub fn finished(&self, object: &ObjectRef<RoleAssignment>) {
+    /// A reconcile of `object` ended (or the controller found it gone); if it was released
+    /// here, its worker counts as free again.
+    pub fn finished(&self, object: &str) {
         if self.state().released.remove(object).is_some() {
             self.changed.notify_one();
         }
     }
 
-    /// The next object to resync, if one waits and a share is free; `None` also says how
-    /// long until a share frees by timeout, so the caller knows when to look again.
-    fn next(
-        &self,
-        now: Instant,
-        exists: impl Fn(&ObjectRef<RoleAssignment>) -> bool,
-    ) -> Option<ObjectRef<RoleAssignment>> {
+    /// The next object to release, if one waits in a lane with a worker free; a release
+    /// that has not finished after [`RELEASE_TIMEOUT`] counts as finished.
+    fn next(&self, now: Instant, exists: impl Fn(&str) -> bool) -> Option<Arc<str>> {
         let mut state = self.state();
         state
             .released
-            .retain(|_, at| now.duration_since(*at) < RELEASE_TIMEOUT);
-        while state.released.len() < self.share {
-            let object = state.waiting.pop_front()?;
-            state.queued.remove(&object);
-            if exists(&object) {
-                state.released.insert(object.clone(), now);
-                return Some(object);
+            .retain(|_, (_, at)| now.duration_since(*at) < RELEASE_TIMEOUT);
+        for (lane, limit) in [(Lane::Urgent, self.workers), (Lane::Routine, self.share)] {
+            while state.under_way(lane) < limit {
+                let waiting = match lane {
+                    Lane::Urgent => &mut state.urgent,
+                    Lane::Routine => &mut state.routine,
+                };
+                let Some(object) = waiting.pop() else {
+                    break;
+                };
+                if exists(&object) {
+                    state.released.insert(object.clone(), (lane, now));
+                    return Some(object);
+                }
             }
         }
         None
     }
 
-    /// Feeds paced resyncs of objects still in `store` to `to` until it closes, once
-    /// `synced` says the caches are filled.
+    /// Feeds objects still in `store` to `to` until it closes, once `synced` says the
+    /// caches are filled.
     pub async fn run(
         self: Arc<Self>,
         store: Store<RoleAssignment>,
@@ -227,21 +301,29 @@ impl Pacer {
         to: mpsc::UnboundedSender<ObjectRef<RoleAssignment>>,
     ) {
         // The cache shows the first listing only once it is complete (`synced`); the
-        // controller skips a resync of an object its cache does not show.
+        // controller skips an object its cache does not show.
         if synced.wait_for(|s| *s).await.is_err() {
             return;
         }
         loop {
             let notified = self.changed.notified();
-            while let Some(object) = self.next(Instant::now(), |o| store.get(o).is_some()) {
-                if to.unbounded_send(object).is_err() {
+            while let Some(object) =
+                self.next(Instant::now(), |o| store.get(&object_ref(o)).is_some())
+            {
+                if to.unbounded_send(object_ref(&object)).is_err() {
                     return;
                 }
             }
-            // Woken by a new object or a finished resync; the timeout frees stuck shares.
+            // Woken by a new object or a finished reconcile; the timeout frees stuck workers.
             let _ = tokio::time::timeout(RELEASE_TIMEOUT, notified).await;
         }
     }
+}
+
+/// The reference to `namespace/name`.
+pub fn object_ref(object: &str) -> ObjectRef<RoleAssignment> {
+    let (namespace, name) = object.split_once('/').unwrap_or(("", object));
+    ObjectRef::new(name).within(namespace)
 }
 
 #[cfg(test)]
@@ -328,56 +410,59 @@ mod tests {
     }
 
     #[test]
-    fn listed_settled_objects_are_paced_and_everything_else_goes_now() {
+    fn listed_settled_objects_are_routine_and_everything_else_urgent() {
         let mut triage = Triage::default();
         let settled_one = settled("old");
         let mut unsettled = settled("failing");
         unsettled.status = None;
-        let a = ObjectRef::from_obj(&settled_one);
-        let b = ObjectRef::from_obj(&unsettled);
+        let mut route = |event: watcher::Event<RoleAssignment>| {
+            triage
+                .route(&event)
+                .map(|(ra, lane)| (ra.metadata.name.clone().unwrap_or_default(), lane))
+        };
+        let old = || "old".to_owned();
         assert_eq!(
-            triage.route(&watcher::Event::InitApply(settled_one.clone())),
-            Route::Paced(a.clone())
+            route(watcher::Event::InitApply(settled_one.clone())),
+            Some((old(), Lane::Routine))
         );
         assert_eq!(
-            triage.route(&watcher::Event::InitApply(unsettled)),
-            Route::Now(b)
+            route(watcher::Event::InitApply(unsettled)),
+            Some(("failing".to_owned(), Lane::Urgent))
         );
         assert_eq!(
-            triage.route(&watcher::Event::Apply(settled_one.clone())),
-            Route::Nothing,
+            route(watcher::Event::Apply(settled_one.clone())),
+            None,
             "a status write by rolesync wakes nothing"
         );
         assert_eq!(
-            triage.route(&watcher::Event::InitApply(settled_one.clone())),
-            Route::Nothing,
+            route(watcher::Event::InitApply(settled_one.clone())),
+            None,
             "a relist of what is known wakes nothing"
         );
         let mut changed = settled_one.clone();
         changed.metadata.generation = Some(2);
         assert_eq!(
-            triage.route(&watcher::Event::Apply(changed)),
-            Route::Now(a.clone())
+            route(watcher::Event::Apply(changed)),
+            Some((old(), Lane::Urgent))
         );
-        let new = settled("new");
         assert_eq!(
-            triage.route(&watcher::Event::Apply(new.clone())),
-            Route::Now(ObjectRef::from_obj(&new)),
-            "an object created while the operator runs goes now, settled or not"
+            route(watcher::Event::Apply(settled("new"))),
+            Some(("new".to_owned(), Lane::Urgent)),
+            "an object created while the operator runs is urgent, settled or not"
         );
-        triage.route(&watcher::Event::Delete(settled_one.clone()));
+        route(watcher::Event::Delete(settled_one.clone()));
         assert_eq!(
-            triage.route(&watcher::Event::InitApply(settled_one.clone())),
-            Route::Paced(a.clone()),
+            route(watcher::Event::InitApply(settled_one.clone())),
+            Some((old(), Lane::Routine)),
             "a deleted object is forgotten"
         );
-        triage.route(&watcher::Event::InitDone);
-        triage.route(&watcher::Event::Delete(settled_one.clone()));
-        triage.route(&watcher::Event::Init);
+        route(watcher::Event::InitDone);
+        route(watcher::Event::Delete(settled_one.clone()));
+        route(watcher::Event::Init);
         assert_eq!(
-            triage.route(&watcher::Event::InitApply(settled_one)),
-            Route::Now(a),
-            "an object first seen in a relist goes now: the pacer could not find it yet"
+            route(watcher::Event::InitApply(settled_one)),
+            Some((old(), Lane::Urgent)),
+            "an object first seen in a relist is urgent: the pacer could not find it yet"
         );
     }
 
@@ -388,7 +473,7 @@ mod tests {
         let pacer = Pacer::new(4);
         let (tx, mut rx) = mpsc::unbounded();
         let ra = settled("a");
-        pacer.defer(ObjectRef::from_obj(&ra));
+        pacer.defer("team-a/a", Lane::Routine);
         let (synced_tx, synced) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(pacer.clone().run(store, synced, tx));
         tokio::task::yield_now().await;
@@ -402,41 +487,71 @@ mod tests {
     }
 
     #[test]
-    fn paced_resyncs_take_at_most_half_the_workers() {
+    fn routine_resyncs_take_at_most_half_the_workers_and_urgent_ones_go_first() {
         let pacer = Pacer::new(4);
-        let objects: Vec<_> = (0..5)
-            .map(|i| ObjectRef::new(&format!("ra-{i}")).within("default"))
-            .collect();
-        for o in &objects {
-            pacer.defer(o.clone());
+        let objects: Vec<String> = (0..6).map(|i| format!("default/ra-{i}")).collect();
+        for o in &objects[..5] {
+            pacer.defer(o, Lane::Routine);
         }
-        pacer.defer(objects[0].clone());
+        pacer.defer(&objects[0], Lane::Routine);
         let now = Instant::now();
-        let all = |_: &ObjectRef<RoleAssignment>| true;
-        assert_eq!(pacer.next(now, all), Some(objects[0].clone()));
-        assert_eq!(pacer.next(now, all), Some(objects[1].clone()));
-        assert_eq!(pacer.next(now, all), None, "two of four workers are busy");
-        pacer.finished(&objects[0]);
-        assert_eq!(pacer.next(now, all), Some(objects[2].clone()));
-        let gone = |o: &ObjectRef<RoleAssignment>| *o != objects[3];
-        pacer.finished(&objects[1]);
+        let all = |_: &str| true;
+        let next =
+            |exists: &dyn Fn(&str) -> bool, at| pacer.next(at, exists).map(|o| o.to_string());
+        assert_eq!(next(&all, now), Some(objects[0].clone()));
+        assert_eq!(next(&all, now), Some(objects[1].clone()));
+        assert_eq!(next(&all, now), None, "two of four workers resync");
+        pacer.defer(&objects[5], Lane::Urgent);
+        pacer.defer(&objects[2], Lane::Urgent);
         assert_eq!(
-            pacer.next(now, gone),
-            Some(objects[4].clone()),
-            "an object deleted meanwhile is skipped"
+            next(&all, now),
+            Some(objects[5].clone()),
+            "an urgent object goes while the routine share is used up"
         );
         assert_eq!(
-            pacer.next(now + RELEASE_TIMEOUT, all),
+            next(&all, now),
+            Some(objects[2].clone()),
+            "a waiting routine resync that changed moves to the urgent lane"
+        );
+        pacer.finished(&objects[0]);
+        let gone = |o: &str| o != objects[3];
+        assert_eq!(
+            next(&gone, now),
+            Some(objects[4].clone()),
+            "an object deleted meanwhile is skipped, one moved away is not released twice"
+        );
+        assert_eq!(
+            next(&all, now + RELEASE_TIMEOUT),
             None,
             "nothing left, duplicates included"
         );
-        pacer.defer(objects[1].clone());
-        pacer.defer(objects[2].clone());
-        pacer.defer(objects[3].clone());
+        pacer.defer(&objects[1], Lane::Routine);
+        pacer.defer(&objects[2], Lane::Routine);
+        pacer.defer(&objects[3], Lane::Routine);
         assert_eq!(
-            pacer.next(now + RELEASE_TIMEOUT, all),
+            next(&all, now + RELEASE_TIMEOUT),
             Some(objects[1].clone()),
-            "a resync that never finished frees its share after the timeout"
+            "a release that never finished frees its worker after the timeout"
+        );
+    }
+
+    #[test]
+    fn urgent_objects_take_every_worker_but_no_more() {
+        let pacer = Pacer::new(2);
+        for i in 0..3 {
+            pacer.defer(&format!("default/ra-{i}"), Lane::Urgent);
+        }
+        let now = Instant::now();
+        let all = |_: &str| true;
+        assert!(pacer.next(now, all).is_some());
+        assert!(pacer.next(now, all).is_some());
+        assert_eq!(pacer.next(now, all), None, "both workers are busy");
+        pacer.finished("default/ra-0");
+        assert_eq!(pacer.next(now, all).as_deref(), Some("default/ra-2"));
+        let state = pacer.state();
+        assert!(
+            state.urgent.order.capacity() == 0 && state.urgent.queued.capacity() == 0,
+            "an emptied lane gives its memory back"
         );
     }
 }

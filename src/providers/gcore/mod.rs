@@ -14,7 +14,7 @@
 
 mod connector;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -221,7 +221,9 @@ impl WriteBody {
 #[derive(Default)]
 struct Index {
     by_id: HashMap<u64, RemoteAssignment>,
-    by_user: HashMap<u64, BTreeSet<u64>>,
+    /// Each user's assignment ids, sorted. Almost always one: a Vec holds it in 8 bytes
+    /// where a BTreeSet node takes 112 (a megabyte at 10,000 users).
+    by_user: HashMap<u64, Vec<u64>>,
 }
 
 impl Index {
@@ -254,10 +256,10 @@ impl Collection for Index {
         {
             self.remove(&item.id);
         }
-        self.by_user
-            .entry(item.user_id)
-            .or_default()
-            .insert(item.id);
+        let ids = self.by_user.entry(item.user_id).or_default();
+        if let Err(i) = ids.binary_search(&item.id) {
+            ids.insert(i, item.id);
+        }
         self.by_id.insert(item.id, item);
     }
 
@@ -265,7 +267,9 @@ impl Collection for Index {
         if let Some(old) = self.by_id.remove(id)
             && let Some(ids) = self.by_user.get_mut(&old.user_id)
         {
-            ids.remove(id);
+            if let Ok(i) = ids.binary_search(id) {
+                ids.remove(i);
+            }
             if ids.is_empty() {
                 self.by_user.remove(&old.user_id);
             }

@@ -18,59 +18,46 @@ pub struct Claim {
 /// Vec holds it in one small allocation where a BTreeSet node has room for eleven.
 type Claimants = Vec<(i64, Arc<str>)>;
 
-/// One object's claim as held: the key string is shared with `by_key`.
-#[derive(Debug)]
-struct Held {
-    key: Arc<str>,
-    created: i64,
-}
-
-/// Every claim, indexed both ways. Each object name and each key is allocated once and
-/// shared between the two maps: at 10,000 RoleAssignments the copies were most of the index.
+/// Every claim by key. Each key is allocated once, and each object's name once. What an
+/// object claimed before is told by the caller (from the cached object), so no second map
+/// by object is kept.
 #[derive(Default, Debug)]
 pub struct Claims {
     by_key: HashMap<Arc<str>, Claimants>,
-    by_object: HashMap<Arc<str>, Held>,
 }
 
 impl Claims {
-    /// Records `object`'s claim, replacing any earlier one (`None` withdraws it). Returns the
-    /// other objects whose ownership changed because of this, so they can be reconciled.
-    pub fn set(&mut self, object: &str, claim: Option<Claim>) -> Vec<String> {
-        let unchanged = match (self.by_object.get(object), &claim) {
-            (Some(held), Some(c)) => *held.key == *c.key && held.created == c.created,
-            (None, None) => true,
-            _ => false,
-        };
-        if unchanged {
+    /// Replaces `object`'s claim `old` with `claim` (`None`: none). Returns the other
+    /// objects whose ownership changed because of this, so they can be reconciled.
+    pub fn set(&mut self, object: &str, old: Option<&Claim>, claim: Option<Claim>) -> Vec<String> {
+        if old == claim.as_ref() {
             return Vec::new();
         }
         let mut promoted = Vec::new();
-        let name = match self.by_object.remove_entry(object) {
-            Some((name, old)) => {
-                let was_owner = self.owner(&old.key) == Some(object);
-                if let Some(set) = self.by_key.get_mut(&old.key) {
-                    let entry = (old.created, name.clone());
-                    if let Ok(i) = set.binary_search(&entry) {
-                        set.remove(i);
-                    }
-                    if set.is_empty() {
-                        self.by_key.remove(&old.key);
-                    }
+        let mut name = None;
+        if let Some(old) = old {
+            let was_owner = self.owner(&old.key) == Some(object);
+            if let Some(set) = self.by_key.get_mut(old.key.as_str()) {
+                if let Ok(i) = set
+                    .binary_search_by(|(created, o)| (*created, &**o).cmp(&(old.created, object)))
+                {
+                    name = Some(set.remove(i).1);
                 }
-                if was_owner {
-                    promoted.extend(self.owner(&old.key).map(str::to_owned));
+                if set.is_empty() {
+                    self.by_key.remove(old.key.as_str());
                 }
-                name
             }
-            None => Arc::from(object),
-        };
+            if was_owner {
+                promoted.extend(self.owner(&old.key).map(str::to_owned));
+            }
+        }
+        let name = name.unwrap_or_else(|| Arc::from(object));
         if let Some(claim) = claim {
             let key = match self.by_key.get_key_value(claim.key.as_str()) {
                 Some((key, _)) => key.clone(),
                 None => Arc::from(claim.key),
             };
-            let set = self.by_key.entry(key.clone()).or_default();
+            let set = self.by_key.entry(key).or_default();
             let previous_owner = set.first().map(|(_, o)| o.clone());
             let entry = (claim.created, name.clone());
             if let Err(i) = set.binary_search(&entry) {
@@ -82,13 +69,6 @@ impl Claims {
             {
                 promoted.push(if now == name { prev } else { now }.to_string());
             }
-            self.by_object.insert(
-                name,
-                Held {
-                    key,
-                    created: claim.created,
-                },
-            );
         }
         promoted
     }
@@ -99,6 +79,30 @@ impl Claims {
             .get(key)
             .and_then(|set| set.first())
             .map(|(_, o)| &**o)
+    }
+}
+
+/// [`Claims`] that also remembers each object's claim, where no cache tells it: for a
+/// one-off computation (a plan) over objects set one by one.
+#[derive(Default, Debug)]
+pub struct Tracked {
+    claims: Claims,
+    held: HashMap<String, Claim>,
+}
+
+impl Tracked {
+    /// Records `object`'s claim, replacing any earlier one (`None` withdraws it), as
+    /// [`Claims::set`].
+    pub fn set(&mut self, object: &str, claim: Option<Claim>) -> Vec<String> {
+        let old = match &claim {
+            Some(c) => self.held.insert(object.to_owned(), c.clone()),
+            None => self.held.remove(object),
+        };
+        self.claims.set(object, old.as_ref(), claim)
+    }
+
+    pub fn owner(&self, key: &str) -> Option<&str> {
+        self.claims.owner(key)
     }
 }
 
@@ -116,7 +120,7 @@ mod tests {
 
     #[test]
     fn oldest_claimant_owns() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/new", claim("k", "2026-01-02T00:00:00Z"));
         c.set("ns/old", claim("k", "2026-01-01T00:00:00Z"));
         assert_eq!(c.owner("k"), Some("ns/old"));
@@ -124,7 +128,7 @@ mod tests {
 
     #[test]
     fn same_time_breaks_ties_by_name() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/b", claim("k", "2026-01-01T00:00:00Z"));
         c.set("ns/a", claim("k", "2026-01-01T00:00:00Z"));
         assert_eq!(c.owner("k"), Some("ns/a"));
@@ -132,7 +136,7 @@ mod tests {
 
     #[test]
     fn removing_the_owner_promotes_the_next() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/old", claim("k", "2026-01-01T00:00:00Z"));
         c.set("ns/new", claim("k", "2026-01-02T00:00:00Z"));
         assert_eq!(c.set("ns/old", None), vec!["ns/new".to_string()]);
@@ -143,7 +147,7 @@ mod tests {
 
     #[test]
     fn removing_a_non_owner_promotes_nobody() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/old", claim("k", "2026-01-01T00:00:00Z"));
         c.set("ns/new", claim("k", "2026-01-02T00:00:00Z"));
         assert!(c.set("ns/new", None).is_empty());
@@ -152,7 +156,7 @@ mod tests {
 
     #[test]
     fn older_arrival_displaces_owner_and_reports_it() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/new", claim("k", "2026-01-02T00:00:00Z"));
         // The displaced owner must learn it is now in Conflict.
         assert_eq!(
@@ -164,7 +168,7 @@ mod tests {
 
     #[test]
     fn changing_key_releases_the_old_one() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/a", claim("k1", "2026-01-01T00:00:00Z"));
         c.set("ns/b", claim("k1", "2026-01-02T00:00:00Z"));
         assert_eq!(
@@ -177,7 +181,7 @@ mod tests {
 
     #[test]
     fn unchanged_claim_is_a_no_op() {
-        let mut c = Claims::default();
+        let mut c = Tracked::default();
         c.set("ns/a", claim("k", "2026-01-01T00:00:00Z"));
         assert!(c.set("ns/a", claim("k", "2026-01-01T00:00:00Z")).is_empty());
         assert_eq!(c.owner("k"), Some("ns/a"));

@@ -488,6 +488,7 @@ impl World {
         );
         lock(&self.ctx.claims).set(
             claimant,
+            None,
             Some(Claim {
                 key: claim_key(&config, &target.natural_key),
                 created,

@@ -252,16 +252,19 @@ struct ClaimsTracker {
 }
 
 impl ClaimsTracker {
-    fn observe(&mut self, event: &watcher::Event<RoleAssignment>) {
+    /// `cached`: the event's object as the cache held it before the event.
+    fn observe(&mut self, event: &watcher::Event<RoleAssignment>, cached: Option<&RoleAssignment>) {
         let key = object_key;
+        let before = cached.and_then(claim_of);
         let affected = match event {
             watcher::Event::Init => {
                 self.relisting = Some(Claims::default());
                 Vec::new()
             }
             watcher::Event::InitApply(ra) => {
+                // A fresh index, in which the object claims nothing yet.
                 if let Some(pending) = self.relisting.as_mut() {
-                    pending.set(&key(ra), claim_of(ra));
+                    pending.set(&key(ra), None, claim_of(ra));
                 }
                 Vec::new()
             }
@@ -271,16 +274,16 @@ impl ClaimsTracker {
                 }
                 Vec::new()
             }
-            watcher::Event::Apply(ra) => self
-                .claims
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .set(&key(ra), claim_of(ra)),
+            watcher::Event::Apply(ra) => self.claims.lock().unwrap_or_else(|e| e.into_inner()).set(
+                &key(ra),
+                before.as_ref(),
+                claim_of(ra),
+            ),
             watcher::Event::Delete(ra) => self
                 .claims
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .set(&key(ra), None),
+                .set(&key(ra), before.as_ref(), None),
         };
         for object in affected {
             if let Some((ns, name)) = object.split_once('/') {
@@ -305,7 +308,7 @@ async fn controller(
     let (pc_store, pc_writer) = reflector::store::<ProviderConfig>();
     let (cpc_store, cpc_writer) = reflector::store::<ClusterProviderConfig>();
     let (ns_store, ns_writer) = reflector::store::<PartialObjectMeta<Namespace>>();
-    let (ra_store, ra_writer) = reflector::store::<RoleAssignment>();
+    let (ra_store, mut ra_writer) = reflector::store::<RoleAssignment>();
     metrics.count_readiness_with({
         let store = ra_store.clone();
         move || {
@@ -324,6 +327,7 @@ async fn controller(
     let gone = pacer.clone();
     let timers = Arc::new(timers::Timers::default());
     let forget = timers.clone();
+    let cached = ra_store.clone();
     let mut tracker = ClaimsTracker {
         claims: claims.clone(),
         relisting: None,
@@ -344,22 +348,26 @@ async fn controller(
                 report.compact();
             }
         })
-        .reflect(ra_writer)
-        .inspect(move |ev| {
-            if let Ok(ev) = ev {
-                tracker.observe(ev);
-                if let watcher::Event::Delete(ra) = ev {
-                    forget.set(&object_key(ra), None);
-                }
-            }
-        })
-        // Every reconcile the watch asks for waits in the pacer (see there), none in
-        // kube-runtime's own queue.
+        // The cache, the claims index and the pacer follow each event in one step: what an
+        // event changed is told from the object as the cache held it before, and a
+        // reconcile is queued only once the cache shows what it is for. Every reconcile
+        // the watch asks for waits in the pacer (see there), none in kube-runtime's queue.
         .filter_map(move |ev| {
             futures::future::ready(match ev {
                 Ok(ev) => {
-                    if let Some((ra, lane)) = triage.route(&ev) {
-                        deferring.defer(&object_key(ra), lane);
+                    let before = match &ev {
+                        watcher::Event::Apply(ra)
+                        | watcher::Event::InitApply(ra)
+                        | watcher::Event::Delete(ra) => cached.get(&ObjectRef::from_obj(ra)),
+                        watcher::Event::Init | watcher::Event::InitDone => None,
+                    };
+                    let lane = triage.route(&ev, before.as_deref());
+                    tracker.observe(&ev, before.as_deref());
+                    ra_writer.apply_watcher_event(&ev);
+                    match (lane, &ev) {
+                        (Some((ra, lane)), _) => deferring.defer(&object_key(ra), lane),
+                        (None, watcher::Event::Delete(ra)) => forget.set(&object_key(ra), None),
+                        (None, _) => {}
                     }
                     None
                 }

@@ -17,7 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::Value;
 
 use super::claim_of;
-use super::claims::Claims;
+use super::claims::Tracked;
 use super::configs::{ConfigKey, ConfigResolver, SecretPolicy};
 pub use super::reconcile::Preview;
 use super::reconcile::object_key;
@@ -187,7 +187,7 @@ impl Planner {
 
         // Ownership as it will be once applied: the manifests' claims replace the cluster's,
         // and pruned resources claim nothing any more.
-        let mut claims = Claims::default();
+        let mut claims = Tracked::default();
         for ra in &self.existing {
             claims.set(&object_key(ra), claim_of(ra));
         }

@@ -132,27 +132,44 @@ where
 }
 
 /// Sorts the RoleAssignment watch's events: in which of the [`Pacer`]'s lanes an object
-/// waits, and what changed nothing a reconcile acts on.
-pub struct Triage(Changes<RoleAssignment>);
-
-impl Default for Triage {
-    fn default() -> Self {
-        Self(Changes::new(wakes_reconcile))
-    }
+/// waits, and what changed nothing a reconcile acts on. An event is told from the object
+/// as the cache held it before the event, so nothing is kept per object here.
+#[derive(Default)]
+pub struct Triage {
+    /// The first listing is complete: an object first seen in a later relist was made
+    /// while the watch was down, a change like any other.
+    listed: bool,
 }
 
 impl Triage {
     /// The lane an event's object waits in for a reconcile, if the event asks for one.
+    /// `cached`: the object as the cache holds it before this event is applied (during a
+    /// relist the cache still shows the state before it).
     pub fn route<'a>(
         &mut self,
         event: &'a watcher::Event<RoleAssignment>,
+        cached: Option<&RoleAssignment>,
     ) -> Option<(&'a RoleAssignment, Lane)> {
-        match self.0.observe(event) {
-            // Only the first listing's objects are routine: the cache shows a relist's new
-            // ones only once it completes, too late for the pacer to find them.
-            Change::FirstListed(ra) if is_settled(ra) => Some((ra, Lane::Routine)),
-            Change::FirstListed(ra) | Change::Changed(ra) => Some((ra, Lane::Urgent)),
-            Change::Deleted(_) | Change::Nothing => None,
+        match event {
+            watcher::Event::InitApply(ra) | watcher::Event::Apply(ra) => match cached {
+                Some(before) if wakes_reconcile(before) == wakes_reconcile(ra) => None,
+                // Only the first listing's objects are routine: the cache shows a relist's
+                // new ones only once it completes, too late for the pacer to find them.
+                None if !self.listed && matches!(event, watcher::Event::InitApply(_)) => Some((
+                    ra,
+                    if is_settled(ra) {
+                        Lane::Routine
+                    } else {
+                        Lane::Urgent
+                    },
+                )),
+                _ => Some((ra, Lane::Urgent)),
+            },
+            watcher::Event::InitDone => {
+                self.listed = true;
+                None
+            }
+            watcher::Event::Init | watcher::Event::Delete(_) => None,
         }
     }
 }
@@ -411,57 +428,58 @@ mod tests {
 
     #[test]
     fn listed_settled_objects_are_routine_and_everything_else_urgent() {
+        use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
         let mut triage = Triage::default();
+        let (store, mut writer) = kube::runtime::reflector::store::<RoleAssignment>();
+        // As the controller does: route by the cache before the event, then apply it.
+        let cached = |event: &watcher::Event<RoleAssignment>| match event {
+            Apply(ra) | InitApply(ra) | Delete(ra) => store.get(&ObjectRef::from_obj(ra)),
+            Init | InitDone => None,
+        };
+        let mut route = |event: watcher::Event<RoleAssignment>| {
+            let lane = triage
+                .route(&event, cached(&event).as_deref())
+                .map(|(ra, lane)| (ra.metadata.name.clone().unwrap_or_default(), lane));
+            writer.apply_watcher_event(&event);
+            lane
+        };
         let settled_one = settled("old");
         let mut unsettled = settled("failing");
         unsettled.status = None;
-        let mut route = |event: watcher::Event<RoleAssignment>| {
-            triage
-                .route(&event)
-                .map(|(ra, lane)| (ra.metadata.name.clone().unwrap_or_default(), lane))
-        };
-        let old = || "old".to_owned();
+        let old = |lane| Some(("old".to_owned(), lane));
+
+        route(Init);
+        assert_eq!(route(InitApply(settled_one.clone())), old(Lane::Routine));
         assert_eq!(
-            route(watcher::Event::InitApply(settled_one.clone())),
-            Some((old(), Lane::Routine))
-        );
-        assert_eq!(
-            route(watcher::Event::InitApply(unsettled)),
+            route(InitApply(unsettled)),
             Some(("failing".to_owned(), Lane::Urgent))
         );
+        route(InitDone);
         assert_eq!(
-            route(watcher::Event::Apply(settled_one.clone())),
+            route(Apply(settled_one.clone())),
             None,
             "a status write by rolesync wakes nothing"
         );
+        route(Init);
         assert_eq!(
-            route(watcher::Event::InitApply(settled_one.clone())),
+            route(InitApply(settled_one.clone())),
             None,
             "a relist of what is known wakes nothing"
         );
+        route(InitDone);
         let mut changed = settled_one.clone();
         changed.metadata.generation = Some(2);
+        assert_eq!(route(Apply(changed.clone())), old(Lane::Urgent));
         assert_eq!(
-            route(watcher::Event::Apply(changed)),
-            Some((old(), Lane::Urgent))
-        );
-        assert_eq!(
-            route(watcher::Event::Apply(settled("new"))),
+            route(Apply(settled("new"))),
             Some(("new".to_owned(), Lane::Urgent)),
             "an object created while the operator runs is urgent, settled or not"
         );
-        route(watcher::Event::Delete(settled_one.clone()));
+        assert_eq!(route(Delete(changed)), None);
+        route(Init);
         assert_eq!(
-            route(watcher::Event::InitApply(settled_one.clone())),
-            Some((old(), Lane::Routine)),
-            "a deleted object is forgotten"
-        );
-        route(watcher::Event::InitDone);
-        route(watcher::Event::Delete(settled_one.clone()));
-        route(watcher::Event::Init);
-        assert_eq!(
-            route(watcher::Event::InitApply(settled_one)),
-            Some((old(), Lane::Urgent)),
+            route(InitApply(settled_one)),
+            old(Lane::Urgent),
             "an object first seen in a relist is urgent: the pacer could not find it yet"
         );
     }

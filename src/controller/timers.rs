@@ -28,18 +28,17 @@ pub struct Timers {
 struct State {
     /// Each object's one wake-up: `namespace/name` -> when.
     due: HashMap<Arc<str>, Instant>,
-    /// The same wake-ups by time. An entry `due` no longer agrees with was replaced or
-    /// cancelled: it is skipped when it comes up.
+    /// The wake-ups by time: for each object in `due`, an entry at or before its time. A
+    /// later wake-up (the usual next resync) leaves the entry where it is, and it is queued
+    /// again at the new time when it comes up, so the queue holds about one entry per
+    /// object. An entry for an object with no wake-up, or before another of its own, is
+    /// skipped.
     queue: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
 }
 
 impl State {
-    fn is_current(&self, at: Instant, object: &Arc<str>) -> bool {
-        self.due.get(object) == Some(&at)
-    }
-
-    /// Replaced wake-ups stay queued until they come up; past twice the live ones, the
-    /// queue is rebuilt so they cannot pile up.
+    /// Past twice the live wake-ups (many made earlier), the queue is rebuilt so skipped
+    /// entries cannot pile up.
     fn compact(&mut self) {
         if self.queue.len() > 2 * self.due.len() + 64 {
             self.queue = self
@@ -65,15 +64,30 @@ impl Timers {
             state.due.remove(object);
             return;
         };
-        let name = match state.due.get_key_value(object) {
-            Some((name, _)) => name.clone(),
-            None => Arc::from(object),
+        let name = match state.due.get_mut(object) {
+            Some(due) if at >= *due => {
+                // Its entry stays at the earlier time and is queued again then.
+                *due = at;
+                return;
+            }
+            Some(due) => {
+                *due = at;
+                state
+                    .due
+                    .get_key_value(object)
+                    .map(|(name, _)| name.clone())
+            }
+            None => None,
         };
+        let name = name.unwrap_or_else(|| {
+            let name: Arc<str> = Arc::from(object);
+            state.due.insert(name.clone(), at);
+            name
+        });
         let sooner = state
             .queue
             .peek()
             .is_none_or(|Reverse((first, _))| at < *first);
-        state.due.insert(name.clone(), at);
         state.queue.push(Reverse((at, name)));
         state.compact();
         drop(state);
@@ -92,16 +106,24 @@ impl Timers {
         let mut state = self.state();
         let mut due = Vec::new();
         while let Some(Reverse((at, object))) = state.queue.peek().cloned() {
-            if !state.is_current(at, &object) {
-                state.queue.pop();
-                continue;
+            match state.due.get(&object).copied() {
+                Some(wanted) if wanted == at => {
+                    if at > now {
+                        return (due, Some(at));
+                    }
+                    state.queue.pop();
+                    state.due.remove(&object);
+                    due.push(object);
+                }
+                Some(wanted) if wanted > at => {
+                    state.queue.pop();
+                    state.queue.push(Reverse((wanted, object)));
+                }
+                // Cancelled, or an entry of a replaced wake-up behind an earlier one.
+                _ => {
+                    state.queue.pop();
+                }
             }
-            if at > now {
-                return (due, Some(at));
-            }
-            state.queue.pop();
-            state.due.remove(&object);
-            due.push(object);
         }
         (due, None)
     }
@@ -165,11 +187,32 @@ mod tests {
     }
 
     #[test]
-    fn replaced_wake_ups_do_not_pile_up() {
+    fn a_later_wake_up_is_kept_in_place_and_comes_at_its_time() {
         let timers = Timers::default();
         let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        for i in 1..=10_000u32 {
+            timers.set("ns/a", Some(t0 + i * Duration::from_millis(1)));
+        }
+        assert_eq!(
+            timers.state().queue.len(),
+            1,
+            "one entry, however often postponed"
+        );
+        assert_eq!(
+            timers.take_due(t0 + Duration::from_millis(5)),
+            (vec![], Some(t0 + 10 * s))
+        );
+        let (due, next) = timers.take_due(t0 + 10 * s);
+        assert_eq!((due.len(), next), (1, None));
+    }
+
+    #[test]
+    fn earlier_wake_ups_do_not_pile_up() {
+        let timers = Timers::default();
+        let t0 = Instant::now() + Duration::from_secs(100);
         for i in 0..10_000u64 {
-            timers.set("ns/a", Some(t0 + Duration::from_millis(i)));
+            timers.set("ns/a", Some(t0 - Duration::from_millis(i)));
         }
         let state = timers.state();
         assert_eq!(state.due.len(), 1);

@@ -220,7 +220,9 @@ impl WriteBody {
 /// All of the account's assignments, indexed by id and by user.
 #[derive(Default)]
 struct Index {
-    by_id: HashMap<u64, RemoteAssignment>,
+    /// Boxed: the table has room for up to twice the entries it holds, and a pointer is a
+    /// tenth of an assignment's size.
+    by_id: HashMap<u64, Box<RemoteAssignment>>,
     /// Each user's assignment ids, sorted. Almost always one: a Vec holds it in 8 bytes
     /// where a BTreeSet node takes 112 (a megabyte at 10,000 users).
     by_user: HashMap<u64, Vec<u64>>,
@@ -233,7 +235,7 @@ impl Index {
             .get(&key.user)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.by_id.get(id))
+            .filter_map(|id| self.by_id.get(id).map(|a| &**a))
             .filter(move |a| key.matches(a))
     }
 
@@ -260,7 +262,7 @@ impl Collection for Index {
         if let Err(i) = ids.binary_search(&item.id) {
             ids.insert(i, item.id);
         }
-        self.by_id.insert(item.id, item);
+        self.by_id.insert(item.id, Box::new(item));
     }
 
     fn remove(&mut self, id: &u64) {
@@ -428,7 +430,8 @@ impl GcoreClient {
             self.cache.apply(&(), Change::Remove(*gone));
         }
         for item in found.by_id.values() {
-            self.cache.apply(&(), Change::Upsert(item.clone()));
+            self.cache
+                .apply(&(), Change::Upsert(RemoteAssignment::clone(item)));
         }
         Ok(found)
     }
@@ -481,7 +484,11 @@ impl GcoreClient {
     ) -> Result<Vec<Listed<GcoreAssignmentSpec>>, ProviderError> {
         let mut all = self
             .read(freshness, |index| {
-                index.by_id.values().cloned().collect::<Vec<_>>()
+                index
+                    .by_id
+                    .values()
+                    .map(|a| RemoteAssignment::clone(a))
+                    .collect::<Vec<_>>()
             })
             .await?;
         all.sort_by_key(|a| a.id);
@@ -556,7 +563,7 @@ impl Provider for GcoreClient {
             // it is then reported as not up to date and the update puts it back. Found by
             // natural key, only an assignment with the wanted role is taken.
             known
-                .and_then(|id| index.by_id.get(&id))
+                .and_then(|id| index.by_id.get(&id).map(|a| &**a))
                 .or_else(|| index.find(want))
                 .map(|remote| remote.observed(want))
         })
@@ -633,7 +640,9 @@ impl Provider for GcoreClient {
         // PATCH answers only with the id: build what Gcore now holds from what we sent.
         let before = self
             .cache
-            .peek(&(), |index| index.by_id.get(&id).cloned())
+            .peek(&(), |index| {
+                index.by_id.get(&id).map(|a| RemoteAssignment::clone(a))
+            })
             .flatten();
         let updated = RemoteAssignment {
             id,

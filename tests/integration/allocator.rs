@@ -5,7 +5,7 @@
 use std::process::Command;
 
 #[test]
-fn the_binary_runs_on_jemalloc_with_one_arena_and_immediate_purging() {
+fn the_binary_runs_on_jemalloc_with_one_arena_immediate_purging_and_small_thread_caches() {
     // jemalloc prints its options at exit when asked through its (prefixed) environment.
     let out = Command::new(env!("CARGO_BIN_EXE_rolesync"))
         .arg("crd")
@@ -18,6 +18,8 @@ fn the_binary_runs_on_jemalloc_with_one_arena_and_immediate_purging() {
         "opt.narenas: 1",
         "opt.dirty_decay_ms: 0",
         "opt.muzzy_decay_ms: 0",
+        "opt.tcache_max: 4096",
+        "opt.tcache_nslots_small_max: 32",
     ] {
         assert!(stats.contains(option), "{option} missing from:\n{stats}");
     }

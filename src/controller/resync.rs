@@ -175,15 +175,14 @@ impl Triage {
 }
 
 /// The queue in front of the controller for what the RoleAssignment watch wakes. New and
-/// changed objects are released while fewer than one and a half times the workers are under
-/// way (so the controller always has the next at hand: a worker that frees does not wait
-/// for this queue's task to run), settled objects' resyncs while fewer than `share` (half the
-/// workers) are: a new object never waits behind a resync wave. What waits is held here, one shared name per object, rather
+/// changed objects are released while fewer than `workers` of them are under way, settled
+/// objects' resyncs while fewer than `share` (half the workers) are: a new object never
+/// waits behind a resync wave. What waits is held here, one shared name per object, rather
 /// than in kube-runtime's scheduler, whose entry per object is several times the size and
 /// whose table keeps its largest size for good: after 10,000 objects arrived at once,
 /// megabytes.
 pub struct Pacer {
-    urgent: usize,
+    workers: usize,
     share: usize,
     state: Mutex<PacerState>,
     changed: Notify,
@@ -242,7 +241,7 @@ impl Pacer {
     /// them, so new and changed objects always find a free one.
     pub fn new(workers: usize) -> Arc<Self> {
         Arc::new(Self {
-            urgent: workers.max(1) + (workers / 2).max(1),
+            workers: workers.max(1),
             share: (workers / 2).max(1),
             state: Mutex::default(),
             changed: Notify::new(),
@@ -292,7 +291,7 @@ impl Pacer {
         state
             .released
             .retain(|_, (_, at)| now.duration_since(*at) < RELEASE_TIMEOUT);
-        for (lane, limit) in [(Lane::Urgent, self.urgent), (Lane::Routine, self.share)] {
+        for (lane, limit) in [(Lane::Urgent, self.workers), (Lane::Routine, self.share)] {
             while state.under_way(lane) < limit {
                 let waiting = match lane {
                     Lane::Urgent => &mut state.urgent,
@@ -555,23 +554,18 @@ mod tests {
     }
 
     #[test]
-    fn urgent_objects_take_every_worker_and_half_again_but_no_more() {
+    fn urgent_objects_take_every_worker_but_no_more() {
         let pacer = Pacer::new(2);
-        for i in 0..4 {
+        for i in 0..3 {
             pacer.defer(&format!("default/ra-{i}"), Lane::Urgent);
         }
         let now = Instant::now();
         let all = |_: &str| true;
-        for _ in 0..3 {
-            assert!(pacer.next(now, all).is_some());
-        }
-        assert_eq!(
-            pacer.next(now, all),
-            None,
-            "both workers are busy and one more waits at the controller"
-        );
+        assert!(pacer.next(now, all).is_some());
+        assert!(pacer.next(now, all).is_some());
+        assert_eq!(pacer.next(now, all), None, "both workers are busy");
         pacer.finished("default/ra-0");
-        assert_eq!(pacer.next(now, all).as_deref(), Some("default/ra-3"));
+        assert_eq!(pacer.next(now, all).as_deref(), Some("default/ra-2"));
         let state = pacer.state();
         assert!(
             state.urgent.order.capacity() == 0 && state.urgent.queued.capacity() == 0,

@@ -255,7 +255,8 @@ impl ClaimsTracker {
     /// `cached`: the event's object as the cache held it before the event.
     fn observe(&mut self, event: &watcher::Event<RoleAssignment>, cached: Option<&RoleAssignment>) {
         let key = object_key;
-        let before = cached.and_then(claim_of);
+        // Only an update or a deletion replaces a claim the index holds.
+        let before = || cached.and_then(claim_of);
         let affected = match event {
             watcher::Event::Init => {
                 self.relisting = Some(Claims::default());
@@ -276,14 +277,14 @@ impl ClaimsTracker {
             }
             watcher::Event::Apply(ra) => self.claims.lock().unwrap_or_else(|e| e.into_inner()).set(
                 &key(ra),
-                before.as_ref(),
+                before().as_ref(),
                 claim_of(ra),
             ),
             watcher::Event::Delete(ra) => self
                 .claims
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .set(&key(ra), before.as_ref(), None),
+                .set(&key(ra), before().as_ref(), None),
         };
         for object in affected {
             if let Some((ns, name)) = object.split_once('/') {

@@ -155,14 +155,9 @@ impl Triage {
                 Some(before) if wakes_reconcile(before) == wakes_reconcile(ra) => None,
                 // Only the first listing's objects are routine: the cache shows a relist's
                 // new ones only once it completes, too late for the pacer to find them.
-                None if !self.listed && matches!(event, watcher::Event::InitApply(_)) => Some((
-                    ra,
-                    if is_settled(ra) {
-                        Lane::Routine
-                    } else {
-                        Lane::Urgent
-                    },
-                )),
+                None if !self.listed && matches!(event, watcher::Event::InitApply(_)) => {
+                    Some((ra, Lane::of(ra)))
+                }
                 _ => Some((ra, Lane::Urgent)),
             },
             watcher::Event::InitDone => {
@@ -195,6 +190,18 @@ pub enum Lane {
     Urgent,
     /// A settled object's routine resync: within the share.
     Routine,
+}
+
+impl Lane {
+    /// Where a reconcile of `ra` that nothing changed waits: a settled object's is a routine
+    /// resync; anything else (a failure's retry, a window's instant) is urgent.
+    pub fn of(ra: &RoleAssignment) -> Self {
+        if is_settled(ra) {
+            Self::Routine
+        } else {
+            Self::Urgent
+        }
+    }
 }
 
 /// Objects waiting in one lane, oldest first.
@@ -231,6 +238,13 @@ struct PacerState {
 }
 
 impl PacerState {
+    fn waiting(&mut self, lane: Lane) -> &mut Waiting {
+        match lane {
+            Lane::Urgent => &mut self.urgent,
+            Lane::Routine => &mut self.routine,
+        }
+    }
+
     fn under_way(&self, lane: Lane) -> usize {
         self.released.values().filter(|(l, _)| *l == lane).count()
     }
@@ -266,10 +280,7 @@ impl Pacer {
             Some(shared) => shared,
             None => Arc::from(object),
         };
-        let waiting = match lane {
-            Lane::Urgent => &mut state.urgent,
-            Lane::Routine => &mut state.routine,
-        };
+        let waiting = state.waiting(lane);
         waiting.queued.insert(object.clone());
         waiting.order.push_back(object);
         drop(state);
@@ -293,11 +304,7 @@ impl Pacer {
             .retain(|_, (_, at)| now.duration_since(*at) < RELEASE_TIMEOUT);
         for (lane, limit) in [(Lane::Urgent, self.workers), (Lane::Routine, self.share)] {
             while state.under_way(lane) < limit {
-                let waiting = match lane {
-                    Lane::Urgent => &mut state.urgent,
-                    Lane::Routine => &mut state.routine,
-                };
-                let Some(object) = waiting.pop() else {
+                let Some(object) = state.waiting(lane).pop() else {
                     break;
                 };
                 if exists(&object) {
@@ -423,6 +430,8 @@ mod tests {
             let mut ra = settled("a");
             change(&mut ra);
             assert_eq!(is_settled(&ra), want, "{why}");
+            let lane = if want { Lane::Routine } else { Lane::Urgent };
+            assert_eq!(Lane::of(&ra), lane, "{why}: a timer's wake-up waits there");
         }
     }
 

@@ -14,7 +14,7 @@ use kube::runtime::reflector::Store;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::resync::{Lane, Pacer, is_settled, object_ref};
+use super::resync::{Lane, Pacer, object_ref};
 use crate::api::RoleAssignment;
 
 /// The next wake-up of every object that has one.
@@ -136,12 +136,7 @@ impl Timers {
             let (due, next) = self.take_due(Instant::now());
             for object in due {
                 if let Some(ra) = store.get(&object_ref(&object)) {
-                    let lane = if is_settled(&ra) {
-                        Lane::Routine
-                    } else {
-                        Lane::Urgent
-                    };
-                    pacer.defer(&object, lane);
+                    pacer.defer(&object, Lane::of(&ra));
                 }
             }
             match next {

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::conditions::{self, READY, SYNCED};
-use crate::api::{ConditionStatus, RoleAssignment};
+use crate::api::{APPLYING_ANNOTATION, ConditionStatus, RoleAssignment};
 
 /// A paced resync that has not finished by then (its object vanished from the cache, say)
 /// no longer holds a worker's share.
@@ -46,11 +46,21 @@ pub fn is_settled(ra: &RoleAssignment) -> bool {
 }
 
 /// What, besides a new generation, should wake a reconcile: annotations (poll interval,
-/// pause), finalizers and deletion. Status changes, mostly rolesync's own writes, do not.
+/// pause), finalizers and deletion. Status changes, mostly rolesync's own writes, do not;
+/// nor does rolesync's record of the spec it is applying, written mid-reconcile by the
+/// very pass it would wake again (and that pass's status write may not be cached yet).
 fn wakes_reconcile(ra: &RoleAssignment) -> u64 {
     let mut h = DefaultHasher::new();
     ra.metadata.generation.hash(&mut h);
-    ra.metadata.annotations.hash(&mut h);
+    for annotation in ra
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| *k != APPLYING_ANNOTATION)
+    {
+        annotation.hash(&mut h);
+    }
     ra.metadata.finalizers.hash(&mut h);
     ra.metadata
         .deletion_timestamp
@@ -355,6 +365,7 @@ mod tests {
     use super::*;
     use crate::api::{Condition, RoleAssignmentStatus};
     use crate::controller::fakes::role_assignment;
+    use kube::ResourceExt;
 
     fn condition(type_: &str, status: ConditionStatus, generation: i64) -> Condition {
         Condition {
@@ -476,6 +487,25 @@ mod tests {
             "a relist of what is known wakes nothing"
         );
         route(InitDone);
+        let mut recorded = settled_one.clone();
+        recorded
+            .annotations_mut()
+            .insert(APPLYING_ANNOTATION.into(), "{}".into());
+        assert_eq!(
+            route(Apply(recorded)),
+            None,
+            "rolesync's record of the spec it applies wakes nothing: the pass that wrote it is under way"
+        );
+        let mut paused = settled_one.clone();
+        paused
+            .annotations_mut()
+            .insert(crate::api::PAUSED_ANNOTATION.into(), "true".into());
+        assert_eq!(route(Apply(paused)), old(Lane::Urgent), "a pause wakes it");
+        assert_eq!(
+            route(Apply(settled_one.clone())),
+            old(Lane::Urgent),
+            "and so does its removal"
+        );
         let mut changed = settled_one.clone();
         changed.metadata.generation = Some(2);
         assert_eq!(route(Apply(changed.clone())), old(Lane::Urgent));

@@ -26,25 +26,6 @@ use crate::api::{APPLYING_ANNOTATION, ConditionStatus, RoleAssignment};
 /// no longer holds a worker's share.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Whether status shows `ra` settled: its current generation applied and both conditions
-/// True, nothing being deleted, and no instant (notBefore, expiresAt) to keep.
-pub fn is_settled(ra: &RoleAssignment) -> bool {
-    let Some(status) = ra.status.as_ref() else {
-        return false;
-    };
-    let holds = |type_| {
-        conditions::find(&status.conditions, type_).is_some_and(|c| {
-            c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
-        })
-    };
-    ra.metadata.deletion_timestamp.is_none()
-        && ra.spec.not_before.is_none()
-        && ra.spec.expires_at.is_none()
-        && status.observed_generation == ra.metadata.generation
-        && holds(READY)
-        && holds(SYNCED)
-}
-
 /// What, besides a new generation, should wake a reconcile: annotations (poll interval,
 /// pause), finalizers and deletion. Status changes, mostly rolesync's own writes, do not;
 /// nor does rolesync's record of the spec it is applying, written mid-reconcile by the
@@ -203,14 +184,26 @@ pub enum Lane {
 }
 
 impl Lane {
-    /// Where a reconcile of `ra` that nothing changed waits: a settled object's is a routine
-    /// resync; anything else (a failure's retry, a window's instant) is urgent.
+    /// Where a reconcile of `ra` that nothing changed waits: routine if status shows it
+    /// settled (its current generation applied and both conditions True, nothing being
+    /// deleted, no instant such as notBefore or expiresAt to keep); anything else (a
+    /// failure's retry, a window's instant) is urgent.
     pub fn of(ra: &RoleAssignment) -> Self {
-        if is_settled(ra) {
-            Self::Routine
-        } else {
-            Self::Urgent
-        }
+        let Some(status) = ra.status.as_ref() else {
+            return Self::Urgent;
+        };
+        let holds = |type_| {
+            conditions::find(&status.conditions, type_).is_some_and(|c| {
+                c.status == ConditionStatus::True && c.observed_generation == ra.metadata.generation
+            })
+        };
+        let settled = ra.metadata.deletion_timestamp.is_none()
+            && ra.spec.not_before.is_none()
+            && ra.spec.expires_at.is_none()
+            && status.observed_generation == ra.metadata.generation
+            && holds(READY)
+            && holds(SYNCED);
+        if settled { Self::Routine } else { Self::Urgent }
     }
 }
 
@@ -396,19 +389,19 @@ mod tests {
         ra
     }
 
-    /// Why, what makes the resource so, and whether it is then settled.
-    type SettledCase = (&'static str, fn(&mut RoleAssignment), bool);
+    /// Why, what makes the resource so, and the lane its unchanged reconcile waits in.
+    type SettledCase = (&'static str, fn(&mut RoleAssignment), Lane);
 
     #[test]
     fn only_a_settled_resource_waits_for_a_routine_resync() {
         let cases: Vec<SettledCase> = vec![
-            ("applied and both conditions True", |_| {}, true),
+            ("applied and both conditions True", |_| {}, Lane::Routine),
             (
                 "a new generation is not applied yet",
                 |ra| ra.metadata.generation = Some(2),
-                false,
+                Lane::Urgent,
             ),
-            ("never reconciled", |ra| ra.status = None, false),
+            ("never reconciled", |ra| ra.status = None, Lane::Urgent),
             (
                 "the last reconcile failed",
                 |ra| {
@@ -416,7 +409,7 @@ mod tests {
                         s.conditions[1] = condition(SYNCED, ConditionStatus::False, 1);
                     }
                 },
-                false,
+                Lane::Urgent,
             ),
             (
                 "being deleted",
@@ -424,25 +417,23 @@ mod tests {
                     ra.metadata.deletion_timestamp =
                         serde_json::from_value(serde_json::json!("2026-05-01T09:00:00Z")).ok();
                 },
-                false,
+                Lane::Urgent,
             ),
             (
                 "an expiry must be kept on time",
                 |ra| ra.spec.expires_at = Some("2030-01-01T00:00:00Z".into()),
-                false,
+                Lane::Urgent,
             ),
             (
                 "a start must be kept on time",
                 |ra| ra.spec.not_before = Some("2030-01-01T00:00:00Z".into()),
-                false,
+                Lane::Urgent,
             ),
         ];
         for (why, change, want) in cases {
             let mut ra = settled("a");
             change(&mut ra);
-            assert_eq!(is_settled(&ra), want, "{why}");
-            let lane = if want { Lane::Routine } else { Lane::Urgent };
-            assert_eq!(Lane::of(&ra), lane, "{why}: a timer's wake-up waits there");
+            assert_eq!(Lane::of(&ra), want, "{why}");
         }
     }
 
